@@ -1,0 +1,242 @@
+"""Configuration: `conf/lakehouse.yaml` read once into a frozen, typed object.
+
+The profile comes from LAKEHOUSE_PROFILE (local | services | compose). Any leaf can be
+overridden with LAKEHOUSE_<SECTION>__<KEY>; secrets only ever come from the environment.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROFILES = ("local", "services", "compose")
+ENV_PREFIX = "LAKEHOUSE_"
+
+
+class ConfigError(ValueError):
+    """A missing or invalid configuration value; the message names the key."""
+
+
+def project_root() -> Path:
+    """The checkout holding conf/ (LAKEHOUSE_HOME, else found upwards from this file or cwd)."""
+    if home := os.environ.get("LAKEHOUSE_HOME"):
+        return Path(home).resolve()
+    for start in (Path(__file__).resolve(), Path.cwd().resolve()):
+        for parent in (start, *start.parents):
+            if (parent / "conf" / "lakehouse.yaml").is_file():
+                return parent
+    raise ConfigError("cannot find conf/lakehouse.yaml: set LAKEHOUSE_HOME to the project folder")
+
+
+@dataclass(frozen=True)
+class AccessLogConfig:
+    log_format: str
+    also_accept_common: bool
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    min_event_date: str
+    max_future_hours: int
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    url: str | None
+    user: str | None
+    password: str | None = field(repr=False)
+    schema_ddl: Path
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url) and self.url != "none"
+
+    @property
+    def dialect(self) -> str:
+        if not self.enabled:
+            return "none"
+        if self.url.startswith("jdbc:sqlite:"):
+            return "sqlite"
+        if self.url.startswith("jdbc:postgresql:"):
+            return "postgresql"
+        raise ConfigError(f"export.url: unsupported JDBC url {self.url!r} (sqlite or postgresql)")
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    bootstrap_servers: str
+    topics: dict[str, str]
+    starting_offsets: str
+    max_offsets_per_trigger: int
+    fail_on_data_loss: bool
+    trigger: str
+
+
+@dataclass(frozen=True)
+class S3Config:
+    endpoint: str
+    region: str
+    access_key: str | None = field(repr=False)
+    secret_key: str | None = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Config:
+    profile: str
+    root: Path
+    warehouse: str
+    checkpoints: str
+    access_logs: AccessLogConfig
+    quality: QualityConfig
+    geoip_database: str | None
+    top_ips_per_day: int
+    export: ExportConfig
+    kafka: KafkaConfig
+    s3: S3Config
+    spark_master: str
+    app_name: str
+
+    @property
+    def jars_dir(self) -> Path:
+        return self.root / ".jars"
+
+    def table_path(self, layer: str, table: str) -> str:
+        """Location of `<warehouse>/<layer>/<table>`."""
+        if layer not in ("bronze", "silver", "gold", "quarantine", "_meta"):
+            raise ConfigError(f"unknown layer {layer!r}")
+        return f"{self.warehouse.rstrip('/')}/{layer}/{table}"
+
+    def checkpoint(self, name: str) -> str:
+        return f"{self.checkpoints.rstrip('/')}/{name}"
+
+    def with_warehouse(self, warehouse: str) -> Config:
+        """A copy pointed at another warehouse (checkpoints and SQLite export follow it)."""
+        return _build(self.profile, self.root, _override(self._raw, {"warehouse": warehouse}))
+
+    _raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in (over or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _override(raw: dict, over: dict) -> dict:
+    return _merge(raw, over)
+
+
+def _env_overrides(raw: dict, environ: dict[str, str]) -> dict:
+    out = copy.deepcopy(raw)
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        top_level = name[len(ENV_PREFIX):].lower() in out
+        if "__" not in name and not top_level:
+            continue  # e.g. LAKEHOUSE_EXPORT_PASSWORD: a secret read via *_env, not an override
+        keys = name[len(ENV_PREFIX):].lower().split("__")
+        node = out
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{name}: {'.'.join(keys[:-1])} is not a section")
+        node[keys[-1]] = yaml.safe_load(value) if value != "" else None
+    return out
+
+
+def _get(raw: dict, dotted: str) -> Any:
+    node: Any = raw
+    for key in dotted.split("."):
+        if not isinstance(node, dict) or key not in node:
+            raise ConfigError(f"missing configuration key {dotted!r} (conf/lakehouse.yaml)")
+        node = node[key]
+    return node
+
+
+def _build(profile: str, root: Path, raw: dict, environ: dict[str, str] | None = None) -> Config:
+    env = os.environ if environ is None else environ
+    warehouse = str(_get(raw, "warehouse"))
+    if "://" not in warehouse:
+        warehouse = str((root / warehouse).resolve()) if not Path(warehouse).is_absolute() else warehouse
+    checkpoints = raw.get("checkpoints") or f"{warehouse.rstrip('/')}/_checkpoints"
+    url = _get(raw, "export.url")
+    if url and "{warehouse}" in url:
+        if "://" in warehouse:
+            raise ConfigError("export.url uses {warehouse} but the warehouse is not a local folder")
+        url = url.replace("{warehouse}", warehouse)
+    ddl = Path(_get(raw, "export.schema_ddl"))
+    kafka = _get(raw, "kafka")
+    s3 = _get(raw, "s3")
+    return Config(
+        profile=profile,
+        root=root,
+        warehouse=warehouse,
+        checkpoints=checkpoints,
+        access_logs=AccessLogConfig(
+            log_format=str(_get(raw, "access_logs.log_format")),
+            also_accept_common=bool(_get(raw, "access_logs.also_accept_common")),
+        ),
+        quality=QualityConfig(
+            min_event_date=str(_get(raw, "quality.min_event_date")),
+            max_future_hours=int(_get(raw, "quality.max_future_hours")),
+        ),
+        geoip_database=_get(raw, "geoip.database"),
+        top_ips_per_day=int(_get(raw, "gold.top_ips_per_day")),
+        export=ExportConfig(
+            url=url,
+            user=_get(raw, "export.user"),
+            password=env.get(str(_get(raw, "export.password_env"))),
+            schema_ddl=ddl if ddl.is_absolute() else root / ddl,
+        ),
+        kafka=KafkaConfig(
+            bootstrap_servers=str(kafka["bootstrap_servers"]),
+            topics=dict(_get(raw, "kafka.topics")),
+            starting_offsets=str(_get(raw, "kafka.starting_offsets")),
+            max_offsets_per_trigger=int(_get(raw, "kafka.max_offsets_per_trigger")),
+            fail_on_data_loss=bool(_get(raw, "kafka.fail_on_data_loss")),
+            trigger=str(_get(raw, "kafka.trigger")),
+        ),
+        s3=S3Config(
+            endpoint=str(s3["endpoint"]),
+            region=str(_get(raw, "s3.region")),
+            access_key=env.get(str(_get(raw, "s3.access_key_env"))),
+            secret_key=env.get(str(_get(raw, "s3.secret_key_env"))),
+        ),
+        spark_master=str(_get(raw, "spark.master")),
+        app_name=str(_get(raw, "spark.app_name")),
+        _raw=raw,
+    )
+
+
+def load_config(
+    profile: str | None = None,
+    overrides: dict | None = None,
+    environ: dict[str, str] | None = None,
+    root: Path | None = None,
+) -> Config:
+    """Read conf/lakehouse.yaml for `profile` (default: $LAKEHOUSE_PROFILE or local)."""
+    env = dict(os.environ if environ is None else environ)
+    root = root or project_root()
+    profile = profile or env.get("LAKEHOUSE_PROFILE") or "local"
+    if profile not in PROFILES:
+        raise ConfigError(f"LAKEHOUSE_PROFILE={profile!r}: expected one of {', '.join(PROFILES)}")
+    doc = yaml.safe_load((root / "conf" / "lakehouse.yaml").read_text())
+    if "base" not in doc:
+        raise ConfigError("conf/lakehouse.yaml: missing the 'base' section")
+    raw = _merge(doc["base"], doc.get(profile) or {})
+    env_only = {k: v for k, v in env.items() if k not in ("LAKEHOUSE_PROFILE", "LAKEHOUSE_HOME")}
+    raw = _env_overrides(raw, env_only)
+    raw = _merge(raw, overrides or {})
+    return _build(profile, root, raw, env)
+
+
+__all__ = ["Config", "ConfigError", "load_config", "project_root", "replace"]
