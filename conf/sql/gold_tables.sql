@@ -1,0 +1,58 @@
+-- Gold tables as exported to SQL (PostgreSQL, and SQLite for the embedded default).
+-- The same statements run on both; primary keys make a doubled day impossible.
+CREATE TABLE IF NOT EXISTS product_views_daily (
+    report_date     DATE         NOT NULL,
+    product_id      VARCHAR(255) NOT NULL,
+    view_count      BIGINT       NOT NULL,
+    unique_visitors BIGINT       NOT NULL,
+    last_view_time  TIMESTAMP,
+    PRIMARY KEY (report_date, product_id)
+);
+
+CREATE TABLE IF NOT EXISTS country_views_daily (
+    report_date     DATE         NOT NULL,
+    country         VARCHAR(64)  NOT NULL,
+    view_count      BIGINT       NOT NULL,
+    unique_visitors BIGINT       NOT NULL,
+    PRIMARY KEY (report_date, country)
+);
+
+CREATE TABLE IF NOT EXISTS referrer_views_daily (
+    report_date     DATE         NOT NULL,
+    referrer_host   VARCHAR(255) NOT NULL,
+    view_count      BIGINT       NOT NULL,
+    unique_visitors BIGINT       NOT NULL,
+    PRIMARY KEY (report_date, referrer_host)
+);
+
+CREATE TABLE IF NOT EXISTS endpoint_daily (
+    report_date DATE          NOT NULL,
+    endpoint    VARCHAR(2048) NOT NULL,
+    requests    BIGINT        NOT NULL,
+    unique_ips  BIGINT        NOT NULL,
+    status_2xx  BIGINT        NOT NULL,
+    status_3xx  BIGINT        NOT NULL,
+    status_4xx  BIGINT        NOT NULL,
+    status_5xx  BIGINT        NOT NULL,
+    error_rate  DOUBLE PRECISION NOT NULL,
+    bytes       BIGINT        NOT NULL,
+    p50_ms      DOUBLE PRECISION,
+    p95_ms      DOUBLE PRECISION,
+    p99_ms      DOUBLE PRECISION,
+    PRIMARY KEY (report_date, endpoint)
+);
+
+CREATE TABLE IF NOT EXISTS top_ips_daily (
+    report_date DATE        NOT NULL,
+    ip          VARCHAR(64) NOT NULL,
+    requests    BIGINT      NOT NULL,
+    PRIMARY KEY (report_date, ip)
+);
+
+-- Which gold refresh of each report date the database holds; written in the same
+-- transaction as that date's rows, so an export resumes exactly where it stopped.
+CREATE TABLE IF NOT EXISTS lakehouse_export_state (
+    report_date DATE        NOT NULL PRIMARY KEY,
+    refresh_id  VARCHAR(64) NOT NULL,
+    exported_at TIMESTAMP   NOT NULL
+);

@@ -1,0 +1,64 @@
+"""`lakehouse` console script: one subcommand per job (each also runs via spark-submit).
+
+    lakehouse batch --access-logs PATH --product-views PATH --warehouse DIR
+    lakehouse ingest --dataset access_logs --path PATH
+    lakehouse silver --dataset access_logs|product_views
+    lakehouse gold [--report-date YYYY-MM-DD]
+    lakehouse export [--all]
+    lakehouse report
+    lakehouse bench [--lines N]
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib import import_module
+
+# subcommand -> (module with main(argv), one-line help)
+COMMANDS = {
+    "batch": ("lakehouse.jobs.batch", "files -> bronze -> silver -> gold (-> export) in one go"),
+    "ingest": ("lakehouse.jobs.ingest_files", "ingest access-log / product-view files into bronze"),
+    "silver": (None, "bronze -> silver + quarantine for one dataset (--dataset)"),
+    "silver-access-logs": ("lakehouse.jobs.silver_access_logs", "bronze access logs -> silver"),
+    "silver-product-views": ("lakehouse.jobs.silver_product_views", "bronze product views -> silver"),
+    "gold": ("lakehouse.jobs.gold_daily", "silver -> gold daily aggregates (touched dates only)"),
+    "export": ("lakehouse.jobs.export_gold", "gold -> PostgreSQL/SQLite, one transaction per date"),
+    "report": ("lakehouse.jobs.report", "print top products, endpoints, error rate by day"),
+    "bench": ("lakehouse.bench", "benchmark the batch against the engine's text->Parquet ceiling"),
+    "samples": ("lakehouse.samples", "generate synthetic access logs / product views"),
+}
+SILVER = {"access_logs": "silver-access-logs", "product_views": "silver-product-views"}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: lakehouse <command> [options]   (lakehouse <command> --help for more)", "", "commands:"]
+    lines += [f"  {name.ljust(width)}  {text}" for name, (_m, text) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    command, rest = args[0], args[1:]
+    if command == "silver":
+        if "--dataset" not in rest or rest.index("--dataset") + 1 >= len(rest):
+            print("lakehouse silver: --dataset access_logs|product_views is required", file=sys.stderr)
+            return 2
+        i = rest.index("--dataset")
+        dataset = rest[i + 1]
+        if dataset not in SILVER:
+            print(f"lakehouse silver: unknown dataset {dataset!r}", file=sys.stderr)
+            return 2
+        command, rest = SILVER[dataset], rest[:i] + rest[i + 2 :]
+    if command not in COMMANDS:
+        print(f"lakehouse: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = import_module(COMMANDS[command][0])
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""JDBC targets (PostgreSQL, SQLite): staging writes through Spark, transactions through py4j.
+
+Spark's JDBC writer commits per partition, so it cannot make "replace one report date"
+atomic. Rows are therefore staged with Spark into `_stg_<table>`, and each report date
+is then swapped in by one database transaction (DELETE + INSERT ... SELECT + state row)
+on a plain JDBC connection from the driver: a failure rolls the whole date back.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+DRIVERS = {"sqlite": "org.sqlite.JDBC", "postgresql": "org.postgresql.Driver"}
+
+
+@dataclass(frozen=True)
+class JdbcTarget:
+    """Where gold is exported: a JDBC url, its dialect and credentials."""
+
+    url: str
+    dialect: str
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def driver(self) -> str:
+        return DRIVERS[self.dialect]
+
+    def properties(self) -> dict[str, str]:
+        props = {"driver": self.driver}
+        if self.user:
+            props["user"] = self.user
+        if self.password:
+            props["password"] = self.password
+        if self.dialect == "sqlite":
+            props["busy_timeout"] = "30000"
+        return props
+
+
+@contextmanager
+def connect(spark: SparkSession, target: JdbcTarget):
+    """A java.sql.Connection with autocommit off; closed on exit."""
+    jvm = spark.sparkContext._jvm
+    # The driver jar came in through spark.jars, which java.sql.DriverManager cannot see
+    # from py4j's class loader; instantiate the driver from Spark's loader instead.
+    loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+    driver = jvm.java.lang.Class.forName(target.driver, True, loader).newInstance()
+    props = jvm.java.util.Properties()
+    for key, value in target.properties().items():
+        props.setProperty(key, value)
+    if target.dialect == "sqlite":
+        Path(target.url.removeprefix("jdbc:sqlite:")).parent.mkdir(parents=True, exist_ok=True)
+    conn = driver.connect(target.url, props)
+    if conn is None:
+        raise RuntimeError(f"JDBC driver {target.driver} does not accept url {target.url}")
+    try:
+        conn.setAutoCommit(False)
+        yield conn
+    finally:
+        conn.close()
+
+
+def execute(conn, sql: str, params: tuple = ()) -> int:
+    """Run one statement with string/number parameters; returns the update count."""
+    stmt = conn.prepareStatement(sql)
+    try:
+        for i, value in enumerate(params, start=1):
+            if value is None:
+                stmt.setObject(i, None)
+            elif isinstance(value, int):
+                stmt.setLong(i, value)
+            else:
+                stmt.setString(i, str(value))
+        return stmt.executeUpdate()
+    finally:
+        stmt.close()
+
+
+def query(conn, sql: str) -> list[tuple]:
+    """Rows of a small query, every value as text (or None)."""
+    stmt = conn.createStatement()
+    try:
+        rs = stmt.executeQuery(sql)
+        n = rs.getMetaData().getColumnCount()
+        rows = []
+        while rs.next():
+            rows.append(tuple(rs.getString(i) for i in range(1, n + 1)))
+        return rows
+    finally:
+        stmt.close()
+
+
+def run_script(conn, script: str) -> None:
+    """Execute a `;`-separated DDL script and commit."""
+    stmt = conn.createStatement()
+    try:
+        code = "\n".join(ln for ln in script.splitlines() if not ln.strip().startswith("--"))
+        for sql in (s.strip() for s in code.split(";")):
+            if sql:
+                stmt.execute(sql)
+        conn.commit()
+    finally:
+        stmt.close()
+
+
+def for_dialect(df: DataFrame, dialect: str) -> DataFrame:
+    """SQLite has no date/time types: stage dates and timestamps as ISO text."""
+    if dialect != "sqlite":
+        return df
+    cols = []
+    for f in df.schema.fields:
+        if isinstance(f.dataType, T.DateType):
+            cols.append(F.date_format(f.name, "yyyy-MM-dd").alias(f.name))
+        elif isinstance(f.dataType, T.TimestampType):
+            cols.append(F.date_format(f.name, "yyyy-MM-dd HH:mm:ss.SSSSSS").alias(f.name))
+        else:
+            cols.append(F.col(f.name))
+    return df.select(*cols)
+
+
+def stage(df: DataFrame, target: JdbcTarget, table: str) -> None:
+    """Overwrite the staging table `table` with `df` (one partition: SQLite has one writer)."""
+    (
+        for_dialect(df, target.dialect)
+        .coalesce(1)
+        .write.format("jdbc")
+        .mode("overwrite")
+        .option("url", target.url)
+        .option("dbtable", table)
+        .options(**target.properties())
+        .save()
+    )

@@ -1,0 +1,124 @@
+"""Export gold to SQL (PostgreSQL, or SQLite for the embedded default), one transaction per date.
+
+    lakehouse export                      # every report date refreshed since its last export
+    lakehouse export --all                # every report date gold holds
+    spark-submit spark/lakehouse/jobs/export_gold.py --profile services
+
+The target comes from `export.url` in conf/lakehouse.yaml (password from the env var
+named by `export.password_env`); `none` disables the export. Tables are created from
+conf/sql/gold_tables.sql. Each report date is replaced in a single transaction
+(DELETE + INSERT from staging + the `lakehouse_export_state` row), so a failed or
+repeated export never leaves a partial or doubled day.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from lakehouse.config import Config
+from lakehouse.io import delta, jdbc
+from lakehouse.jobs.common import JobRun, base_parser, config_from_args, get_session, setup_logging
+from lakehouse.transforms.gold import GOLD_TABLES
+
+log = logging.getLogger("lakehouse.export")
+
+
+def target_from(config: Config) -> jdbc.JdbcTarget:
+    return jdbc.JdbcTarget(config.export.url, config.export.dialect, config.export.user, config.export.password)
+
+
+def pending_refreshes(spark: SparkSession, config: Config, exported: dict[str, str], everything: bool) -> dict[str, str]:
+    """{report_date: latest refresh_id} of the dates whose latest gold refresh is not exported."""
+    path = config.table_path("gold", "_report_dates")
+    if not delta.table_exists(spark, path):
+        return {}
+    latest = (
+        delta.read_table(spark, path)
+        .groupBy("report_date")
+        .agg(F.max_by("refresh_id", "refreshed_at").alias("refresh_id"))
+        .collect()
+    )
+    pending = {r["report_date"].isoformat(): r["refresh_id"] for r in latest}
+    if everything:
+        return pending
+    return {d: rid for d, rid in pending.items() if exported.get(d) != rid}
+
+
+def _date_param(dialect: str) -> str:
+    return "CAST(? AS DATE)" if dialect == "postgresql" else "?"
+
+
+def export_dates(spark: SparkSession, config: Config, target: jdbc.JdbcTarget, dates: dict[str, str], run: JobRun) -> None:
+    """Stage the gold rows of `dates`, then swap each date in with one transaction."""
+    tables = [t for t in GOLD_TABLES if delta.table_exists(spark, config.table_path("gold", t))]
+    day_list = sorted(dates)
+    for table in tables:
+        rows = delta.read_table(spark, config.table_path("gold", table)).where(
+            F.col("report_date").isin(day_list)
+        )
+        jdbc.stage(rows, target, f"_stg_{table}")
+    p = _date_param(target.dialect)
+    with jdbc.connect(spark, target) as conn:
+        for i, day in enumerate(day_list, start=1):
+            try:
+                moved = 0
+                for table in tables:
+                    columns = ", ".join(delta.read_table(spark, config.table_path("gold", table)).columns)
+                    jdbc.execute(conn, f"DELETE FROM {table} WHERE report_date = {p}", (day,))
+                    moved += jdbc.execute(
+                        conn,
+                        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _stg_{table} WHERE report_date = {p}",
+                        (day,),
+                    )
+                jdbc.execute(
+                    conn,
+                    "INSERT INTO lakehouse_export_state (report_date, refresh_id, exported_at) "
+                    f"VALUES ({p}, ?, CURRENT_TIMESTAMP) ON CONFLICT (report_date) "
+                    "DO UPDATE SET refresh_id = excluded.refresh_id, exported_at = excluded.exported_at",
+                    (day, dates[day]),
+                )
+                conn.commit()
+            except Exception:
+                conn.rollback()
+                log.error("export of %s failed: rolled back, earlier dates stay exported", day)
+                raise
+            run.add(dates_exported=1, rows_exported=moved)
+            log.info("exported %s (%d/%d): %d rows", day, i, len(day_list), moved)
+
+
+def run(spark: SparkSession, config: Config, run_log: JobRun, everything: bool = False) -> None:
+    """Export every gold report date refreshed since its last export (all with `everything`)."""
+    if not config.export.enabled:
+        log.info("export disabled (export.url is none): skipping")
+        return
+    target = target_from(config)
+    with jdbc.connect(spark, target) as conn:
+        jdbc.run_script(conn, config.export.schema_ddl.read_text())
+        exported = {str(d)[:10]: rid for d, rid in jdbc.query(conn, "SELECT report_date, refresh_id FROM lakehouse_export_state")}
+    dates = pending_refreshes(spark, config, exported, everything)
+    if not dates:
+        log.info("export: every report date is up to date in %s", config.export.url.split("?")[0])
+        return
+    log.info("export: %d report date(s) to %s", len(dates), config.export.url.split("?")[0])
+    export_dates(spark, config, target, dates, run_log)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser("lakehouse export", "Export gold tables to PostgreSQL/SQLite, transactionally per date.")
+    parser.add_argument("--all", action="store_true", help="re-export every date, not only changed ones")
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    config = config_from_args(args)
+    spark = get_session(config, "export")
+    run_log = JobRun("export")
+    run(spark, config, run_log, everything=args.all)
+    run_log.record(spark, config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

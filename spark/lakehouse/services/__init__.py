@@ -1,0 +1,1 @@
+"""Local service stack (real servers on loopback) for tests and `make services-up`."""

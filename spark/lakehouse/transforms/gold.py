@@ -1,0 +1,98 @@
+"""Daily gold aggregates: pure functions of silver rows (filter the dates before calling)."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+UNKNOWN_COUNTRY = "(unknown)"
+DIRECT_REFERRER = "(direct)"
+
+
+def _views(df: DataFrame, key: Column, name: str) -> DataFrame:
+    return df.groupBy(F.col("event_date").alias("report_date"), key.alias(name)).agg(
+        F.count(F.lit(1)).alias("view_count"),
+        F.count_distinct("device_id").alias("unique_visitors"),
+    )
+
+
+def product_views_daily(views: DataFrame) -> DataFrame:
+    """Views, distinct devices and the last view time per (report_date, product_id)."""
+    return views.groupBy(F.col("event_date").alias("report_date"), "product_id").agg(
+        F.count(F.lit(1)).alias("view_count"),
+        F.count_distinct("device_id").alias("unique_visitors"),
+        F.max("event_ts").alias("last_view_time"),
+    )
+
+
+def country_views_daily(views: DataFrame) -> DataFrame:
+    """Views and distinct devices per (report_date, GeoIP country of the visitor)."""
+    return _views(views, F.coalesce(F.col("country"), F.lit(UNKNOWN_COUNTRY)), "country")
+
+
+def referrer_views_daily(views: DataFrame) -> DataFrame:
+    """Views and distinct devices per (report_date, referrer host); no referrer is `(direct)`."""
+    return _views(views, F.coalesce(F.col("referrer_host"), F.lit(DIRECT_REFERRER)), "referrer_host")
+
+
+def endpoint_daily(requests: DataFrame) -> DataFrame:
+    """Traffic, status classes, bytes and latency percentiles per (report_date, endpoint)."""
+    status = F.col("status")
+
+    def in_class(low: int) -> Column:
+        return F.count_if(status.between(low, low + 99)).cast("bigint")
+
+    rt = F.col("response_time_ms")
+    return (
+        requests.groupBy(F.col("event_date").alias("report_date"), "endpoint")
+        .agg(
+            F.count(F.lit(1)).alias("requests"),
+            F.count_distinct("ip").alias("unique_ips"),
+            in_class(200).alias("status_2xx"),
+            in_class(300).alias("status_3xx"),
+            in_class(400).alias("status_4xx"),
+            in_class(500).alias("status_5xx"),
+            F.coalesce(F.sum("bytes"), F.lit(0)).cast("bigint").alias("bytes"),
+            F.percentile(rt, F.lit(0.5)).alias("p50_ms"),
+            F.percentile(rt, F.lit(0.95)).alias("p95_ms"),
+            F.percentile(rt, F.lit(0.99)).alias("p99_ms"),
+        )
+        .withColumn("error_rate", (F.col("status_4xx") + F.col("status_5xx")) / F.col("requests"))
+        .select(
+            "report_date", "endpoint", "requests", "unique_ips", "status_2xx", "status_3xx",
+            "status_4xx", "status_5xx", "error_rate", "bytes", "p50_ms", "p95_ms", "p99_ms",
+        )
+    )
+
+
+def top_ips_daily(requests: DataFrame, top_n: int) -> DataFrame:
+    """The `top_n` IPs by requests per report_date (ties: lower IP first)."""
+    counts = requests.groupBy(F.col("event_date").alias("report_date"), "ip").agg(
+        F.count(F.lit(1)).alias("requests")
+    )
+    rank = F.row_number().over(Window.partitionBy("report_date").orderBy(F.desc("requests"), "ip"))
+    return counts.withColumn("_rank", rank).where(F.col("_rank") <= top_n).drop("_rank")
+
+
+GOLD_TABLES = {
+    "product_views_daily": ("product_views", product_views_daily),
+    "country_views_daily": ("product_views", country_views_daily),
+    "referrer_views_daily": ("product_views", referrer_views_daily),
+    "endpoint_daily": ("access_logs", endpoint_daily),
+    "top_ips_daily": ("access_logs", None),  # needs top_n: see build_gold
+}
+
+PRIMARY_KEYS = {
+    "product_views_daily": ("report_date", "product_id"),
+    "country_views_daily": ("report_date", "country"),
+    "referrer_views_daily": ("report_date", "referrer_host"),
+    "endpoint_daily": ("report_date", "endpoint"),
+    "top_ips_daily": ("report_date", "ip"),
+}
+
+
+def build_gold(table: str, silver: DataFrame, top_ips_per_day: int) -> DataFrame:
+    """The gold table `table` computed from its silver source rows."""
+    if table == "top_ips_daily":
+        return top_ips_daily(silver, top_ips_per_day)
+    return GOLD_TABLES[table][1](silver)

@@ -1,0 +1,473 @@
+"""An independent, plain-Python reference ("oracle") for the pipeline's results.
+
+Given raw input files it computes what the Spark pipeline must produce: the
+silver counts (read / skipped blank / quarantined / duplicates / silver) and the
+gold tables, with the contract semantics written out as simply as possible. It
+shares no code with ``lakehouse``: it uses ``apachelogs`` for Apache lines,
+``json`` for events and ``maxminddb`` for GeoIP, so a bug in the pipeline cannot
+hide in a helper both sides use.
+
+Contract implemented here
+-------------------------
+Lines: the file's bytes split on ``\\n`` (a final empty piece after the last
+newline is not a line), one trailing ``\\r`` removed, decoded as UTF-8 with
+``errors="replace"``. An empty or whitespace-only line is a counted skip.
+
+Access logs: parsed with the LogFormat (for Combined, a line that is valid
+Common is also accepted, with no referrer/agent); failure -> quarantine. The
+request line is ``METHOD URI [PROTOCOL]`` (single spaces), otherwise method/path
+are null and the endpoint is ``"-"``; endpoint = URI before the first ``?``.
+``event_ts`` is ``%t`` in UTC; before 2000-01-01 or after now + 24 h ->
+quarantine. Event identity is the stripped line; later copies are duplicates.
+
+Product views: invalid JSON or JSON that is not an object -> quarantine.
+event_id = ``_id`` (``_id["$oid"]`` for an object) else ``event_id`` else the
+sha256 of the stripped line. Missing/null/empty ``product_id`` -> quarantine.
+event_ts = ``timestamp`` (ISO-8601, naive means UTC) else ``time_stamp`` (epoch
+seconds); neither -> quarantine; out of range as above -> quarantine. Dedupe on
+event_id, first wins. country = GeoIP ISO code of ``remote_ip``; referrer_host =
+lower-case host of ``referrer_url``.
+
+Run directly to print totals::
+
+    python tests/reference_gold.py access sample_logs/access.log [--format response_time]
+    python tests/reference_gold.py product-views sample_logs/product_views.jsonl
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import apachelogs
+import maxminddb
+
+COMBINED = '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"'
+COMMON = '%h %l %u %t "%r" %>s %b'
+RESPONSE_TIME = COMBINED + " %D"
+NAMED_FORMATS = {"combined": COMBINED, "common": COMMON, "response_time": RESPONSE_TIME}
+
+MIN_EVENT_TS = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_FUTURE = timedelta(hours=24)
+UNKNOWN_COUNTRY = "(unknown)"
+DIRECT_REFERRER = "(direct)"
+
+
+def default_geoip_db() -> str:
+    """Path of the GeoLite2-City.mmdb shipped in the maxminddb-geolite2 package."""
+    import _maxminddb_geolite2  # the data package behind ``geolite2``
+
+    return str(Path(_maxminddb_geolite2.__file__).with_name("GeoLite2-City.mmdb"))
+
+
+# ---------------------------------------------------------------------------
+# reading
+
+
+def _as_paths(paths) -> list[Path]:
+    if isinstance(paths, str | Path):
+        return [Path(paths)]
+    return [Path(p) for p in paths]
+
+
+def read_lines(paths: str | Path | Iterable[str | Path]) -> Iterator[str]:
+    """Lines of the files in order: split on \\n, one trailing \\r dropped, UTF-8 (replace)."""
+    for path in _as_paths(paths):
+        pieces = path.read_bytes().split(b"\n")
+        if pieces[-1] == b"":
+            pieces.pop()  # after the last newline: not a line
+        for raw in pieces:
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+            yield raw.decode("utf-8", errors="replace")
+
+
+def is_blank(text: str) -> bool:
+    return text.strip() == ""
+
+
+def in_range(ts: datetime, now: datetime) -> bool:
+    return MIN_EVENT_TS <= ts <= now + MAX_FUTURE
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """Percentile with linear interpolation between closest ranks (numpy's default)."""
+    if not values:
+        return None
+    v = sorted(values)
+    pos = (len(v) - 1) * p
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(v) - 1)
+    return v[lo] + (v[hi] - v[lo]) * (pos - lo)
+
+
+def _new_counts() -> dict[str, int]:
+    return {"read": 0, "skipped_blank": 0, "quarantined": 0, "duplicates": 0, "silver": 0}
+
+
+# ---------------------------------------------------------------------------
+# access logs
+
+
+def split_request_line(request_line: str | None) -> tuple[str | None, str | None, str | None]:
+    """(method, uri, protocol) of ``METHOD URI [PROTOCOL]``, else (None, None, None)."""
+    if request_line is None:
+        return None, None, None
+    parts = request_line.split(" ")
+    if len(parts) not in (2, 3) or any(p == "" for p in parts):
+        return None, None, None
+    return parts[0], parts[1], parts[2] if len(parts) == 3 else None
+
+
+def _response_time_ms(entry) -> float | None:
+    us = getattr(entry, "request_duration_microseconds", None)
+    if us is not None:
+        return us / 1000.0
+    ms = getattr(entry, "request_duration_milliseconds", None)
+    if ms is not None:
+        return float(ms)
+    s = getattr(entry, "request_duration_seconds", None)
+    if s is not None:
+        return s * 1000.0
+    return None
+
+
+def _status(entry) -> int | None:
+    for attr in ("final_status", "status", "original_status"):  # %>s, %s, %<s
+        value = getattr(entry, attr, None)
+        if value is not None:
+            return value
+    return None
+
+
+def parse_access_line(text: str, parsers: list) -> object | None:
+    for parser in parsers:
+        try:
+            return parser.parse(text)
+        except (apachelogs.InvalidEntryError, ValueError, OverflowError):
+            continue  # ValueError: the %t text matched but is not a date
+    return None
+
+
+def reference_access_logs(
+    paths: str | Path | Iterable[str | Path],
+    log_format: str = "combined",
+    *,
+    top_n: int = 100,
+    now: datetime | None = None,
+    also_accept_common: bool | None = None,
+    keep_silver: bool = False,
+) -> dict:
+    """Expected counts and gold tables (endpoint_daily, top_ips_daily) of access logs.
+
+    ``log_format`` is ``"combined"``, ``"response_time"``, ``"common"`` or a LogFormat
+    string. ``also_accept_common`` defaults to True for Combined only.
+    """
+    fmt = NAMED_FORMATS.get(log_format, log_format)
+    if also_accept_common is None:
+        also_accept_common = fmt == COMBINED
+    parsers = [apachelogs.LogParser(fmt)]
+    if also_accept_common and fmt != COMMON:
+        parsers.append(apachelogs.LogParser(COMMON))
+    has_time = any(d in fmt for d in ("%D", "%T", "%{us}T", "%{ms}T", "%{s}T"))
+    now = now or datetime.now(UTC)
+
+    counts = _new_counts()
+    reasons: dict[str, int] = defaultdict(int)
+    seen: set[str] = set()
+    silver: list[dict] = []
+    for text in read_lines(paths):
+        counts["read"] += 1
+        if is_blank(text):
+            counts["skipped_blank"] += 1
+            continue
+        entry = parse_access_line(text, parsers)
+        if entry is None:
+            reasons["unparseable"] += 1
+            continue
+        ts = getattr(entry, "request_time", None)
+        if ts is None or ts.tzinfo is None:
+            reasons["no_timestamp"] += 1
+            continue
+        ts = ts.astimezone(UTC)
+        if not in_range(ts, now):
+            reasons["out_of_range"] += 1
+            continue
+        key = text.strip()
+        if key in seen:
+            counts["duplicates"] += 1
+            continue
+        seen.add(key)
+        method, uri, protocol = split_request_line(entry.request_line)
+        silver.append(
+            {
+                "ip": entry.remote_host,
+                "event_ts": ts.replace(tzinfo=None),
+                "event_date": ts.date(),
+                "method": method,
+                "path": uri,
+                "endpoint": uri.split("?", 1)[0] if uri is not None else "-",
+                "protocol": protocol,
+                "status": _status(entry),
+                "bytes": entry.bytes_sent,
+                "response_time_ms": _response_time_ms(entry) if has_time else None,
+            }
+        )
+    counts["quarantined"] = sum(reasons.values())
+    counts["silver"] = len(silver)
+
+    groups: dict[tuple[date, str], list[dict]] = defaultdict(list)
+    per_ip: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in silver:
+        groups[(row["event_date"], row["endpoint"])].append(row)
+        per_ip[row["event_date"]][row["ip"]] += 1
+
+    endpoint_daily = []
+    for (day, endpoint), rows in sorted(groups.items()):
+        statuses = [r["status"] for r in rows if r["status"] is not None]
+        n = len(rows)
+        s4 = sum(1 for s in statuses if 400 <= s <= 499)
+        s5 = sum(1 for s in statuses if 500 <= s <= 599)
+        times = [r["response_time_ms"] for r in rows if r["response_time_ms"] is not None]
+        endpoint_daily.append(
+            {
+                "report_date": day,
+                "endpoint": endpoint,
+                "requests": n,
+                "unique_ips": len({r["ip"] for r in rows}),
+                "status_2xx": sum(1 for s in statuses if 200 <= s <= 299),
+                "status_3xx": sum(1 for s in statuses if 300 <= s <= 399),
+                "status_4xx": s4,
+                "status_5xx": s5,
+                "error_rate": (s4 + s5) / n,
+                "bytes": sum(r["bytes"] or 0 for r in rows),
+                "p50_ms": percentile(times, 0.50),
+                "p95_ms": percentile(times, 0.95),
+                "p99_ms": percentile(times, 0.99),
+            }
+        )
+
+    top_ips_daily = []
+    for day in sorted(per_ip):
+        ranked = sorted(per_ip[day].items(), key=lambda kv: (-kv[1], kv[0]))[:top_n]
+        top_ips_daily.extend({"report_date": day, "ip": ip, "requests": c} for ip, c in ranked)
+
+    result = {
+        "counts": counts,
+        "quarantine_reasons": dict(reasons),
+        "endpoint_daily": endpoint_daily,
+        "top_ips_daily": top_ips_daily,
+    }
+    if keep_silver:
+        result["silver"] = silver
+    return result
+
+
+# ---------------------------------------------------------------------------
+# product views
+
+
+def event_id_of(obj: dict, text: str) -> str:
+    oid = obj.get("_id")
+    if isinstance(oid, dict):
+        oid = oid.get("$oid")
+    if oid is not None and oid != "":
+        return str(oid)
+    eid = obj.get("event_id")
+    if eid is not None and eid != "":
+        return str(eid)
+    return hashlib.sha256(text.strip().encode("utf-8")).hexdigest()
+
+
+def event_ts_of(obj: dict) -> datetime | None:
+    """UTC-aware event time from ``timestamp`` (ISO-8601) else ``time_stamp`` (epoch s)."""
+    ts = obj.get("timestamp")
+    if isinstance(ts, str):
+        try:
+            parsed = datetime.fromisoformat(ts)
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            return parsed.astimezone(UTC)
+    epoch = obj.get("time_stamp")
+    if isinstance(epoch, str) and epoch.strip().lstrip("-").isdigit():
+        epoch = int(epoch.strip())
+    if isinstance(epoch, int) and not isinstance(epoch, bool):
+        try:
+            return datetime.fromtimestamp(epoch, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return None
+
+
+def referrer_host_of(url) -> str | None:
+    if not isinstance(url, str) or url.strip() == "":
+        return None
+    try:
+        host = urlsplit(url.strip()).hostname
+    except ValueError:
+        return None
+    return host.lower() if host else None
+
+
+def country_of(reader, ip) -> str | None:
+    if not isinstance(ip, str) or not ip:
+        return None
+    try:
+        rec = reader.get(ip)
+    except ValueError:
+        return None
+    if not rec:
+        return None
+    return (rec.get("country") or {}).get("iso_code")
+
+
+def _text_or_none(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"))
+
+
+def reference_product_views(
+    paths: str | Path | Iterable[str | Path],
+    geoip_db_path: str | Path | None = None,
+    *,
+    now: datetime | None = None,
+    keep_silver: bool = False,
+) -> dict:
+    """Expected counts and gold tables (product/country/referrer views daily)."""
+    now = now or datetime.now(UTC)
+    counts = _new_counts()
+    reasons: dict[str, int] = defaultdict(int)
+    seen: set[str] = set()
+    silver: list[dict] = []
+    with maxminddb.open_database(str(geoip_db_path or default_geoip_db())) as reader:
+        for text in read_lines(paths):
+            counts["read"] += 1
+            if is_blank(text):
+                counts["skipped_blank"] += 1
+                continue
+            try:
+                obj = json.loads(text)
+            except ValueError:
+                reasons["invalid_json"] += 1
+                continue
+            if not isinstance(obj, dict):
+                reasons["not_an_object"] += 1
+                continue
+            product_id = _text_or_none(obj.get("product_id"))
+            if product_id is None or product_id == "":
+                reasons["missing_product_id"] += 1
+                continue
+            ts = event_ts_of(obj)
+            if ts is None:
+                reasons["bad_timestamp"] += 1
+                continue
+            if not in_range(ts, now):
+                reasons["out_of_range"] += 1
+                continue
+            event_id = event_id_of(obj, text)
+            if event_id in seen:
+                counts["duplicates"] += 1
+                continue
+            seen.add(event_id)
+            silver.append(
+                {
+                    "event_id": event_id,
+                    "product_id": product_id,
+                    "device_id": _text_or_none(obj.get("device_id")),
+                    "country": country_of(reader, obj.get("remote_ip")),
+                    "referrer_host": referrer_host_of(obj.get("referrer_url")),
+                    "event_ts": ts.replace(tzinfo=None),
+                    "event_date": ts.date(),
+                }
+            )
+    counts["quarantined"] = sum(reasons.values())
+    counts["silver"] = len(silver)
+
+    def daily(key: str, fill: str | None = None) -> dict[tuple[date, str], list[dict]]:
+        groups: dict[tuple[date, str], list[dict]] = defaultdict(list)
+        for row in silver:
+            value = row[key] if row[key] is not None else fill
+            groups[(row["event_date"], value)].append(row)
+        return groups
+
+    def visitors(rows: list[dict]) -> int:
+        return len({r["device_id"] for r in rows if r["device_id"] is not None})
+
+    product_views_daily = [
+        {
+            "report_date": day,
+            "product_id": pid,
+            "view_count": len(rows),
+            "unique_visitors": visitors(rows),
+            "last_view_time": max(r["event_ts"] for r in rows),
+        }
+        for (day, pid), rows in sorted(daily("product_id").items())
+    ]
+    country_views_daily = [
+        {"report_date": day, "country": c, "view_count": len(rows), "unique_visitors": visitors(rows)}
+        for (day, c), rows in sorted(daily("country", UNKNOWN_COUNTRY).items())
+    ]
+    referrer_views_daily = [
+        {
+            "report_date": day,
+            "referrer_host": host,
+            "view_count": len(rows),
+            "unique_visitors": visitors(rows),
+        }
+        for (day, host), rows in sorted(daily("referrer_host", DIRECT_REFERRER).items())
+    ]
+    result = {
+        "counts": counts,
+        "quarantine_reasons": dict(reasons),
+        "product_views_daily": product_views_daily,
+        "country_views_daily": country_views_daily,
+        "referrer_views_daily": referrer_views_daily,
+    }
+    if keep_silver:
+        result["silver"] = silver
+    return result
+
+
+# ---------------------------------------------------------------------------
+
+
+def _summary(result: dict) -> str:
+    lines = [f"counts: {result['counts']}", f"quarantine reasons: {result['quarantine_reasons']}"]
+    for key, value in result.items():
+        if isinstance(value, list):
+            lines.append(f"{key}: {len(value)} rows")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Reference counts and gold tables of raw files.")
+    parser.add_argument("dataset", choices=("access", "product-views"))
+    parser.add_argument("paths", nargs="+")
+    parser.add_argument("--format", default="combined", help="combined, response_time or a LogFormat")
+    args = parser.parse_args(argv)
+    if args.dataset == "access":
+        print(_summary(reference_access_logs(args.paths, args.format)))
+    else:
+        print(_summary(reference_product_views(args.paths)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
