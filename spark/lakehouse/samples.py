@@ -162,7 +162,8 @@ def _resolves(reader, ip: str) -> bool:
     return bool(rec and (rec.get("country") or {}).get("iso_code"))
 
 
-# Well-known, densely allocated public /8s per region (RIR allocations).
+# Well-known, densely allocated public /8s per region (RIR allocations); none holds
+# private or reserved space except 203.0.113.0/24, skipped below.
 _V4_FIRST_OCTETS = (
     # North America
     (24, 6), (50, 3), (63, 2), (64, 2), (66, 3), (67, 3), (68, 3), (69, 2), (70, 2), (71, 3),
@@ -207,9 +208,10 @@ def _ip_pool(rng: random.Random, size: int, reader, ipv6_share: float = 0.05) ->
             ip = ipaddress.IPv6Address(int(net.network_address) + host).compressed
         else:
             first = rng.choices(octets, cum_weights=o_cum)[0]
-            ip = f"{first}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
-            if not ipaddress.IPv4Address(ip).is_global:
+            second = rng.randrange(256)
+            if first == 203 and second == 0:  # 203.0.113.0/24 is TEST-NET-3
                 continue
+            ip = f"{first}.{second}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
         if ip in seen or not _resolves(reader, ip):
             continue
         seen.add(ip)
@@ -773,12 +775,28 @@ _OPTION_LABELS = (("alloy", ("white-585", "red-585", "yellow-750", "platinum")),
                   ("ring size", ("48", "52", "54", "56", "60")))  # fmt: skip
 
 
-def _iso(utc: int, micros: int, off_s: int, off_t: str) -> str:
-    local = datetime(1970, 1, 1) + timedelta(seconds=utc + off_s)
-    text = local.strftime("%Y-%m-%dT%H:%M:%S")
-    if micros:
-        text += f".{micros // 1000:03d}"
-    return text + off_t
+class _Clock:
+    """ISO-8601 and ``local_time`` texts of (utc epoch second, offset), cached per day."""
+
+    def __init__(self) -> None:
+        self._hms = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86400)]
+        self._days: dict[int, str] = {}
+
+    def _split(self, local: int) -> tuple[str, str]:
+        day, sec = divmod(local, 86400)
+        text = self._days.get(day)
+        if text is None:
+            text = self._days[day] = (date(1970, 1, 1) + timedelta(days=day)).isoformat()
+        return text, self._hms[sec]
+
+    def iso(self, utc: int, millis: int, off_s: int, off_t: str) -> str:
+        day, hms = self._split(utc + off_s)
+        frac = f".{millis:03d}" if millis else ""
+        return f"{day}T{hms}{frac}{off_t}"
+
+    def local(self, utc: int, off_s: int) -> str:
+        day, hms = self._split(utc + off_s)
+        return f"{day} {hms}"
 
 
 def _view_referrers(products: list[str]) -> list[str | None]:
@@ -861,11 +879,29 @@ def write_product_views(
     oid_counter = rng.getrandbits(24)
     seen_idless: set[str] = set()
     last_valid: str | None = None
+    clock = _Clock()
+    # per-event draws, in bulk (an event may draw again for a retry: see `extra`)
+    dev_draw = rng.choices(range(n_dev), cum_weights=dev_cum, k=n_events)
+    pid_draw = rng.choices(products, cum_weights=prod_cum, k=n_events)
+    ref_draw = rng.choices(referrers, k=n_events)
+    off_draw = rng.choices(_VIEW_OFFSETS, k=n_events)
+    resolutions = ("1920x1080", "1366x768", "390x844", "412x915", "1536x864")
+    pos = 0
+    extra = 0
 
     def event(utc: int) -> dict:
-        nonlocal oid_counter
-        r = rng.random()
-        dev_i = rng.choices(range(n_dev), cum_weights=dev_cum)[0]
+        nonlocal oid_counter, extra
+        if extra:  # a second event for the same slot: fresh draws
+            dev_i = rng.choices(range(n_dev), cum_weights=dev_cum)[0]
+            pid = rng.choices(products, cum_weights=prod_cum)[0]
+            ref = rng.choice(referrers)
+            off_s, off_t = rng.choice(_VIEW_OFFSETS)
+        else:
+            dev_i, pid, ref = dev_draw[pos], pid_draw[pos], ref_draw[pos]
+            off_s, off_t = off_draw[pos]
+        extra += 1
+        rnd = rng.random
+        r = rnd()
         ev: dict = {}
         oid_counter = (oid_counter + 1) & 0xFFFFFF
         oid = f"{utc:08x}{rng.getrandbits(40):010x}{oid_counter:06x}"
@@ -876,36 +912,38 @@ def write_product_views(
         elif r < 0.98:
             ev["event_id"] = f"evt_{rng.getrandbits(64):016x}"
         # else: no id at all; the pipeline hashes the line
-        micros = rng.randrange(1, 1000) * 1000 if rng.random() < 0.3 else 0
-        off_s, off_t = rng.choice(_VIEW_OFFSETS)
-        if rng.random() < 0.35:
+        r2 = rnd()
+        if r2 < 0.35:
             ev["time_stamp"] = utc
-            micros = 0
         else:
-            ev["timestamp"] = _iso(utc, micros, off_s, off_t)
-        ip = dev_ip[dev_i] if rng.random() < 0.9 else ips[rng.randrange(len(ips))]
-        if rng.random() < 0.02:
-            ip = private_ips[rng.randrange(len(private_ips))]
+            millis = int(r2 * 1_000_003) % 999 + 1 if r2 > 0.805 else 0  # about 30 %
+            ev["timestamp"] = clock.iso(utc, millis, off_s, off_t)
+        r3 = rnd()
+        if r3 < 0.02:
+            ip = private_ips[int(r3 * 250)]
+        elif r3 < 0.12:
+            ip = ips[int(r3 * 7_919_993) % len(ips)]
+        else:
+            ip = dev_ip[dev_i]
         ev["remote_ip"] = ip
         ev["user_agent"] = dev_agent[dev_i]
-        if rng.random() < 0.3:
-            ev["resolution"] = rng.choice(("1920x1080", "1366x768", "390x844", "412x915", "1536x864"))
-        if rng.random() >= 0.01:
+        r4 = rnd()
+        if r4 < 0.3:
+            ev["resolution"] = resolutions[int(r4 * 100) % 5]
+        if rnd() >= 0.01:
             ev["device_id"] = devices[dev_i]
-        if rng.random() < 0.4:
+        if r4 > 0.6:
             ev["api_version"] = "1.0"
         ev["store_id"] = dev_store[dev_i]
-        local = datetime(1970, 1, 1) + timedelta(seconds=utc + off_s)
-        ev["local_time"] = local.strftime("%Y-%m-%d %H:%M:%S")
-        pid = rng.choices(products, cum_weights=prod_cum)[0]
-        if rng.random() < 0.5:
+        ev["local_time"] = clock.local(utc, off_s)
+        r5 = rnd()
+        if r5 < 0.5:
             ev["current_url"] = f"{SHOP}/products/{pid}"
-        ref = referrers[rng.randrange(len(referrers))]
         if ref is not None:
             ev["referrer_url"] = ref
         ev["collection"] = "view_product_detail"
         ev["product_id"] = pid
-        if rng.random() < 0.15:
+        if r5 > 0.85:
             ev["option"] = [
                 {"option_label": label, "option_id": str(100 + i), "value_label": rng.choice(values),
                  "value_id": str(rng.randrange(1000, 9999))}
@@ -920,6 +958,7 @@ def write_product_views(
     lines: list[str] = []
     for pos in range(n_events):
         utc = next(times)
+        extra = 0
         kind = bad_at.get(pos)
         if kind == "blank":
             lines.append(("", "  ")[counts["blank"] % 2])

@@ -124,13 +124,19 @@ def for_dialect(df: DataFrame, dialect: str) -> DataFrame:
     return df.select(*cols)
 
 
-def stage(df: DataFrame, target: JdbcTarget, table: str) -> None:
-    """Overwrite the staging table `table` with `df` (one partition: SQLite has one writer)."""
+def stage(df: DataFrame, target: JdbcTarget, table: str, like: str) -> None:
+    """Replace staging table `table` (shaped like table `like`) with the rows of `df`."""
+    # The table is made here, not by Spark's overwrite: Spark 4 only trusts a "table not
+    # found" SQLSTATE when probing for a table, and SQLite's driver reports a generic one.
+    with connect(df.sparkSession, target) as conn:
+        execute(conn, f"DROP TABLE IF EXISTS {table}")
+        execute(conn, f"CREATE TABLE {table} AS SELECT * FROM {like} WHERE 1 = 0")
+        conn.commit()
     (
         for_dialect(df, target.dialect)
-        .coalesce(1)
+        .coalesce(1)  # SQLite takes one writer at a time; gold rows per export are few
         .write.format("jdbc")
-        .mode("overwrite")
+        .mode("append")
         .option("url", target.url)
         .option("dbtable", table)
         .options(**target.properties())

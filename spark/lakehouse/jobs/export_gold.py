@@ -60,7 +60,7 @@ def export_dates(spark: SparkSession, config: Config, target: jdbc.JdbcTarget, d
         rows = delta.read_table(spark, config.table_path("gold", table)).where(
             F.col("report_date").isin(day_list)
         )
-        jdbc.stage(rows, target, f"_stg_{table}")
+        jdbc.stage(rows, target, f"_stg_{table}", like=table)
     p = _date_param(target.dialect)
     with jdbc.connect(spark, target) as conn:
         for i, day in enumerate(day_list, start=1):

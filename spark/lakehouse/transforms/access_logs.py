@@ -31,7 +31,7 @@ PARSED_FIELDS = T.StructType([T.StructField(name, T.StringType()) for name in FI
 def with_line(df: DataFrame) -> DataFrame:
     """Add `line` (value without CR/LF) and `is_blank`."""
     return df.withColumn("line", normalized_line(F.col("value"))).withColumn(
-        "is_blank", F.trim(F.col("line")) == F.lit("")
+        "is_blank", F.col("line").rlike(r"^\s*$")
     )
 
 
@@ -98,26 +98,25 @@ def _parse_one(line, parsers, invalid_error) -> tuple:
         except Exception:  # noqa: BLE001 - any library failure means "not this format"
             continue
         d = entry.directives
-        when = entry.request_time
+        headers = {k.lower(): v for k, v in d.items() if k.endswith("i")}
+        when = getattr(entry, "request_time", None)
         time = when.strftime("%d/%b/%Y:%H:%M:%S %z") if when is not None else None
-        status = entry.final_status if entry.final_status is not None else entry.status
-        size = getattr(entry, "bytes_out", None)
-        if size is None:
-            size = getattr(entry, "bytes_sent", None)
+        status = next((d[k] for k in ("%>s", "%s", "%<s") if d.get(k) is not None), None)
+        has_bytes = any(k in d for k in ("%b", "%B", "%O"))
+        size = next((d[k] for k in ("%b", "%B", "%O") if d.get(k) is not None), None)
         rt_us = None
         for key, factor in (("%D", 1), ("%{us}T", 1), ("%{ms}T", 1000), ("%T", 1000000), ("%{s}T", 1000000)):
-            if d.get(key) is not None:
-                rt_us = str(int(d[key]) * factor)
+            if isinstance(d.get(key), int):
+                rt_us = str(d[key] * factor)
                 break
-        headers = entry.headers_in or {}
         return (
-            entry.remote_host if entry.remote_host is not None else d.get("%a"),
+            next((d[k] for k in ("%h", "%a", "%{c}a") if d.get(k) is not None), None),
             time,
             d.get("%r") if d.get("%r") is not None else ("-" if "%r" in d else None),
             None if status is None else str(status),
-            "-" if size is None and "%b" in d else (None if size is None else str(size)),
-            headers.get("Referer"),
-            headers.get("User-Agent"),
+            str(size) if size is not None else ("-" if has_bytes else None),
+            headers.get("%{referer}i"),
+            headers.get("%{user-agent}i"),
             rt_us,
         )
     return (None,) * len(FIELDS)

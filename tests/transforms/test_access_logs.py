@@ -1,0 +1,111 @@
+"""Silver access-log parsing on inline lines: each kind of line and its exact outcome."""
+
+from datetime import date, datetime
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from lakehouse.transforms.access_logs import access_log_rows, with_request_parts
+from lakehouse.transforms.log_format import COMBINED, compile_log_format
+
+INGESTED = datetime(2024, 3, 5, 0, 0, 0)
+
+
+def bronze(spark, *lines):
+    rows = [(line, "f.log", INGESTED) for line in lines]
+    return spark.createDataFrame(rows, "value string, source_file string, ingested_at timestamp")
+
+
+def parse(spark, *lines, log_format=COMBINED):
+    compiled = compile_log_format(log_format, accept_common=True)
+    return access_log_rows(bronze(spark, *lines), compiled, True, "2000-01-01", 24)
+
+
+def test_combined_line_is_typed_and_converted_to_utc(spark):
+    line = '203.0.113.9 - - [01/Mar/2024:22:30:00 -0700] "GET /products/7?ref=mail HTTP/1.1" 404 - "https://www.google.com/" "Mozilla/5.0 \\"x\\""'
+    out = parse(spark, line).select(
+        "ip", "event_ts", "event_date", "method", "path", "endpoint", "query", "protocol",
+        "status", "bytes", "referrer", "user_agent", "response_time_ms", "reason",
+    )
+    expected = spark.createDataFrame(
+        [("203.0.113.9", datetime(2024, 3, 2, 5, 30), date(2024, 3, 2), "GET", "/products/7?ref=mail",
+          "/products/7", "ref=mail", "HTTP/1.1", 404, None, "https://www.google.com/", 'Mozilla/5.0 "x"', None, None)],
+        out.schema,
+    )
+    assert_df_equality(out, expected, ignore_nullable=True)
+
+
+def test_common_line_and_timeout_request_are_valid(spark):
+    out = parse(
+        spark,
+        '198.51.100.1 - - [01/Mar/2024:10:00:00 +0000] "GET / HTTP/1.0" 200 512',
+        '198.51.100.2 - - [01/Mar/2024:10:00:01 +0000] "-" 408 - "-" "-"',
+    ).select("ip", "endpoint", "method", "status", "bytes", "referrer", "user_agent", "reason")
+    expected = spark.createDataFrame(
+        [("198.51.100.1", "/", "GET", 200, 512, None, None, None),
+         ("198.51.100.2", "-", None, 408, None, None, None, None)],
+        out.schema,
+    )
+    assert_df_equality(out, expected, ignore_nullable=True, ignore_row_order=True)
+
+
+def test_crlf_and_blank_lines(spark):
+    out = parse(spark, '198.51.100.1 - - [01/Mar/2024:10:00:00 +0000] "GET / HTTP/1.0" 200 5 "-" "curl/8"\r', "", "  \r")
+    rows = out.select("is_blank", "reason", "user_agent").collect()
+    assert [tuple(r) for r in rows] == [(False, None, "curl/8"), (True, None, None), (True, None, None)]
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ('198.51.100.1 - - [01/Mar/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "Mozilla/5.0 (trunc', "truncated line: unbalanced quotes"),
+        ("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", "unparseable line: binary or non-UTF-8 bytes"),
+        ("hello world", "line does not match the log format"),
+        ('198.51.100.1 - - [32/Foo/2024:99:99:99 +0000] "GET / HTTP/1.1" 200 5 "-" "x"', "unparseable timestamp: 32/Foo/2024:99:99:99 +0000"),
+        ('198.51.100.1 - - [01/Jan/1970:00:00:01 +0000] "GET / HTTP/1.1" 200 5 "-" "x"', "timestamp out of range: before 2000-01-01: 1970-01-01 00:00:01"),
+        ('198.51.100.1 - - [01/Jan/2031:00:00:01 +0000] "GET / HTTP/1.1" 200 5 "-" "x"', "timestamp out of range: more than 24h after ingestion: 2031-01-01 00:00:01"),
+    ],
+)
+def test_bad_lines_get_a_reason(spark, line, reason):
+    assert parse(spark, line).select("reason").first()[0] == reason
+
+
+def test_response_time_format_gives_milliseconds(spark):
+    line = '198.51.100.1 - - [01/Mar/2024:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "x" 1500'
+    row = parse(spark, line, log_format=COMBINED + " %D").select("response_time_ms", "reason").first()
+    assert tuple(row) == (1.5, None)
+
+
+def test_apachelogs_parses_formats_the_fast_path_does_not_model(spark):
+    fmt = '%h %{%Y-%m-%d %H:%M:%S %z}t "%r" %>s %b'
+    line = '198.51.100.1 2024-03-01 10:00:00 +0200 "GET /x?y HTTP/1.1" 200 42'
+    row = parse(spark, line, log_format=fmt).select("ip", "event_ts", "endpoint", "status", "bytes", "reason").first()
+    assert tuple(row) == ("198.51.100.1", datetime(2024, 3, 1, 8, 0), "/x", 200, 42, None)
+
+
+def test_same_line_same_event_id(spark):
+    line = '198.51.100.1 - - [01/Mar/2024:10:00:00 +0000] "GET / HTTP/1.0" 200 512'
+    ids = [r[0] for r in parse(spark, line, line + "\r", line.replace("512", "513")).select("event_id").collect()]
+    assert ids[0] == ids[1] != ids[2]
+
+
+def test_request_parts_of_odd_request_lines(spark):
+    df = spark.createDataFrame([("POST /api/v1/cart?id=3 HTTP/2.0",), ("GET /only-path",), ("\\x16\\x03",), (None,)], "request string")
+    out = df.transform(with_request_parts).select("method", "endpoint", "query", "protocol")
+    expected = spark.createDataFrame(
+        [("POST", "/api/v1/cart", "id=3", "HTTP/2.0"), ("GET", "/only-path", None, None), (None, "-", None, None), (None, "-", None, None)],
+        out.schema,
+    )
+    assert_df_equality(out, expected, ignore_nullable=True, ignore_row_order=True)
+
+
+def test_fast_path_and_fallback_agree_on_a_valid_line(spark):
+    line = '198.51.100.1 - - [01/Mar/2024:10:00:00 +0100] "GET /p HTTP/1.1" 301 7 "http://r/" "ua"'
+    fast = parse(spark, line).select("ip", "event_ts", "status", "bytes", "referrer", "user_agent")
+    # A format written with a redundant `%%`-free variant forces the apachelogs path.
+    slow_fmt = '%a %l %u %{%d/%b/%Y:%H:%M:%S %z}t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"'
+    slow_line = line.replace("[01/Mar/2024:10:00:00 +0100]", "01/Mar/2024:10:00:00 +0100")
+    slow = parse(spark, slow_line, log_format=slow_fmt).select("ip", "event_ts", "status", "bytes", "referrer", "user_agent")
+    assert_df_equality(fast, slow, ignore_nullable=True)
+    assert fast.where(F.col("status") == 301).count() == 1
