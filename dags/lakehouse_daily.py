@@ -27,7 +27,7 @@ for the DAG processor, scheduler and workers); Variables when a task runs.
 | incoming folder | Variable `lakehouse_incoming`, else env `LAKEHOUSE_INCOMING` | `<home>/sample_logs` |
 | access logs in it (a file or a folder) | Variable `lakehouse_access_logs` | `access.log` |
 | product views in it (a file or a folder) | Variable `lakehouse_product_views` | `product_views.jsonl` |
-| spark-submit | env `LAKEHOUSE_SPARK_SUBMIT` | `<home>/.venv/bin/spark-submit` |
+| spark-submit (its venv's python runs the jobs) | env `LAKEHOUSE_SPARK_SUBMIT` | `<home>/.venv/bin/spark-submit` |
 | task retries | env `LAKEHOUSE_TASK_RETRIES` | `1` (5 minutes apart) |
 | Spark master | Airflow connection `spark_default` | e.g. `AIRFLOW_CONN_SPARK_DEFAULT='{"conn_type": "spark", "host": "local[*]"}'` |
 
@@ -62,10 +62,10 @@ SPARK_CONN_ID = os.environ.get("LAKEHOUSE_SPARK_CONN_ID", "spark_default")
 RETRIES = int(os.environ.get("LAKEHOUSE_TASK_RETRIES", "1"))
 JOBS = LAKEHOUSE_HOME / "spark" / "lakehouse" / "jobs"
 
-# The Spark venv's interpreter must run both driver and Python workers; spark-submit's
-# own launcher also uses it to locate SPARK_HOME, instead of the Airflow venv's python,
-# whose pyspark-client package has no jars.
-SPARK_PYTHON = str(LAKEHOUSE_HOME / ".venv" / "bin" / "python")
+# The Spark venv's interpreter (beside its spark-submit) must run both the driver and
+# the Python workers; spark-submit's launcher also uses it to locate SPARK_HOME instead
+# of the Airflow venv's python, whose pyspark-client package has no jars.
+SPARK_PYTHON = str(Path(SPARK_SUBMIT).parent / "python")
 SPARK_ENV = {
     "LAKEHOUSE_HOME": str(LAKEHOUSE_HOME),
     "LAKEHOUSE_PROFILE": PROFILE,

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+
+
+def normalize_uri(uri: str) -> str:
+    """One spelling per local file: Hadoop lists `file:/x`, Spark's `_metadata` says `file:///x`."""
+    return re.sub(r"^file:/+", "file:///", uri)
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ def list_files(spark: SparkSession, path: str) -> list[SourceFile]:
             continue
         found.append(
             SourceFile(
-                path=status.getPath().toUri().toString(),
+                path=normalize_uri(status.getPath().toUri().toString()),
                 size=int(status.getLen()),
                 mtime_ms=int(status.getModificationTime()),
             )

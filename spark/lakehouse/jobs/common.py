@@ -8,7 +8,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
@@ -80,8 +80,8 @@ class JobRun:
 
     def record(self, spark: SparkSession, config: Config) -> None:
         """Append this run to `<warehouse>/_meta/job_runs` and print its summary."""
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
-        start = datetime.fromtimestamp(self.started, timezone.utc).replace(tzinfo=None)
+        now = datetime.now(UTC).replace(tzinfo=None)
+        start = datetime.fromtimestamp(self.started, UTC).replace(tzinfo=None)
         row = [(self.run_id, self.job, start, now, time.time() - self.started, dict(self.counts))]
         delta.append(spark.createDataFrame(row, RUNS_SCHEMA), config.table_path("_meta", "job_runs"))
         print(self.summary(), flush=True)

@@ -43,7 +43,7 @@ def already_ingested(spark: SparkSession, table: str) -> set[tuple[str, int, int
         .distinct()
         .collect()
     )
-    return {(r[0], int(r[1]), int(r[2])) for r in rows}
+    return {(files.normalize_uri(r[0]), int(r[1]), int(r[2])) for r in rows}
 
 
 def ingest(spark: SparkSession, config: Config, dataset: str, path: str, run: JobRun) -> int:

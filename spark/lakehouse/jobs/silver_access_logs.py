@@ -25,7 +25,12 @@ from lakehouse.jobs.common import JobRun, base_parser, config_from_args, get_ses
 from lakehouse.transforms.access_logs import SILVER_COLUMNS, access_log_rows
 from lakehouse.transforms.common import to_quarantine
 from lakehouse.transforms.dedupe import dedupe_events, drop_seen_events
-from lakehouse.transforms.enrich import ip_geo_dimension, user_agent_dimension, with_geo, with_user_agent
+from lakehouse.transforms.enrich import (
+    ip_geo_dimension,
+    user_agent_dimension,
+    with_geo,
+    with_user_agent,
+)
 from lakehouse.transforms.log_format import compile_log_format
 
 log = logging.getLogger("lakehouse.silver.access_logs")

@@ -19,7 +19,12 @@ from lakehouse.config import Config
 from lakehouse.io import delta
 from lakehouse.jobs.common import JobRun, base_parser, config_from_args, get_session, setup_logging
 from lakehouse.jobs.silver_access_logs import write_silver_batch
-from lakehouse.transforms.enrich import ip_geo_dimension, user_agent_dimension, with_geo, with_user_agent
+from lakehouse.transforms.enrich import (
+    ip_geo_dimension,
+    user_agent_dimension,
+    with_geo,
+    with_user_agent,
+)
 from lakehouse.transforms.product_views import SILVER_COLUMNS, product_view_rows
 
 log = logging.getLogger("lakehouse.silver.product_views")

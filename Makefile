@@ -1,0 +1,67 @@
+# Spark lakehouse for web-traffic and product analytics. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP_CACHE ?= $(HOME)/.cache/pip
+PROFILE ?= local
+WAREHOUSE ?= ./warehouse
+BENCH_LINES ?= 2000000
+export LAKEHOUSE_HOME := $(CURDIR)
+export PIP_CACHE_DIR := $(PIP_CACHE)
+
+.DEFAULT_GOAL := help
+.PHONY: help setup jars demo test test-fast bench lint services-up services-down up down airflow-setup clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+.jars/.pom.sha256: conf/jars.pom.xml $(VENV)/.installed
+	$(PY) -m lakehouse.jars
+
+setup: $(VENV)/.installed .jars/.pom.sha256 ## Create the venv, install the package, fetch the jars (idempotent)
+
+jars: setup ## Fetch the pinned JVM jars (Delta, Kafka, S3A, JDBC) into .jars/
+
+demo: setup ## Run the whole batch on sample_logs/ into ./warehouse and print a report
+	LAKEHOUSE_PROFILE=$(PROFILE) $(VENV)/bin/lakehouse batch \
+	  --access-logs sample_logs/access.log --product-views sample_logs/product_views.jsonl \
+	  $(if $(filter local,$(PROFILE)),--warehouse $(WAREHOUSE))
+	LAKEHOUSE_PROFILE=$(PROFILE) $(VENV)/bin/lakehouse report $(if $(filter local,$(PROFILE)),--warehouse $(WAREHOUSE))
+
+test: setup ## Run the whole test suite (starts the real PostgreSQL it needs)
+	$(VENV)/bin/pytest -q
+
+test-fast: setup ## Unit tests only (no end-to-end, no services)
+	$(VENV)/bin/pytest -q tests/transforms tests/test_*.py
+
+bench: setup ## Benchmark: silver and whole-batch lines/s vs the text->Parquet ceiling
+	$(PY) -m lakehouse.bench --lines $(BENCH_LINES)
+
+lint: setup ## Ruff over the package, tests and DAGs
+	$(VENV)/bin/ruff check spark tests dags
+
+services-up: setup ## Start the local service stack (PostgreSQL) on loopback
+	$(PY) -m lakehouse.services.postgres up
+
+services-down: setup ## Stop the local service stack
+	$(PY) -m lakehouse.services.postgres down
+
+up: ## docker compose up (needs a Docker engine)
+	docker compose up -d
+
+down: ## docker compose down
+	docker compose down
+
+airflow-setup: ## Create Airflow's own venv (.venv-airflow) from conf/airflow-requirements.txt
+	@test -x .venv-airflow/bin/python || $(PYTHON) -m venv .venv-airflow
+	.venv-airflow/bin/pip install -q -r conf/airflow-requirements.txt
+
+clean: ## Remove the local warehouse and service data (keeps venvs and jars)
+	rm -rf warehouse .data
