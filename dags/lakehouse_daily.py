@@ -29,7 +29,7 @@ for the DAG processor, scheduler and workers); Variables when a task runs.
 | product views in it (a file or a folder) | Variable `lakehouse_product_views` | `product_views.jsonl` |
 | spark-submit (its venv's python runs the jobs) | env `LAKEHOUSE_SPARK_SUBMIT` | `<home>/.venv/bin/spark-submit` |
 | task retries | env `LAKEHOUSE_TASK_RETRIES` | `1` (5 minutes apart) |
-| Spark master | Airflow connection `spark_default` | e.g. `AIRFLOW_CONN_SPARK_DEFAULT='{"conn_type": "spark", "host": "local[*]"}'` |
+| Spark master | Airflow connection `spark_default` (env `LAKEHOUSE_SPARK_CONN_ID` names another) | none: without it the provider falls back to `yarn`; locally `AIRFLOW_CONN_SPARK_DEFAULT='{"conn_type": "spark", "host": "local[*]"}'` |
 
 A landing zone with one folder per feed sets `lakehouse_access_logs=access_logs` and
 `lakehouse_product_views=product_views`; files already ingested are skipped, so the

@@ -76,14 +76,21 @@ EXPECTED_UPSTREAM = {
 }
 
 
+MISSING_VENV = (
+    f"{AIRFLOW_PYTHON} not found: the DAG smoke tests need Airflow's own venv; "
+    "run `make airflow-setup` first"
+)
+
+
+def test_airflow_venv_is_installed() -> None:
+    assert AIRFLOW_PYTHON.exists(), MISSING_VENV
+
+
 @pytest.fixture(scope="module")
 def parsed(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """What Airflow sees in dags/, parsed once in the Airflow venv."""
     if not AIRFLOW_PYTHON.exists():
-        pytest.fail(
-            f"{AIRFLOW_PYTHON} not found: the DAG smoke tests need Airflow's own venv; "
-            "run `make airflow-setup` first"
-        )
+        pytest.fail(MISSING_VENV)
     tmp = tmp_path_factory.mktemp("airflow")
     # A clean environment: no stray AIRFLOW_*/LAKEHOUSE_* settings from the caller, so
     # the DAGs are checked with their defaults (project folder found from dags/).

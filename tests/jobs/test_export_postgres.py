@@ -1,0 +1,98 @@
+"""Gold -> a real PostgreSQL server (started by the test on loopback): exactly once per date."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from dataclasses import replace
+from datetime import date
+
+import pytest
+from pyspark.sql import functions as F
+
+from lakehouse.config import project_root
+from lakehouse.io import delta
+from lakehouse.jobs import export_gold, gold_daily
+from lakehouse.jobs.common import JobRun
+from lakehouse.services import postgres
+
+pytestmark = pytest.mark.services
+
+D1, D2 = date(2024, 3, 1), date(2024, 3, 2)
+ENDPOINT_COLUMNS = (
+    "report_date date, endpoint string, requests bigint, unique_ips bigint, status_2xx bigint, "
+    "status_3xx bigint, status_4xx bigint, status_5xx bigint, error_rate double, bytes bigint, "
+    "p50_ms double, p95_ms double, p99_ms double"
+)
+
+
+@pytest.fixture(scope="module")
+def server():
+    base = project_root() / ".data" / f"test-export-pg-{uuid.uuid4().hex[:8]}"
+    pg = postgres.start(base, port=15434, password="export-test")
+    yield pg
+    postgres.stop(base)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def cfg(config, server, tmp_path):
+    base = config.with_warehouse(str(tmp_path / "warehouse"))
+    server.psql(
+        "DROP TABLE IF EXISTS endpoint_daily, top_ips_daily, product_views_daily, country_views_daily, "
+        "referrer_views_daily, lakehouse_export_state CASCADE"
+    )
+    export = replace(base.export, url=server.jdbc_url, user=server.user, password=server.password)
+    return replace(base, export=export)
+
+
+def write_gold(spark, cfg, requests_by_day: dict[date, int]):
+    """endpoint_daily rows for the given days, logged as refreshed (as the gold job does)."""
+    rows = [(d, "/home", n, 1, n, 0, 0, 0, 0.0, 10 * n, None, None, None) for d, n in requests_by_day.items()]
+    df = spark.createDataFrame(rows, ENDPOINT_COLUMNS)
+    condition = "report_date IN (" + ", ".join(f"DATE'{d}'" for d in requests_by_day) + ")"
+    delta.replace_where(df, cfg.table_path("gold", "endpoint_daily"), condition)
+    log = spark.createDataFrame([(d, "access_logs", uuid.uuid4().hex, None) for d in requests_by_day], gold_daily.REPORT_DATES_SCHEMA)
+    delta.append(log.withColumn("refreshed_at", F.current_timestamp()), cfg.table_path("gold", "_report_dates"))
+
+
+def exported(server) -> list[str]:
+    return server.psql("SELECT report_date, endpoint, requests FROM endpoint_daily ORDER BY 1, 2").split()
+
+
+def test_export_is_idempotent(spark, cfg, server):
+    write_gold(spark, cfg, {D1: 5, D2: 7})
+    run = JobRun("export")
+    export_gold.run(spark, cfg, run)
+    assert run.counts == {"dates_exported": 2, "rows_exported": 2}
+    assert exported(server) == ["2024-03-01|/home|5", "2024-03-02|/home|7"]
+
+    again = JobRun("export")
+    export_gold.run(spark, cfg, again)
+    assert again.counts == {}
+    export_gold.run(spark, cfg, JobRun("export"), everything=True)
+    assert exported(server) == ["2024-03-01|/home|5", "2024-03-02|/home|7"]
+    assert server.psql("SELECT count(*) FROM lakehouse_export_state").strip() == "2"
+
+
+def test_failure_mid_export_keeps_each_day_whole(spark, cfg, server):
+    write_gold(spark, cfg, {D1: 5, D2: 7})
+    export_gold.run(spark, cfg, JobRun("export"))
+    write_gold(spark, cfg, {D1: 50, D2: 70})
+    # The database refuses the second day's new rows: a real failure half way through.
+    server.psql(
+        "CREATE FUNCTION refuse_d2() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.report_date = DATE '2024-03-02' THEN RAISE EXCEPTION 'disk full (simulated)'; END IF; "
+        "RETURN NEW; END $$;"
+        "CREATE TRIGGER refuse_d2 BEFORE INSERT ON endpoint_daily FOR EACH ROW EXECUTE FUNCTION refuse_d2();"
+    )
+    with pytest.raises(Exception, match="disk full"):
+        export_gold.run(spark, cfg, JobRun("export"))
+    # Day 1 has its new rows; day 2 still has its previous rows, not none and not both.
+    assert exported(server) == ["2024-03-01|/home|50", "2024-03-02|/home|7"]
+
+    server.psql("DROP TRIGGER refuse_d2 ON endpoint_daily; DROP FUNCTION refuse_d2();")
+    resumed = JobRun("export")
+    export_gold.run(spark, cfg, resumed)
+    assert resumed.counts == {"dates_exported": 1, "rows_exported": 1}
+    assert exported(server) == ["2024-03-01|/home|50", "2024-03-02|/home|70"]
