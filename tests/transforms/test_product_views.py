@@ -1,0 +1,57 @@
+"""Silver product-view parsing on inline events."""
+
+from datetime import date, datetime
+
+import pytest
+from chispa import assert_df_equality
+
+from lakehouse.transforms.product_views import product_view_rows
+
+INGESTED = datetime(2024, 3, 5)
+
+
+def parse(spark, *lines):
+    df = spark.createDataFrame([(line, INGESTED) for line in lines], "value string, ingested_at timestamp")
+    return product_view_rows(df, "2000-01-01", 24)
+
+
+def test_iso_timestamp_with_offset_and_epoch_seconds_become_utc(spark):
+    out = parse(
+        spark,
+        '{"_id": "a1", "product_id": "p1", "device_id": "d1", "timestamp": "2024-03-01T03:00:00+07:00", "referrer_url": "https://WWW.Google.com/search?q=x"}',
+        '{"event_id": "e2", "product_id": 42, "time_stamp": 1709290000, "referrer_url": ""}',
+        '{"_id": {"$oid": "65f0"}, "product_id": "p3", "timestamp": "2024-03-01 10:00:00"}',
+    ).select("event_id", "product_id", "event_ts", "event_date", "referrer_host", "reason")
+    expected = spark.createDataFrame(
+        [
+            ("a1", "p1", datetime(2024, 2, 29, 20, 0), date(2024, 2, 29), "www.google.com", None),
+            ("e2", "42", datetime(2024, 3, 1, 10, 46, 40), date(2024, 3, 1), None, None),
+            ("65f0", "p3", datetime(2024, 3, 1, 10, 0), date(2024, 3, 1), None, None),
+        ],
+        out.schema,
+    )
+    assert_df_equality(out, expected, ignore_nullable=True)
+
+
+def test_unknown_fields_are_kept_as_json(spark):
+    row = parse(spark, '{"_id": "a", "product_id": "p", "time_stamp": 1709290000, "option": [1, 2], "cart_id": "c9"}').select("extra").first()
+    assert row[0] == '{"option":"[1,2]","cart_id":"c9"}'
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ('{"_id": "a", "product_id": "p", "timestamp": "2024-03-01', "invalid JSON"),
+        ("[1, 2]", "JSON is not an object"),
+        ('{"_id": "a", "timestamp": "2024-03-01T00:00:00Z"}', "missing product_id"),
+        ('{"_id": "a", "product_id": " ", "timestamp": "2024-03-01T00:00:00Z"}', "missing product_id"),
+        ('{"_id": "a", "product_id": "p", "timestamp": "yesterday"}', "unparseable time: timestamp=yesterday time_stamp=null"),
+        ('{"_id": "a", "product_id": "p", "time_stamp": 0}', "timestamp out of range: before 2000-01-01: 1970-01-01 00:00:00"),
+    ],
+)
+def test_bad_events_get_a_reason(spark, line, reason):
+    assert parse(spark, line).select("reason").first()[0] == reason
+
+
+def test_blank_line_is_a_skip_not_a_reject(spark):
+    assert tuple(parse(spark, " \t ").select("is_blank", "reason").first()) == (True, None)
