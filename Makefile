@@ -11,7 +11,12 @@ export LAKEHOUSE_HOME := $(CURDIR)
 export PIP_CACHE_DIR := $(PIP_CACHE)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup jars demo test test-fast bench lint services-up services-down up down airflow-setup clean
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW_DATE ?= 2024-03-02
+AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/.data/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+  AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW_CONN_SPARK_DEFAULT='{"conn_type": "spark", "host": "local[*]"}'
+
+.PHONY: help setup jars demo test test-fast bench lint services-up services-down up down airflow-setup airflow-test clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
@@ -35,10 +40,10 @@ demo: setup ## Run the whole batch on sample_logs/ into ./warehouse and print a 
 	  $(if $(filter local,$(PROFILE)),--warehouse $(WAREHOUSE))
 	LAKEHOUSE_PROFILE=$(PROFILE) $(VENV)/bin/lakehouse report $(if $(filter local,$(PROFILE)),--warehouse $(WAREHOUSE))
 
-test: setup ## Run the whole test suite (starts the real PostgreSQL it needs)
+test: setup airflow-setup ## Run the whole test suite (starts the real PostgreSQL it needs)
 	$(VENV)/bin/pytest -q
 
-test-fast: setup ## Unit tests only (no end-to-end, no services)
+test-fast: setup airflow-setup ## Unit tests only (no end-to-end, no services)
 	$(VENV)/bin/pytest -q tests/transforms tests/test_*.py
 
 bench: setup ## Benchmark: silver and whole-batch lines/s vs the text->Parquet ceiling
@@ -59,9 +64,16 @@ up: ## docker compose up (needs a Docker engine)
 down: ## docker compose down
 	docker compose down
 
-airflow-setup: ## Create Airflow's own venv (.venv-airflow) from conf/airflow-requirements.txt
-	@test -x .venv-airflow/bin/python || $(PYTHON) -m venv .venv-airflow
-	.venv-airflow/bin/pip install -q -r conf/airflow-requirements.txt
+$(AIRFLOW_VENV)/.installed: conf/airflow-requirements.txt
+	@test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/pip install -q -r conf/airflow-requirements.txt
+	@touch $@
+
+airflow-setup: $(AIRFLOW_VENV)/.installed ## Create Airflow's own venv (.venv-airflow) from the pinned lock
+
+airflow-test: setup airflow-setup ## Run the lakehouse_daily DAG once with `airflow dags test` (SQLite)
+	$(AIRFLOW_ENV) $(AIRFLOW_VENV)/bin/airflow db migrate
+	$(AIRFLOW_ENV) LAKEHOUSE_TASK_RETRIES=0 $(AIRFLOW_VENV)/bin/airflow dags test lakehouse_daily $(AIRFLOW_DATE)
 
 clean: ## Remove the local warehouse and service data (keeps venvs and jars)
 	rm -rf warehouse .data

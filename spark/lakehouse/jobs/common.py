@@ -78,8 +78,11 @@ class JobRun:
         parts = ", ".join(f"{k}={v:,}" for k, v in self.counts.items())
         return f"{self.job}: {parts or 'nothing to do'} ({time.time() - self.started:.1f}s)"
 
+    seconds: float | None = None
+
     def record(self, spark: SparkSession, config: Config) -> None:
         """Append this run to `<warehouse>/_meta/job_runs` and print its summary."""
+        self.seconds = time.time() - self.started
         now = datetime.now(UTC).replace(tzinfo=None)
         start = datetime.fromtimestamp(self.started, UTC).replace(tzinfo=None)
         row = [(self.run_id, self.job, start, now, time.time() - self.started, dict(self.counts))]

@@ -1,0 +1,128 @@
+"""Benchmark: the batch on N synthetic access-log lines, next to the engine's own ceiling.
+
+    make bench                      # 2,000,000 lines
+    python -m lakehouse.bench --lines 1000000 [--keep]
+
+Prints, for one session on this machine:
+- the ceiling: Spark reading the text file and writing it as Parquet (same settings),
+- the silver access-log stage (bronze -> silver) in lines/s and as a ratio of the ceiling,
+- the whole `lakehouse batch` (files -> bronze -> silver -> gold -> SQLite export),
+- GoAccess on the same file when it is installed (`apt-get install goaccess`),
+- peak memory (RSS) of the driver JVM and of this Python process.
+Figures are measured, not asserted: speed targets live here, not in timed tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lakehouse.config import load_config
+from lakehouse.samples import write_access_log
+
+
+def _jvm_peak_rss_mb(spark) -> float | None:
+    pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def _goaccess_seconds(path: Path) -> float | None:
+    binary = shutil.which("goaccess")
+    if binary is None:
+        return None
+    start = time.time()
+    subprocess.run(
+        [binary, str(path), "--log-format=COMBINED", "--no-global-config", "-o", str(path.with_suffix(".goaccess.json"))],
+        check=True,
+        capture_output=True,
+    )
+    return time.time() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lakehouse bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=2_000_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--dir", default=None, help="work folder (default <project>/bench_data)")
+    parser.add_argument("--keep", action="store_true", help="keep the warehouse afterwards")
+    args = parser.parse_args(argv)
+
+    from lakehouse.jobs.batch import run_batch
+    from lakehouse.jobs.common import setup_logging
+    from lakehouse.session import get_spark
+
+    setup_logging()
+    config = load_config()
+    work = Path(args.dir) if args.dir else config.root / "bench_data"
+    work.mkdir(parents=True, exist_ok=True)
+    data = work / f"access_{args.lines}_{args.seed}.log"
+    if not data.exists():
+        print(f"bench: generating {args.lines:,} lines -> {data}", flush=True)
+        started = time.time()
+        tmp = data.with_suffix(".tmp")
+        write_access_log(tmp, args.lines, seed=args.seed, days=7, bad_lines=True)
+        tmp.rename(data)
+        print(f"bench: generated in {time.time() - started:.1f}s ({data.stat().st_size / 1e6:.0f} MB)", flush=True)
+
+    warehouse = work / "warehouse"
+    shutil.rmtree(warehouse, ignore_errors=True)
+    cfg = config.with_warehouse(str(warehouse))
+    spark = get_spark(cfg, app_name="lakehouse-bench")
+
+    # Warm-up on a tiny file so JIT and Python workers are not billed to either side.
+    tiny = work / "warmup.log"
+    write_access_log(tiny, 2000, seed=1, bad_lines=True)
+    run_batch(spark, cfg.with_warehouse(str(work / "warmup_wh")), str(tiny), None, export=False)
+    shutil.rmtree(work / "warmup_wh", ignore_errors=True)
+
+    ceiling_out = work / "ceiling.parquet"
+    shutil.rmtree(ceiling_out, ignore_errors=True)
+    started = time.time()
+    spark.read.text(str(data)).write.mode("overwrite").parquet(str(ceiling_out))
+    ceiling_s = time.time() - started
+    shutil.rmtree(ceiling_out, ignore_errors=True)
+
+    started = time.time()
+    stages = run_batch(spark, cfg, str(data), None, export=True)
+    batch_s = time.time() - started
+    silver_s = stages["2/4 silver access_logs"].seconds or float("nan")
+    bronze_s = stages["1/4 bronze"].seconds or float("nan")
+    goaccess_s = _goaccess_seconds(data)
+    jvm_mb = _jvm_peak_rss_mb(spark)
+    py_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    n = args.lines
+    lines = [
+        "",
+        f"lakehouse bench: {n:,} access-log lines, {os.cpu_count()} cores, {spark.sparkContext.master}",
+        f"  ceiling   text -> Parquet        {ceiling_s:8.1f} s  {n / ceiling_s:12,.0f} lines/s",
+        f"  bronze    files -> bronze Delta  {bronze_s:8.1f} s  {n / bronze_s:12,.0f} lines/s",
+        f"  silver    bronze -> silver       {silver_s:8.1f} s  {n / silver_s:12,.0f} lines/s  ratio to ceiling {ceiling_s / silver_s:.2f}",
+        f"  batch     files -> ... -> export {batch_s:8.1f} s  {n / batch_s:12,.0f} lines/s  ratio to ceiling {ceiling_s / batch_s:.2f}",
+    ]
+    if goaccess_s is not None:
+        lines.append(f"  goaccess  same file, JSON report  {goaccess_s:8.1f} s  {n / goaccess_s:12,.0f} lines/s  batch/goaccess time {batch_s / goaccess_s:.2f}")
+    else:
+        lines.append("  goaccess  not installed (apt-get install goaccess) - comparison skipped")
+    lines.append(f"  peak RSS  driver JVM {jvm_mb or float('nan'):,.0f} MB, Python driver {py_mb:,.0f} MB")
+    print("\n".join(lines), flush=True)
+    if not args.keep:
+        shutil.rmtree(warehouse, ignore_errors=True)
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
