@@ -1,6 +1,11 @@
 """User-agent and GeoIP dimensions: one row per distinct value, joined back."""
 
-from lakehouse.transforms.enrich import classify_user_agent, ip_geo_dimension, user_agent_dimension, with_geo
+from lakehouse.transforms.enrich import (
+    classify_user_agent,
+    ip_geo_dimension,
+    user_agent_dimension,
+    with_geo,
+)
 
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"

@@ -4,7 +4,13 @@ from datetime import date, datetime
 
 from chispa import assert_approx_df_equality, assert_df_equality
 
-from lakehouse.transforms.gold import country_views_daily, endpoint_daily, product_views_daily, referrer_views_daily, top_ips_daily
+from lakehouse.transforms.gold import (
+    country_views_daily,
+    endpoint_daily,
+    product_views_daily,
+    referrer_views_daily,
+    top_ips_daily,
+)
 
 D = date(2024, 3, 1)
 

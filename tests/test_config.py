@@ -1,0 +1,44 @@
+"""Config: profiles, environment overrides, secrets from the environment, loud failures."""
+
+import pytest
+
+from lakehouse.config import ConfigError, load_config
+
+
+def test_local_profile_defaults_to_a_local_warehouse_and_sqlite_export():
+    cfg = load_config(profile="local", environ={})
+    assert cfg.warehouse.endswith("/warehouse")
+    assert cfg.export.url == f"jdbc:sqlite:{cfg.warehouse}/lakehouse.db"
+    assert cfg.export.dialect == "sqlite"
+    assert cfg.table_path("gold", "endpoint_daily") == f"{cfg.warehouse}/gold/endpoint_daily"
+    assert cfg.checkpoint("x") == f"{cfg.warehouse}/_checkpoints/x"
+
+
+def test_services_profile_uses_minio_and_postgres_with_password_from_env():
+    cfg = load_config(environ={"LAKEHOUSE_PROFILE": "services", "LAKEHOUSE_EXPORT_PASSWORD": "s3cret"})
+    assert cfg.warehouse == "s3a://lakehouse/warehouse"
+    assert cfg.export.dialect == "postgresql"
+    assert cfg.export.password == "s3cret"
+    assert "s3cret" not in repr(cfg)
+
+
+def test_environment_overrides_nested_keys():
+    cfg = load_config(profile="local", environ={"LAKEHOUSE_GOLD__TOP_IPS_PER_DAY": "7", "LAKEHOUSE_EXPORT__URL": "none"})
+    assert cfg.top_ips_per_day == 7
+    assert cfg.export.enabled is False
+
+
+def test_with_warehouse_moves_checkpoints_and_sqlite_export(tmp_path):
+    cfg = load_config(profile="local", environ={}).with_warehouse(str(tmp_path / "wh"))
+    assert cfg.checkpoints == f"{tmp_path}/wh/_checkpoints"
+    assert cfg.export.url == f"jdbc:sqlite:{tmp_path}/wh/lakehouse.db"
+
+
+def test_unknown_profile_fails_with_its_name():
+    with pytest.raises(ConfigError, match="LAKEHOUSE_PROFILE='prod'"):
+        load_config(environ={"LAKEHOUSE_PROFILE": "prod"})
+
+
+def test_missing_key_names_the_key():
+    with pytest.raises(ConfigError, match="'gold.top_ips_per_day'"):
+        load_config(profile="local", environ={}, overrides={"gold": None})

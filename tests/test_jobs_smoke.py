@@ -1,0 +1,32 @@
+"""Every job module is spark-submit-able (has main) and every CLI command resolves."""
+
+import importlib
+
+import pytest
+
+from lakehouse.cli import COMMANDS, main
+
+JOBS = ["ingest_files", "silver_access_logs", "silver_product_views", "gold_daily", "export_gold", "batch", "report"]
+
+
+@pytest.mark.parametrize("job", JOBS)
+def test_job_module_has_main_and_a_docstring_with_its_command(job):
+    module = importlib.import_module(f"lakehouse.jobs.{job}")
+    assert callable(module.main)
+    assert "lakehouse " in module.__doc__ or "spark-submit" in module.__doc__
+
+
+@pytest.mark.parametrize("command", [c for c, (m, _h) in COMMANDS.items() if m])
+def test_cli_command_points_at_a_module_with_main(command):
+    assert callable(importlib.import_module(COMMANDS[command][0]).main)
+
+
+def test_cli_help_and_unknown_command(capsys):
+    assert main([]) == 0
+    assert "batch" in capsys.readouterr().out
+    assert main(["nope"]) == 2
+
+
+def test_silver_needs_a_dataset(capsys):
+    assert main(["silver"]) == 2
+    assert "--dataset" in capsys.readouterr().err
