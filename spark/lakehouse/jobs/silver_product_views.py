@@ -16,9 +16,8 @@ import sys
 from pyspark.sql import DataFrame, SparkSession
 
 from lakehouse.config import Config
-from lakehouse.io import delta
-from lakehouse.jobs.common import JobRun, base_parser, config_from_args, get_session, setup_logging
-from lakehouse.jobs.silver_access_logs import write_silver_batch
+from lakehouse.jobs.common import JobRun
+from lakehouse.jobs.silver_common import run_silver, silver_main
 from lakehouse.transforms.enrich import (
     ip_geo_dimension,
     user_agent_dimension,
@@ -44,39 +43,21 @@ def enrich_views(rows: DataFrame, geoip_database: str | None) -> DataFrame:
 
 def run(spark: SparkSession, config: Config, run_log: JobRun) -> None:
     """Process every bronze product-view event not yet seen by this job."""
-    bronze = config.table_path("bronze", "product_views")
-    if not delta.table_exists(spark, bronze):
-        log.info("no bronze/product_views table yet: nothing to do")
-        return
     quality = config.quality
-
-    def handle(batch: DataFrame, batch_id: int, app_id: str) -> None:
-        rows = product_view_rows(batch, quality.min_event_date, quality.max_future_hours)
-        counts = write_silver_batch(
-            spark,
-            rows,
-            config.table_path("silver", "product_views"),
-            config.table_path("quarantine", "product_views"),
-            SILVER_COLUMNS,
-            (app_id, batch_id),
-            lambda valid: enrich_views(valid, config.geoip_database),
-            order_by=WINNER_ORDER,
-        )
-        run_log.add(**counts)
-        log.info("batch %d: %s", batch_id, ", ".join(f"{k}={v:,}" for k, v in counts.items()))
-
-    delta.process_new_rows(spark, bronze, config.checkpoint("silver_product_views"), "silver_product_views", handle)
+    run_silver(
+        spark,
+        config,
+        "product_views",
+        lambda batch: product_view_rows(batch, quality.min_event_date, quality.max_future_hours),
+        lambda valid: enrich_views(valid, config.geoip_database),
+        SILVER_COLUMNS,
+        run_log,
+        order_by=WINNER_ORDER,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = base_parser("lakehouse silver-product-views", "Bronze product views -> silver + quarantine.").parse_args(argv)
-    setup_logging(args.verbose)
-    config = config_from_args(args)
-    spark = get_session(config, "silver-product-views")
-    run_log = JobRun("silver product_views")
-    run(spark, config, run_log)
-    run_log.record(spark, config)
-    return 0
+    return silver_main("product_views", run, argv)
 
 
 if __name__ == "__main__":
