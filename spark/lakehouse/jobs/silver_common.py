@@ -79,7 +79,13 @@ def run_silver(
         log.info("no bronze/%s table yet: nothing to do", dataset)
         return
 
+    parallelism = spark.sparkContext.defaultParallelism
+
     def handle(batch: DataFrame, batch_id: int, app_id: str) -> None:
+        # One big bronze file (a gzip, or a compacted table) is one partition: spread it
+        # over the cores, or parsing runs on one of them.
+        if batch.rdd.getNumPartitions() < parallelism:
+            batch = batch.repartition(parallelism)
         counts = write_silver_batch(
             spark,
             parse(batch),

@@ -17,7 +17,9 @@ COMMON = '%h %l %u %t "%r" %>s %b'
 _DIRECTIVE = re.compile(r"%([<>])?(?:!?\d{3}(?:,\d{3})*)?(?:\{([^}]*)\})?([a-zA-Z%])")
 
 # A quoted field as Apache writes it: any char but a quote or backslash, or an escape.
-_QUOTED = r'((?:[^"\\]|\\.)*)'
+# Written as an unrolled loop: `(?:[^"\\]|\\.)*` tries an alternation per character
+# and is several times slower in java.util.regex.
+_QUOTED = r'([^"\\]*(?:\\.[^"\\]*)*)'
 _TOKEN = r"(\S+)"
 _NUMBER_OR_DASH = r"(\d+|-)"
 
