@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +116,7 @@ class Config:
 
     def with_warehouse(self, warehouse: str) -> Config:
         """A copy pointed at another warehouse (checkpoints and SQLite export follow it)."""
-        return _build(self.profile, self.root, _override(self._raw, {"warehouse": warehouse}))
+        return _build(self.profile, self.root, _merge(self._raw, {"warehouse": warehouse}))
 
     _raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -129,10 +129,6 @@ def _merge(base: dict, over: dict) -> dict:
         else:
             out[key] = value
     return out
-
-
-def _override(raw: dict, over: dict) -> dict:
-    return _merge(raw, over)
 
 
 def _env_overrides(raw: dict, environ: dict[str, str]) -> dict:
@@ -239,4 +235,4 @@ def load_config(
     return _build(profile, root, raw, env)
 
 
-__all__ = ["Config", "ConfigError", "load_config", "project_root", "replace"]
+__all__ = ["Config", "ConfigError", "load_config", "project_root"]

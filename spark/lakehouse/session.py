@@ -5,7 +5,6 @@ Jobs, tests and notebooks all call `get_spark()`; it is the only place a session
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
@@ -13,8 +12,6 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from lakehouse.config import Config, load_config
-
-log = logging.getLogger(__name__)
 
 
 def _prepare_environment(config: Config) -> None:

@@ -105,7 +105,7 @@ def test_product_view_gold_matches_oracle(spark, built, oracle_views, table):
     assert rows_of(gold(spark, built["config"], table), columns) == rows_of(oracle_views[table], columns)
 
 
-def test_sqlite_export_holds_gold_exactly_once(spark, built, oracle_access, oracle_views):
+def test_sqlite_export_holds_gold_exactly_once(built, oracle_access, oracle_views):
     db = sqlite3.connect(built["config"].export.url.removeprefix("jdbc:sqlite:"))
     try:
         for table, expected in (
@@ -134,7 +134,7 @@ def test_rerun_changes_nothing(spark, built):
     assert stages["4/4 export"].counts == {}
 
 
-def test_new_file_only_refreshes_its_own_dates(spark, built, tmp_path):
+def test_new_file_only_refreshes_its_own_dates(spark, built):
     cfg = built["config"]
     march = sorted(
         (r.asDict() for r in delta.read_table(spark, cfg.table_path("gold", "endpoint_daily")).collect()),

@@ -16,8 +16,6 @@ from pyspark.sql import types as T
 from lakehouse.config import Config, load_config
 from lakehouse.io import delta
 
-log = logging.getLogger("lakehouse")
-
 RUNS_SCHEMA = T.StructType(
     [
         T.StructField("run_id", T.StringType()),

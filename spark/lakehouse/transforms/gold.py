@@ -74,12 +74,13 @@ def top_ips_daily(requests: DataFrame, top_n: int) -> DataFrame:
     return counts.withColumn("_rank", rank).where(F.col("_rank") <= top_n).drop("_rank")
 
 
+# gold table -> (silver source, builder(silver rows, top_ips_per_day))
 GOLD_TABLES = {
-    "product_views_daily": ("product_views", product_views_daily),
-    "country_views_daily": ("product_views", country_views_daily),
-    "referrer_views_daily": ("product_views", referrer_views_daily),
-    "endpoint_daily": ("access_logs", endpoint_daily),
-    "top_ips_daily": ("access_logs", None),  # needs top_n: see build_gold
+    "product_views_daily": ("product_views", lambda df, _n: product_views_daily(df)),
+    "country_views_daily": ("product_views", lambda df, _n: country_views_daily(df)),
+    "referrer_views_daily": ("product_views", lambda df, _n: referrer_views_daily(df)),
+    "endpoint_daily": ("access_logs", lambda df, _n: endpoint_daily(df)),
+    "top_ips_daily": ("access_logs", top_ips_daily),
 }
 
 PRIMARY_KEYS = {
@@ -93,6 +94,4 @@ PRIMARY_KEYS = {
 
 def build_gold(table: str, silver: DataFrame, top_ips_per_day: int) -> DataFrame:
     """The gold table `table` computed from its silver source rows."""
-    if table == "top_ips_daily":
-        return top_ips_daily(silver, top_ips_per_day)
-    return GOLD_TABLES[table][1](silver)
+    return GOLD_TABLES[table][1](silver, top_ips_per_day)
