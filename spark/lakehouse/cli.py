@@ -6,6 +6,9 @@
     lakehouse gold [--report-date YYYY-MM-DD]
     lakehouse export [--all]
     lakehouse report
+    lakehouse stream [--trigger "1 second"|availableNow] [--dataset D]
+    lakehouse produce --dataset D (--file PATH | --synthetic N) [--rate R]
+    lakehouse maintain [--layer L] [--vacuum-hours H]
     lakehouse bench [--lines N]
 """
 
@@ -23,6 +26,9 @@ COMMANDS = {
     "silver-product-views": ("lakehouse.jobs.silver_product_views", "bronze product views -> silver"),
     "gold": ("lakehouse.jobs.gold_daily", "silver -> gold daily aggregates (touched dates only)"),
     "export": ("lakehouse.jobs.export_gold", "gold -> PostgreSQL/SQLite, one transaction per date"),
+    "stream": ("lakehouse.jobs.stream_kafka", "Kafka topics -> bronze Delta tables (Structured Streaming)"),
+    "produce": ("lakehouse.jobs.produce", "replay a file / synthetic events into a Kafka topic"),
+    "maintain": ("lakehouse.jobs.maintain", "OPTIMIZE (compact small files) and VACUUM the tables"),
     "report": ("lakehouse.jobs.report", "print top products, endpoints, error rate by day"),
     "bench": ("lakehouse.bench", "benchmark the batch against the engine's text->Parquet ceiling"),
     "samples": ("lakehouse.samples", "generate synthetic access logs / product views"),

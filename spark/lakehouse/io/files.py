@@ -54,6 +54,8 @@ def read_lines(spark: SparkSession, files: list[SourceFile]) -> DataFrame:
     meta = F.col("_metadata")
     return df.select(
         F.col("value"),
+        F.lit(None).cast("binary").alias("raw_value"),
+        F.lit(None).cast("string").alias("key"),
         F.lit(None).cast("string").alias("topic"),
         F.lit(None).cast("int").alias("partition"),
         F.lit(None).cast("bigint").alias("offset"),

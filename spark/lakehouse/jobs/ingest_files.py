@@ -13,23 +13,17 @@ from __future__ import annotations
 import logging
 import sys
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config import Config
 from lakehouse.io import delta, files
 from lakehouse.jobs.common import JobRun, base_parser, config_from_args, get_session, setup_logging
+from lakehouse.transforms.bronze import with_ingest_columns
 
 log = logging.getLogger("lakehouse.ingest")
 
 DATASETS = ("access_logs", "product_views")
-
-
-def with_ingest_columns(df: DataFrame) -> DataFrame:
-    """Stamp rows with `ingested_at` and `ingest_date` (the bronze partition)."""
-    return df.withColumn("ingested_at", F.current_timestamp()).withColumn(
-        "ingest_date", F.to_date(F.col("ingested_at"))
-    )
 
 
 def already_ingested(spark: SparkSession, table: str) -> set[tuple[str, int, int]]:
