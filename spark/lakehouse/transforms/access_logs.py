@@ -18,6 +18,7 @@ from lakehouse.transforms.common import (
     normalized_line,
     out_of_range_reason,
     with_event_date,
+    with_message_checks,
 )
 from lakehouse.transforms.log_format import COMMON, FIELDS, CompiledFormat
 
@@ -209,6 +210,7 @@ def access_log_rows(df: DataFrame, compiled: CompiledFormat, accept_common: bool
     return (
         df.transform(lambda d: parse_access_log(d, compiled, accept_common))
         .transform(lambda d: type_access_log(d, min_event_date, max_future_hours))
+        .transform(with_message_checks)
         .transform(with_event_id)
     )
 

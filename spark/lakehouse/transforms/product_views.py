@@ -11,7 +11,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.transforms.common import normalized_line, out_of_range_reason, with_event_date
+from lakehouse.transforms.common import (
+    normalized_line,
+    out_of_range_reason,
+    with_event_date,
+    with_message_checks,
+)
 
 # Every known field is read as text and typed afterwards with try_* functions, so a
 # number where a string was expected (or the reverse) never fails the whole batch.
@@ -98,6 +103,8 @@ def type_product_views(df: DataFrame, min_event_date: str, max_future_hours: int
 
 def product_view_rows(df: DataFrame, min_event_date: str, max_future_hours: int) -> DataFrame:
     """Bronze rows -> parsed, typed rows with `reason` and `is_blank` (the whole silver parse)."""
-    return df.transform(parse_product_views).transform(
-        lambda d: type_product_views(d, min_event_date, max_future_hours)
+    return (
+        df.transform(parse_product_views)
+        .transform(lambda d: type_product_views(d, min_event_date, max_future_hours))
+        .transform(with_message_checks)
     )

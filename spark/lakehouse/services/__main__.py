@@ -1,0 +1,96 @@
+"""The local service stack in one command: PostgreSQL, Kafka (KRaft) and MinIO on loopback.
+
+    python -m lakehouse.services up|down|status [--only kafka,minio,postgres]
+
+Ports, topics and the bucket come from the `services` profile of conf/lakehouse.yaml
+(kafka.bootstrap_servers, kafka.topics, s3.endpoint, the bucket of `warehouse`,
+export.url), so the jobs run with LAKEHOUSE_PROFILE=services find what this started.
+State and logs live under `<project>/.data/<service>/` (gitignored). Start and stop are
+idempotent; `up` starts what is down and leaves running servers alone. Credentials come
+from LAKEHOUSE_S3_ACCESS_KEY / LAKEHOUSE_S3_SECRET_KEY / LAKEHOUSE_EXPORT_PASSWORD, with
+documented development defaults for these loopback-only servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from urllib.parse import urlparse
+
+from lakehouse.config import Config, load_config
+from lakehouse.services import kafka, minio, postgres
+
+SERVICES = ("postgres", "kafka", "minio")
+
+
+def _port(hostport: str) -> int:
+    return int(hostport.rsplit(":", 1)[1])
+
+
+def bucket_of(warehouse: str) -> str:
+    """`lakehouse` for `s3a://lakehouse/warehouse`."""
+    return urlparse(warehouse).netloc
+
+
+def up(config: Config, only: tuple[str, ...]) -> None:
+    if "postgres" in only:
+        port = urlparse(config.export.url.removeprefix("jdbc:")).port or postgres.DEFAULT_PORT
+        server = postgres.start(port=port)
+        print(f"postgres: up on {server.host}:{server.port} db={server.database} user={server.user}", flush=True)
+    if "kafka" in only:
+        broker = kafka.start(
+            port=_port(config.kafka.bootstrap_servers),
+            topics={topic: 2 for topic in config.kafka.topics.values()},
+        )
+        print(f"kafka: up on {broker.bootstrap} topics={','.join(config.kafka.topics.values())}", flush=True)
+    if "minio" in only:
+        store = minio.start(port=urlparse(config.s3.endpoint).port, buckets=(bucket_of(config.warehouse),))
+        print(f"minio: up on {store.endpoint} bucket={bucket_of(config.warehouse)}", flush=True)
+
+
+def down(only: tuple[str, ...]) -> None:
+    for name, module in (("minio", minio), ("kafka", kafka), ("postgres", postgres)):
+        if name in only:
+            was_up = module.status()
+            module.stop()
+            print(f"{name}: {'stopped' if was_up else 'already down'}", flush=True)
+
+
+def status(only: tuple[str, ...]) -> bool:
+    all_up = True
+    for name, module in (("postgres", postgres), ("kafka", kafka), ("minio", minio)):
+        if name in only:
+            running = module.status()
+            all_up &= running
+            print(f"{name}: {'up' if running else 'down'}")
+    return all_up
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lakehouse.services", description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("up", "down", "status"))
+    parser.add_argument("--only", default=",".join(SERVICES), help="comma-separated subset of " + ",".join(SERVICES))
+    args = parser.parse_args(argv)
+    only = tuple(s.strip() for s in args.only.split(",") if s.strip())
+    unknown = set(only) - set(SERVICES)
+    if unknown:
+        parser.error(f"unknown service(s): {', '.join(sorted(unknown))}")
+    config = load_config(profile="services")
+    started = time.monotonic()
+    try:
+        if args.action == "up":
+            up(config, only)
+            print(f"services up in {time.monotonic() - started:.0f}s; run jobs with LAKEHOUSE_PROFILE=services", flush=True)
+        elif args.action == "down":
+            down(only)
+        else:
+            return 0 if status(only) else 3
+    except RuntimeError as exc:
+        print(f"services: {args.action} failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
