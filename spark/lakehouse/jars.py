@@ -10,11 +10,14 @@ netty/slf4j/lz4 on one classpath fail in odd ways.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pyspark
@@ -33,36 +36,75 @@ def bundled_artifacts() -> set[str]:
     return {_artifact(p.name) for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar")}
 
 
-def fetch(root: Path | None = None, quiet: bool = False) -> Path:
-    """Resolve conf/jars.pom.xml into <root>/.jars unless that was done for this POM already."""
-    root = root or project_root()
-    pom = root / "conf" / "jars.pom.xml"
-    target = root / ".jars"
+def resolve_pom(
+    pom: Path,
+    target: Path,
+    *,
+    prune: Callable[[Path], None] | None = None,
+    label: str = "jars",
+    quiet: bool = False,
+    lock_file: Path | None = None,
+) -> Path:
+    """Copy the runtime dependencies of `pom` into `target` unless done for this POM already.
+
+    A `.pom.sha256` stamp in `target` records the POM they came from, so an edited POM is
+    resolved again. Maven copies into a sibling staging dir, `prune(staging)` may drop jars,
+    and the result replaces `target` in one rename. With `lock_file`, concurrent callers (two
+    test sessions, a CLI and a test) are serialised by an flock on it.
+
+    Raises RuntimeError when Maven is missing or fails.
+    """
     stamp = target / ".pom.sha256"
     digest = hashlib.sha256(pom.read_bytes()).hexdigest()
-    if stamp.is_file() and stamp.read_text().strip() == digest and any(target.glob("*.jar")):
+
+    def done() -> bool:
+        return stamp.is_file() and stamp.read_text().strip() == digest and any(target.glob("*.jar"))
+
+    if done():
         return target
     if shutil.which("mvn") is None:
-        raise SystemExit("mvn not found: install Maven (apt-get install maven) to fetch the jars")
-    staging = root / ".jars.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    cmd = ["mvn", "-B", "-q", "-f", str(pom), "dependency:copy-dependencies",
-           f"-DoutputDirectory={staging}", "-DincludeScope=runtime"]
+        raise RuntimeError("mvn not found: install Maven (apt-get install maven) to fetch the jars")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        if lock_file is not None:
+            lock = stack.enter_context(open(lock_file, "w"))
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if done():  # fetched by whoever held the lock before us
+                return target
+        staging = target.with_name(target.name + ".tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        cmd = ["mvn", "-B", "-q", "-f", str(pom), "dependency:copy-dependencies",
+               f"-DoutputDirectory={staging}", "-DincludeScope=runtime"]
+        if not quiet:
+            print(f"{label}: resolving {pom} with Maven ...", flush=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{label}: Maven failed ({' '.join(cmd)}):\n{proc.stdout}\n{proc.stderr}")
+        if prune is not None:
+            prune(staging)
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+        stamp.write_text(digest + "\n")
     if not quiet:
-        print(f"jars: resolving {pom.relative_to(root)} with Maven ...", flush=True)
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"jars: Maven failed ({' '.join(cmd)}):\n{done.stdout}\n{done.stderr}")
+        print(f"{label}: {len(list(target.glob('*.jar')))} jars in {target}", flush=True)
+    return target
+
+
+def _drop_bundled(staging: Path) -> None:
     bundled = bundled_artifacts()
     for jar in staging.glob("*.jar"):
         if _artifact(jar.name) in bundled:
             jar.unlink()
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
-    stamp.write_text(digest + "\n")
-    if not quiet:
-        print(f"jars: {len(list(target.glob('*.jar')))} jars in {target}", flush=True)
-    return target
+
+
+def fetch(root: Path | None = None, quiet: bool = False) -> Path:
+    """Resolve conf/jars.pom.xml into <root>/.jars unless that was done for this POM already."""
+    root = root or project_root()
+    try:
+        return resolve_pom(root / "conf" / "jars.pom.xml", root / ".jars", prune=_drop_bundled,
+                           quiet=quiet)
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,761 @@
+"""A real local Apache Kafka broker for tests, benchmarks and the local stack (no Docker).
+
+    python -m lakehouse.services.kafka up|down|status [--port N] [--controller-port N] [--base-dir DIR]
+
+One JVM in KRaft combined mode (broker and controller, node 1), run straight from the Maven
+Central jars pinned in conf/kafka.pom.xml; they are resolved once per machine into
+`~/.cache/lakehouse/kafka-<version>/lib` (again only when the POM changes). State lives in one
+base dir (default `<project root>/.data/kafka`): `server.properties` and `log4j2.properties`
+(rewritten on every start), the partitions and metadata log in `data/` (formatted on first
+start only, so topics and records survive restarts), the broker's output in `kafka.log` and its
+pid in `kafka.pid`. The broker listens on 127.0.0.1 only: clients on port 19092 by default, the
+controller on 19093. Topics are never auto-created; `start(topics=...)` or `create_topics`
+makes them. The admin and benchmark helpers run Kafka's own tools (TopicCommand,
+GetOffsetShell, ConsoleProducer, Producer/ConsumerPerformance) in short-lived JVMs.
+
+From Python: `server = start(topics={"access_logs": 2}); server.bootstrap; stop()`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from lakehouse import jars
+from lakehouse.config import project_root
+from lakehouse.services import common
+
+SERVICE = "kafka"
+HOST = "127.0.0.1"
+DEFAULT_PORT = 19092
+DEFAULT_CONTROLLER_PORT = 19093
+DEFAULT_TOPICS: Mapping[str, int] = {"access_logs": 2, "product_views": 2}
+NODE_ID = 1
+BROKER_HEAP = "512m"
+# Logs bigger than this are moved to kafka.log.1 at the next start.
+MAX_LOG_BYTES = 32 * 1024 * 1024
+BROKER_JVM_OPTS = (
+    # As kafka-server-start.sh / kafka-run-class.sh do.
+    "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent", "-XX:MaxInlineLevel=15", "-Djava.awt.headless=true",
+)
+# Admin tools do a few requests and exit: start fast rather than run fast.
+ADMIN_JVM_OPTS = ("-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto")
+PERF_JVM_OPTS = ("-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true")
+
+_TOOLS = "org.apache.kafka.tools."
+BROKER_LOG4J = """\
+# Written by lakehouse.services.kafka on every start; edits are overwritten.
+# Everything goes to stdout, which the service manager appends to kafka.log.
+status = error
+appender.stdout.type = Console
+appender.stdout.name = STDOUT
+appender.stdout.layout.type = PatternLayout
+appender.stdout.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.request.name = kafka.request.logger
+logger.request.level = warn
+logger.request.additivity = false
+logger.request.appenderRef.stdout.ref = STDOUT
+"""
+# The tools print their results on stdout; their own logging must not end up there.
+TOOLS_LOG4J = """\
+# Written by lakehouse.services.kafka: Kafka command-line tools log warnings to stderr only.
+status = error
+appender.stderr.type = Console
+appender.stderr.name = STDERR
+appender.stderr.target = SYSTEM_ERR
+appender.stderr.layout.type = PatternLayout
+appender.stderr.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = warn
+rootLogger.appenderRef.stderr.ref = STDERR
+"""
+
+# Popen handles of the brokers this process started, so stop() can reap them (no zombies,
+# no "subprocess still running" warnings).
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@dataclass(frozen=True)
+class KafkaServer:
+    """A running broker: `bootstrap` is what clients pass as bootstrap.servers."""
+
+    bootstrap: str
+    base_dir: Path
+    pid: int
+
+    @property
+    def port(self) -> int:
+        return int(self.bootstrap.rpartition(":")[2])
+
+    @property
+    def log_file(self) -> Path:
+        return common.log_file(self.base_dir, SERVICE)
+
+
+def default_base_dir() -> Path:
+    return common.service_base_dir(SERVICE)
+
+
+def pom_file() -> Path:
+    return project_root() / "conf" / "kafka.pom.xml"
+
+
+def kafka_version() -> str:
+    """The Kafka version pinned in conf/kafka.pom.xml (`<kafka.version>`)."""
+    match = re.search(r"<kafka\.version>\s*([^<\s]+)\s*</kafka\.version>", pom_file().read_text())
+    if match is None:
+        raise RuntimeError(f"no <kafka.version> property in {pom_file()}")
+    return match.group(1)
+
+
+def cache_dir() -> Path:
+    """Per-machine home of the Kafka jars: `~/.cache/lakehouse/kafka-<version>` (XDG_CACHE_HOME)."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return root / "lakehouse" / f"kafka-{kafka_version()}"
+
+
+def ensure_jars(quiet: bool = True) -> Path:
+    """The lib dir holding the Kafka jars, resolving conf/kafka.pom.xml with Maven if needed.
+
+    Shared by every clone on the machine; a POM edit (stamped by hash) fetches again. Takes
+    ~10-40 s the first time (less when ~/.m2 has the jars already), then nothing.
+    """
+    cache = cache_dir()
+    lib = jars.resolve_pom(pom_file(), cache / "lib", label=SERVICE, quiet=quiet,
+                           lock_file=cache / "lib.lock")
+    tools_log4j = cache / "tools-log4j2.properties"
+    if not tools_log4j.is_file() or tools_log4j.read_text() != TOOLS_LOG4J:
+        tmp = tools_log4j.with_name(f"{tools_log4j.name}.{os.getpid()}")
+        tmp.write_text(TOOLS_LOG4J)
+        tmp.replace(tools_log4j)
+    return lib
+
+
+def start(
+    base_dir: Path | None = None,
+    port: int = DEFAULT_PORT,
+    controller_port: int = DEFAULT_CONTROLLER_PORT,
+    topics: Mapping[str, int] | None = None,
+    timeout: float = 90,
+) -> KafkaServer:
+    """Start (or reuse) the broker of `base_dir`, wait until it answers, create `topics`.
+
+    `topics` maps names to partition counts; missing ones are created (replication factor 1),
+    existing ones are left as they are. Idempotent: a broker already running on `base_dir`
+    with the same ports is reused. The storage is formatted on the first start only.
+
+    Raises RuntimeError, with the tail of kafka.log where useful, when a port is taken by
+    another process, the broker of `base_dir` runs on other ports, or it does not start and
+    answer within `timeout` seconds.
+    """
+    base = _resolve(base_dir)
+    deadline = time.monotonic() + timeout
+    base.mkdir(parents=True, exist_ok=True)
+    with _locked(base):
+        pid = _running_pid(base)
+        if pid is None:
+            pid = _launch(base, port, controller_port, deadline)
+        else:
+            running = _configured_ports(base)
+            if running != (port, controller_port):
+                raise RuntimeError(
+                    f"kafka of {base} is already running on ports {running[0]}/{running[1]} "
+                    f"(client/controller), not {port}/{controller_port}; stop it first or use "
+                    "those ports"
+                )
+        _wait_ready(base, pid, port, deadline)
+    server = KafkaServer(f"{HOST}:{port}", base, pid)
+    if topics:
+        create_topics(server, topics, timeout=max(deadline - time.monotonic(), 10))
+    return server
+
+
+def stop(base_dir: Path | None = None, timeout: float = 30, kill: bool = False) -> None:
+    """Stop the broker of `base_dir`; does nothing if it is not running.
+
+    SIGTERM makes Kafka shut down cleanly (flush, close the logs, no recovery at the next
+    start); a broker still alive after `timeout` seconds is SIGKILLed. `kill=True` sends
+    SIGKILL straight away, like a crash (for fault tests); the next start recovers the logs.
+    """
+    base = _resolve(base_dir)
+    if not base.is_dir():
+        return
+    with _locked(base):
+        pid = _running_pid(base)
+        if pid is not None:
+            if not kill:
+                _signal(pid, signal.SIGTERM)
+                if _wait_dead(pid, timeout):
+                    _forget(base, pid)
+                    _settle_broker_archive(base, keep=True)
+                    return
+                print(f"{SERVICE}: pid {pid} still running {timeout:g}s after SIGTERM; killing it",
+                      file=sys.stderr)
+            _signal(pid, signal.SIGKILL)
+            if not _wait_dead(pid, 10):
+                raise RuntimeError(f"kafka pid {pid} of {base} survived SIGKILL")
+        _forget(base, pid)
+        _settle_broker_archive(base, keep=False)
+
+
+def status(base_dir: Path | None = None) -> bool:
+    """Whether the broker of `base_dir` is running (its pid file names a live kafka.Kafka)."""
+    return _running_pid(_resolve(base_dir)) is not None
+
+
+def running_server(base_dir: Path | None = None) -> KafkaServer | None:
+    """The running broker of `base_dir` (not checked for readiness), or None."""
+    base = _resolve(base_dir)
+    pid = _running_pid(base)
+    if pid is None:
+        return None
+    return KafkaServer(f"{HOST}:{_configured_ports(base)[0]}", base, pid)
+
+
+# --- admin and benchmark helpers (Kafka's own tools) -----------------------------------------
+
+
+def list_topics(bootstrap: str | KafkaServer, timeout: float = 60) -> set[str]:
+    """Names of the non-internal topics."""
+    out = _tool("TopicCommand", ["--bootstrap-server", _bootstrap(bootstrap), "--list",
+                                 "--exclude-internal"], timeout=timeout)
+    return {line.strip() for line in out.splitlines() if line.strip()}
+
+
+def create_topics(
+    server: str | KafkaServer, topics: Mapping[str, int], timeout: float = 60
+) -> list[str]:
+    """Create the missing topics of `topics` ({name: partitions}, replication factor 1).
+
+    Idempotent: existing topics are left alone, whatever their partition count. Returns the
+    names that were created.
+    """
+    deadline = time.monotonic() + timeout
+    bootstrap = _bootstrap(server)
+    for name, partitions in topics.items():
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,249}", name) or int(partitions) < 1:
+            raise ValueError(f"bad topic {name!r} with {partitions!r} partitions")
+    missing = [t for t in topics if t not in list_topics(bootstrap, timeout=timeout)]
+    for name in missing:
+        _tool("TopicCommand", ["--bootstrap-server", bootstrap, "--create", "--if-not-exists",
+                               "--topic", name, "--partitions", str(int(topics[name])),
+                               "--replication-factor", "1"],
+              timeout=max(deadline - time.monotonic(), 5))
+    return missing
+
+
+def topic_end_offsets(bootstrap: str | KafkaServer, topic: str, timeout: float = 60) -> dict[int, int]:
+    """{partition: log end offset} of `topic` (the offset the next record will get)."""
+    return _offsets(_bootstrap(bootstrap), topic, "-1", timeout)
+
+
+def topic_start_offsets(bootstrap: str | KafkaServer, topic: str, timeout: float = 60) -> dict[int, int]:
+    """{partition: log start offset} of `topic` (the oldest record still kept)."""
+    return _offsets(_bootstrap(bootstrap), topic, "-2", timeout)
+
+
+def produce(
+    bootstrap: str | KafkaServer, topic: str, values: Iterable[str], timeout: float = 60
+) -> None:
+    """Write one record per item of `values` (no key, UTF-8, no newlines) with ConsoleProducer.
+
+    acks=all; returns once every record is acknowledged. Records spread over the partitions
+    by the default (sticky) partitioner.
+    """
+    lines = list(values)
+    if any("\n" in v or "\r" in v for v in lines):
+        raise ValueError("produce() values must not contain newlines")
+    _tool("ConsoleProducer", ["--bootstrap-server", _bootstrap(bootstrap), "--topic", topic,
+                              "--request-required-acks", "all"],
+          timeout=timeout, input="".join(v + "\n" for v in lines))
+
+
+def producer_perf(
+    bootstrap: str | KafkaServer,
+    topic: str,
+    records: int,
+    record_size: int = 100,
+    throughput: int = -1,
+    timeout: float = 300,
+) -> dict[str, float]:
+    """Run Kafka's ProducerPerformance: `records` random records of `record_size` bytes.
+
+    Returns its final summary: records, records_per_s, mb_per_s, avg_latency_ms,
+    max_latency_ms, p50_ms, p95_ms, p99_ms, p999_ms. `throughput=-1` is unthrottled.
+    """
+    out = _tool("ProducerPerformance", [
+        "--bootstrap-server", _bootstrap(bootstrap), "--topic", topic, "--num-records",
+        str(records), "--record-size", str(record_size), "--throughput", str(throughput),
+        "--command-property", "acks=all",
+    ], timeout=timeout, jvm_opts=PERF_JVM_OPTS)
+    # The last line sums up the run, e.g. "1000 records sent, 742.39 records/sec (0.04 MB/sec),
+    # 479.72 ms avg latency, 1099.00 ms max latency, 516 ms 50th, 543 ms 95th, 544 ms 99th,
+    # 1099 ms 99.9th." (earlier lines are the 5 s progress reports).
+    summary = re.findall(
+        r"^(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), ([\d.]+) ms avg latency, "
+        r"([\d.]+) ms max latency, (\d+) ms 50th, (\d+) ms 95th, (\d+) ms 99th, (\d+) ms 99\.9th",
+        out, re.M,
+    )
+    if not summary:
+        raise RuntimeError(f"cannot parse ProducerPerformance output:\n{out}")
+    keys = ("records", "records_per_s", "mb_per_s", "avg_latency_ms", "max_latency_ms",
+            "p50_ms", "p95_ms", "p99_ms", "p999_ms")
+    return {k: float(v) for k, v in zip(keys, summary[-1], strict=True)}
+
+
+def consumer_perf(
+    bootstrap: str | KafkaServer, topic: str, messages: int, timeout: float = 300
+) -> dict[str, float]:
+    """Kafka's own consumer ceiling: ConsumerPerformance reading `messages` records of `topic`.
+
+    One consumer in a fresh group, from the earliest offsets, records not deserialised. Returns
+    elapsed_s (wall time from its start to its end, rebalance included), mb, mb_per_s,
+    messages, msgs_per_s, rebalance_ms, fetch_ms, fetch_mb_per_s and fetch_msgs_per_s (the
+    same rates without the group join). Raises RuntimeError if fewer than `messages` records
+    arrive (ConsumerPerformance would report the short run, with a 10 s idle wait in it).
+    """
+    out = _tool("ConsumerPerformance", [
+        "--bootstrap-server", _bootstrap(bootstrap), "--topic", topic,
+        "--num-records", str(messages), "--timeout", "10000",
+    ], timeout=timeout, jvm_opts=PERF_JVM_OPTS)
+    lines = [line for line in out.splitlines() if line.strip()]
+    header_at = next((i for i, line in enumerate(lines) if line.startswith("start.time")), None)
+    if header_at is None or header_at + 1 >= len(lines):
+        raise RuntimeError(f"cannot parse ConsumerPerformance output:\n{out}")
+    header = [h.strip() for h in lines[header_at].split(",")]
+    row = dict(zip(header, (v.strip() for v in lines[header_at + 1].split(",")), strict=False))
+    fmt = "%Y-%m-%d %H:%M:%S:%f"
+    elapsed = datetime.strptime(row["end.time"], fmt) - datetime.strptime(row["start.time"], fmt)
+    result = {
+        "elapsed_s": elapsed.total_seconds(),
+        "mb": float(row["data.consumed.in.MB"]),
+        "mb_per_s": float(row["MB.sec"]),
+        "messages": float(row["data.consumed.in.nMsg"]),
+        "msgs_per_s": float(row["nMsg.sec"]),
+        "rebalance_ms": float(row["rebalance.time.ms"]),
+        "fetch_ms": float(row["fetch.time.ms"]),
+        "fetch_mb_per_s": float(row["fetch.MB.sec"]),
+        "fetch_msgs_per_s": float(row["fetch.nMsg.sec"]),
+    }
+    if result["messages"] < messages:
+        raise RuntimeError(
+            f"ConsumerPerformance read {result['messages']:.0f} of {messages} records of "
+            f"{topic!r} before its 10 s idle timeout:\n{out}"
+        )
+    return result
+
+
+# --- internals ---------------------------------------------------------------------------
+
+
+def _resolve(base_dir: Path | None) -> Path:
+    # Absolute: paths in server.properties and the /proc cmdline check must not depend on cwd.
+    return (Path(base_dir) if base_dir is not None else default_base_dir()).absolute()
+
+
+def _log(base: Path) -> Path:
+    return common.log_file(base, SERVICE)
+
+
+def _pid_file(base: Path) -> Path:
+    return base / f"{SERVICE}.pid"
+
+
+def _properties(base: Path) -> Path:
+    return base / "server.properties"
+
+
+def _data_dir(base: Path) -> Path:
+    return base / "data"
+
+
+def _bootstrap(server: str | KafkaServer) -> str:
+    return server.bootstrap if isinstance(server, KafkaServer) else server
+
+
+@contextlib.contextmanager
+def _locked(base: Path) -> Iterator[None]:
+    """Serialise start/stop of one base dir across processes."""
+    with open(base / f".{SERVICE}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _java() -> str:
+    home = os.environ.get("JAVA_HOME")
+    if home and os.access(Path(home) / "bin" / "java", os.X_OK):
+        return str(Path(home) / "bin" / "java")
+    found = shutil.which("java")
+    if found is None:
+        raise RuntimeError("java not found: Kafka needs Java 17+ (apt-get install openjdk-17-jre-headless)")
+    return found
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def _running_pid(base: Path) -> int | None:
+    """Pid of the live broker of `base`: the pid file's process, if it runs kafka.Kafka on
+    this base dir's server.properties (so a recycled pid is not mistaken for it)."""
+    pid = common.read_pid(_pid_file(base))
+    if pid is None or not common.pid_alive(pid):
+        return None
+    cmd = _cmdline(pid)
+    if cmd and not ("kafka.Kafka" in cmd and str(_properties(base)) in cmd):
+        return None
+    return pid
+
+
+def _configured_ports(base: Path) -> tuple[int, int]:
+    """(client port, controller port) from the `listeners` line of server.properties."""
+    text = _properties(base).read_text()
+    client = re.search(r"^listeners=.*PLAINTEXT://[^,:]+:(\d+)", text, re.M)
+    ctrl = re.search(r"^listeners=.*CONTROLLER://[^,:]+:(\d+)", text, re.M)
+    if client is None or ctrl is None:
+        raise RuntimeError(f"no PLAINTEXT/CONTROLLER listeners in {_properties(base)}")
+    return int(client.group(1)), int(ctrl.group(1))
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _wait_dead(pid: int, timeout: float) -> bool:
+    child = _children.get(pid)
+    if child is not None:
+        try:
+            child.wait(timeout=max(timeout, 0))
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    return common.wait_until(lambda: not common.pid_alive(pid), timeout, interval=0.1)
+
+
+def _forget(base: Path, pid: int | None) -> None:
+    if pid is not None and (child := _children.pop(pid, None)) is not None:
+        child.poll()
+    _pid_file(base).unlink(missing_ok=True)
+
+
+def _cluster_id() -> str:
+    """A fresh cluster id, as `kafka-storage random-uuid` makes it (Uuid.randomUuid()).
+
+    Base64url of 16 random bytes without padding; Kafka never hands out ids starting with
+    "-" (they would read as command-line options), so neither do we.
+    """
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
+def _server_properties(base: Path, port: int, controller_port: int) -> str:
+    return f"""\
+# Written by lakehouse.services.kafka on every start; edits are overwritten.
+# Single-node KRaft: this JVM is the broker and the only controller (node {NODE_ID}).
+process.roles=broker,controller
+node.id={NODE_ID}
+controller.quorum.bootstrap.servers={HOST}:{controller_port}
+listeners=PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}
+advertised.listeners=PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs={_data_dir(base)}
+
+# One node: every replication factor and min ISR is 1.
+num.partitions=2
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+auto.create.topics.enable=false
+group.initial.rebalance.delay.ms=0
+# After a SIGKILL the restarted broker cannot register until the dead one's session expires
+# (default 9 s; heartbeats every 2 s): shorter, so fault tests restart faster.
+broker.heartbeat.interval.ms=1000
+broker.session.timeout.ms=6000
+
+# A small machine and small local data.
+num.network.threads=2
+num.io.threads=4
+num.recovery.threads.per.data.dir=1
+log.segment.bytes=67108864
+log.retention.hours=168
+"""
+
+
+def _rotate_log(log: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        if log.stat().st_size > MAX_LOG_BYTES:
+            log.replace(log.with_name(log.name + ".1"))
+
+
+def _launch(base: Path, port: int, controller_port: int, deadline: float) -> int:
+    """Check the ports, write the config, format the storage if new, start the JVM; its pid."""
+    for p in (port, controller_port):
+        if common.port_open(HOST, p):
+            raise RuntimeError(
+                f"port {HOST}:{p} is in use by another process (not the kafka of {base}); "
+                "stop it or pick another port"
+            )
+    if port == controller_port:
+        raise RuntimeError(f"client and controller ports must differ (both {port})")
+    lib = ensure_jars()
+    java = _java()
+    props = _properties(base)
+    props.write_text(_server_properties(base, port, controller_port))
+    log4j = base / "log4j2.properties"
+    log4j.write_text(BROKER_LOG4J)
+    log = _log(base)
+    _rotate_log(log)
+    classpath = f"{lib}/*"
+
+    data = _data_dir(base)
+    if not (data / "meta.properties").is_file():
+        if data.exists() and any(data.iterdir()):
+            raise RuntimeError(f"{data} is not empty but holds no formatted Kafka storage; remove it")
+        try:
+            proc = subprocess.run(
+                [java, *ADMIN_JVM_OPTS, f"-Dlog4j2.configurationFile={cache_dir() / 'tools-log4j2.properties'}",
+                 "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", _cluster_id(),
+                 "-c", str(props), "--standalone"],
+                capture_output=True, text=True, check=False, cwd=base,
+                timeout=max(deadline - time.monotonic(), 5),
+            )
+        except subprocess.TimeoutExpired:
+            raise RuntimeError("kafka-storage format did not finish in time") from None
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"kafka-storage format failed for {data} (exit {proc.returncode}):\n"
+                f"{(proc.stdout + proc.stderr).strip()}"
+            )
+
+    _settle_broker_archive(base, keep=False)  # left over from a broker that died unseen
+    cds, pending = _cds_options(lib, "broker", quiet=False)
+    if pending is not None:
+        _pending_archive(base).write_text(str(pending))
+    with open(log, "ab") as out:
+        out.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} lakehouse.services.kafka: "
+                  f"starting on {HOST}:{port} (controller {controller_port}) =====\n".encode())
+        out.flush()
+        child = subprocess.Popen(
+            [java, f"-Xmx{BROKER_HEAP}", *BROKER_JVM_OPTS, *cds,
+             f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath, "kafka.Kafka", str(props)],
+            cwd=base, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,  # not killed by the caller's Ctrl-C / session end
+        )
+    _children[child.pid] = child
+    common.write_pid(_pid_file(base), child.pid)
+    return child.pid
+
+
+def _archive(lib: Path, kind: str) -> Path:
+    """The class-data-sharing archive of `kind` ("broker" or "tools") for this lib and JVM.
+
+    It lives in the lib dir, so a re-fetched lib drops it; its name carries the java binary's
+    identity, so a JDK upgrade makes a new one.
+    """
+    java = Path(_java()).resolve()
+    key = hashlib.sha256(f"{java}:{java.stat().st_mtime_ns}".encode()).hexdigest()[:12]
+    return lib / f"{kind}-{key}.jsa"
+
+
+def _cds_options(lib: Path, kind: str, quiet: bool) -> tuple[list[str], Path | None]:
+    """JVM options that load the archive of `kind`, or record one at exit if there is none.
+
+    AppCDS (JDK 13+ dynamic archives) maps the classes loaded by an earlier run instead of
+    parsing ~45 jars again: a tool starts in ~1 s instead of ~2 s, the broker ~3 s sooner.
+    When recording, the second value is the file the JVM writes at exit (see _settle_archive).
+    `quiet` turns off the JVM's own log lines, which would otherwise mix into a tool's stdout
+    (e.g. when the archive does not match the JVM any more: it is then just not used).
+    """
+    opts = ["-Xlog:disable", "-Xlog:all=error:stderr"] if quiet else []
+    archive = _archive(lib, kind)
+    if archive.is_file():
+        return [*opts, f"-XX:SharedArchiveFile={archive}"], None
+    pending = lib / f".{kind}-{uuid.uuid4().hex}.jsa.tmp"
+    return [*opts, f"-XX:ArchiveClassesAtExit={pending}"], pending
+
+
+def _settle_archive(pending: Path | None, lib: Path, kind: str, keep: bool) -> None:
+    """Install an archive recorded by a JVM that exited normally (`keep`), else delete it."""
+    if pending is None:
+        return
+    with contextlib.suppress(OSError):
+        if keep and pending.stat().st_size > 0:
+            pending.replace(_archive(lib, kind))
+        else:
+            pending.unlink()
+
+
+def _pending_archive(base: Path) -> Path:
+    return base / "kafka.cds-pending"
+
+
+def _settle_broker_archive(base: Path, keep: bool) -> None:
+    """Deal with the archive the stopped broker of `base` was told to record, if any."""
+    marker = _pending_archive(base)
+    with contextlib.suppress(OSError):
+        pending = Path(marker.read_text().strip())
+        _settle_archive(pending, pending.parent, "broker", keep)
+    marker.unlink(missing_ok=True)
+
+
+def _api_versions_ok(port: int, timeout: float = 1.0) -> bool:
+    """Whether the broker answers an ApiVersions request on `port` (the first request every
+    client sends). Kafka only processes requests once the broker is unfenced and caught up
+    with the metadata log, so an answer means it is ready for clients."""
+    client_id = b"lakehouse-probe"
+    # Request header v1 (api_key 18 = ApiVersions, version 0, correlation id, client id); empty body.
+    payload = struct.pack(">hhih", 18, 0, 4242, len(client_id)) + client_id
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout) as sock:
+            sock.sendall(struct.pack(">i", len(payload)) + payload)
+            head = b""
+            while len(head) < 10:
+                chunk = sock.recv(10 - len(head))
+                if not chunk:
+                    return False
+                head += chunk
+    except OSError:
+        return False
+    _size, correlation, error = struct.unpack(">iih", head)
+    # 35 = UNSUPPORTED_VERSION, still an answer from a working broker.
+    return correlation == 4242 and error in (0, 35)
+
+
+def _wait_ready(base: Path, pid: int, port: int, deadline: float) -> None:
+    def ready() -> bool:
+        if not common.pid_alive(pid):
+            raise RuntimeError(
+                f"kafka of {base} exited during startup\n"
+                f"--- last lines of {_log(base)} ---\n{common.tail(_log(base))}"
+            )
+        return _api_versions_ok(port)
+
+    if not common.wait_until(ready, max(deadline - time.monotonic(), 0), interval=0.2):
+        raise RuntimeError(
+            f"kafka of {base} (pid {pid}) not answering on {HOST}:{port} in time\n"
+            f"--- last lines of {_log(base)} ---\n{common.tail(_log(base))}"
+        )
+
+
+def _tool(
+    name: str,
+    args: list[str],
+    *,
+    timeout: float,
+    input: str | None = None,
+    jvm_opts: Iterable[str] = ADMIN_JVM_OPTS,
+) -> str:
+    """Run Kafka tool `org.apache.kafka.tools.<name>`; its stdout, or RuntimeError."""
+    lib = ensure_jars()
+    cds, pending = _cds_options(lib, "tools", quiet=True)
+    cmd = [_java(), *jvm_opts, *cds,
+           f"-Dlog4j2.configurationFile={cache_dir() / 'tools-log4j2.properties'}",
+           "-cp", f"{lib}/*", _TOOLS + name, *args]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, input=input,
+                              stdin=None if input is not None else subprocess.DEVNULL,
+                              timeout=max(timeout, 1))
+    except subprocess.TimeoutExpired:
+        _settle_archive(pending, lib, "tools", keep=False)
+        raise RuntimeError(f"kafka {name} {' '.join(args)} did not finish within {timeout:.0f}s") from None
+    _settle_archive(pending, lib, "tools", keep=proc.returncode == 0)
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"kafka {name} {' '.join(args)} failed (exit {proc.returncode}):\n"
+            f"{(proc.stderr.strip() or proc.stdout.strip())[-4000:]}"
+        )
+    return proc.stdout
+
+
+def _offsets(bootstrap: str, topic: str, time_spec: str, timeout: float) -> dict[int, int]:
+    # --topic is a Java regex: escape it, then keep exact matches only.
+    out = _tool("GetOffsetShell", ["--bootstrap-server", bootstrap, "--topic", re.escape(topic),
+                                   "--time", time_spec], timeout=timeout)
+    offsets: dict[int, int] = {}
+    for line in out.splitlines():
+        name, _, rest = line.strip().rpartition(":")
+        name, _, partition = name.rpartition(":")
+        if name == topic and partition.isdigit() and rest.isdigit():
+            offsets[int(partition)] = int(rest)
+    if not offsets:
+        raise RuntimeError(f"topic {topic!r} not found on {bootstrap} (GetOffsetShell: {out.strip()!r})")
+    return dict(sorted(offsets.items()))
+
+
+# --- CLI ---------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; exit 0 on success (status: 0 up, 3 down), 1 on failure."""
+    parser = argparse.ArgumentParser(
+        prog="python -m lakehouse.services.kafka",
+        description="Run the local Kafka broker (KRaft combined mode) used by tests and benchmarks.",
+    )
+    parser.add_argument("action", choices=("up", "down", "status"))
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="client port (up only)")
+    parser.add_argument("--controller-port", type=int, default=DEFAULT_CONTROLLER_PORT,
+                        help="KRaft controller port (up only)")
+    parser.add_argument("--base-dir", type=Path, default=None,
+                        help="state folder (default: <project>/.data/kafka)")
+    parser.add_argument("--timeout", type=float, default=90, help="seconds to wait")
+    args = parser.parse_args(argv)
+
+    base = _resolve(args.base_dir)
+    where = f"data {common.display_path(base)}, log {common.display_path(_log(base))}"
+    try:
+        if args.action == "up":
+            server = start(base, port=args.port, controller_port=args.controller_port,
+                           topics=DEFAULT_TOPICS, timeout=args.timeout)
+            topics = ", ".join(f"{t}({n})" for t, n in DEFAULT_TOPICS.items())
+            print(f"{SERVICE}: up on {server.bootstrap} pid {server.pid} topics {topics} ({where})")
+        elif args.action == "down":
+            was_up = status(base)
+            stop(base, timeout=args.timeout)
+            print(f"{SERVICE}: {'stopped' if was_up else 'already down'} ({where})")
+        else:
+            server = running_server(base)
+            if server is None:
+                print(f"{SERVICE}: down ({where})")
+                return 3
+            print(f"{SERVICE}: up on {server.bootstrap} pid {server.pid} ({where})")
+    except RuntimeError as exc:
+        print(f"{SERVICE}: {args.action} failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

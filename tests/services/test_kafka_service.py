@@ -1,0 +1,83 @@
+"""Real-broker tests of lakehouse.services.kafka: start, topics, records, stop, restart, data kept.
+
+Run: .venv/bin/pytest -q tests/services/test_kafka_service.py (needs Java 17+ and Maven; the
+Kafka jars are fetched into ~/.cache/lakehouse/kafka-<version> on first use, ~30 s once).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lakehouse.services import kafka
+
+pytestmark = pytest.mark.services
+
+PORT = 29092
+CONTROLLER_PORT = 29093
+TOPICS = {"events": 2, "single": 1}
+
+
+@pytest.fixture
+def base_dir(tmp_path: Path) -> Iterator[Path]:
+    # Kafka runs as the current user (root is fine for it), so pytest's tmp dir will do.
+    path = tmp_path / "kafka"
+    yield path
+    kafka.stop(path)
+
+
+def test_topics_and_records_survive_stop_and_restart(base_dir: Path) -> None:
+    server = kafka.start(base_dir, port=PORT, controller_port=CONTROLLER_PORT, topics=TOPICS)
+    try:
+        assert kafka.status(base_dir)
+        assert server.bootstrap == f"127.0.0.1:{PORT}"
+        assert (server.base_dir, server.log_file) == (base_dir, base_dir / "kafka.log")
+        # Idempotent: same broker, existing topics are not created again.
+        assert kafka.start(base_dir, port=PORT, controller_port=CONTROLLER_PORT, topics=TOPICS) == server
+        assert kafka.create_topics(server, TOPICS) == []
+        with pytest.raises(RuntimeError, match=f"already running on ports {PORT}/{CONTROLLER_PORT}"):
+            kafka.start(base_dir, port=PORT + 10, controller_port=CONTROLLER_PORT)
+
+        kafka.produce(server, "single", ["a", "b", "c"])
+        assert kafka.topic_end_offsets(server, "single") == {0: 3}
+        assert kafka.topic_start_offsets(server, "single") == {0: 0}
+
+        produced = kafka.producer_perf(server, "events", records=1000, record_size=50)
+        assert produced["records"] == 1000
+        events = kafka.topic_end_offsets(server, "events")
+        assert set(events) == {0, 1} and sum(events.values()) == 1000
+
+        consumed = kafka.consumer_perf(server, "events", messages=1000, timeout=120)
+        assert consumed["messages"] >= 1000
+        assert consumed["mb_per_s"] > 0 and consumed["elapsed_s"] > 0
+
+        kafka.stop(base_dir)
+        assert not kafka.status(base_dir)
+        kafka.stop(base_dir)  # idempotent
+
+        server = kafka.start(base_dir, port=PORT, controller_port=CONTROLLER_PORT)
+        assert kafka.list_topics(server) >= set(TOPICS)
+        assert kafka.topic_end_offsets(server, "single") == {0: 3}
+        assert kafka.topic_end_offsets(server, "events") == events
+    finally:
+        kafka.stop(base_dir)
+    assert not kafka.status(base_dir)
+
+
+def test_port_taken_by_another_process_is_a_clear_error(base_dir: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        with pytest.raises(RuntimeError, match=f"port 127.0.0.1:{port} is in use"):
+            kafka.start(base_dir, port=port, controller_port=CONTROLLER_PORT)
+    assert not kafka.status(base_dir)
+
+
+def test_cli_status_of_a_stopped_broker(base_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert kafka.main(["status", "--base-dir", str(base_dir)]) == 3
+    assert capsys.readouterr().out.startswith("kafka: down (data ")
+    assert kafka.main(["down", "--base-dir", str(base_dir)]) == 0
