@@ -511,6 +511,9 @@ num.io.threads=4
 num.recovery.threads.per.data.dir=1
 log.segment.bytes=67108864
 log.retention.hours=168
+# Records up to 16 MB (a huge log line or event must reach bronze, not be refused).
+message.max.bytes=16777216
+replica.fetch.max.bytes=16777216
 """
 
 
