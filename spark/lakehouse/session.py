@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from lakehouse.config import Config, load_config
+from lakehouse.config import Config, S3Config, load_config
 
 
 def _prepare_environment(config: Config) -> None:
@@ -37,6 +37,66 @@ def jar_paths(config: Config) -> list[str]:
     return jars
 
 
+def _uses_s3(config: Config) -> bool:
+    return config.warehouse.startswith("s3a://") or bool(config.s3.access_key)
+
+
+def s3a_settings(s3: S3Config, bucket: str | None = None) -> dict[str, str]:
+    """Hadoop S3A settings for the S3-compatible store `s3` (MinIO locally).
+
+    All of `fs.s3a.*` by default, or only for `bucket` (`fs.s3a.bucket.<bucket>.*`, which S3A
+    prefers over the global keys). MinIO needs path-style URLs (no `<bucket>.host` DNS), no
+    TLS on a plain-http endpoint, and an explicit region (the AWS SDK would otherwise try to
+    discover one). Credentials come only from the environment variables named in
+    conf/lakehouse.yaml; without them S3A uses its default provider chain (AWS_* env vars...).
+    """
+    prefix = f"fs.s3a.bucket.{bucket}." if bucket else "fs.s3a."
+    settings = {
+        "endpoint": s3.endpoint,
+        "endpoint.region": s3.region,
+        "path.style.access": "true",
+        "connection.ssl.enabled": str(s3.endpoint.startswith("https://")).lower(),
+        # hadoop-aws 3.5 uses classes of the analyticsaccelerator-s3 jar, which conf/jars.pom.xml
+        # leaves out, in its default "analytics" input stream and in the logging auditor
+        # (NoClassDefFoundError on the first read or request). The classic stream and no
+        # request auditing (only adds a referrer header, for S3 server logs) avoid both.
+        "input.stream.type": "classic",
+        "audit.enabled": "false",
+    }
+    if s3.access_key and s3.secret_key:
+        settings |= {
+            "access.key": s3.access_key,
+            "secret.key": s3.secret_key,
+            # Only the keys above: no probing of EC2 instance metadata when they are wrong.
+            "aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+        }
+    return {prefix + key: value for key, value in settings.items()}
+
+
+def configure_s3a(
+    spark: SparkSession, config: Config | None = None, bucket: str | None = None
+) -> None:
+    """Point S3A at `config.s3` in an already running session (all buckets, or just `bucket`).
+
+    For sessions built before the store was known (e.g. the shared test session): sets the
+    keys of `s3a_settings` on the SparkContext's Hadoop configuration, which later jobs and
+    Delta operations copy, and closes the cached S3A filesystem of `bucket` (default: the
+    warehouse bucket) so the next access uses the new settings. Do not call it while jobs
+    are reading or writing that bucket.
+    """
+    config = config or load_config()
+    jvm = spark.sparkContext._jvm
+    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
+    for key, value in s3a_settings(config.s3, bucket).items():
+        hadoop_conf.set(key, value)
+    if bucket is None and config.warehouse.startswith("s3a://"):
+        bucket = config.warehouse[len("s3a://"):].split("/", 1)[0]
+    if bucket:
+        uri = jvm.java.net.URI.create(f"s3a://{bucket}/")
+        # close() also removes the instance from Hadoop's FileSystem cache.
+        jvm.org.apache.hadoop.fs.FileSystem.get(uri, hadoop_conf).close()
+
+
 def get_spark(
     config: Config | None = None,
     app_name: str | None = None,
@@ -55,17 +115,9 @@ def get_spark(
         .config("spark.sql.warehouse.dir", str(config.root / ".data" / "spark-warehouse"))
         .config("spark.driver.extraJavaOptions", "-Dderby.system.home=" + str(config.root / ".data"))
     )
-    if config.warehouse.startswith("s3a://") or config.s3.access_key:
-        builder = (
-            builder.config("spark.hadoop.fs.s3a.endpoint", config.s3.endpoint)
-            .config("spark.hadoop.fs.s3a.endpoint.region", config.s3.region)
-            .config("spark.hadoop.fs.s3a.path.style.access", "true")
-            .config("spark.hadoop.fs.s3a.connection.ssl.enabled", str(config.s3.endpoint.startswith("https")).lower())
-        )
-        if config.s3.access_key and config.s3.secret_key:
-            builder = builder.config("spark.hadoop.fs.s3a.access.key", config.s3.access_key).config(
-                "spark.hadoop.fs.s3a.secret.key", config.s3.secret_key
-            )
+    if _uses_s3(config):
+        for key, value in s3a_settings(config.s3).items():
+            builder = builder.config(f"spark.hadoop.{key}", value)
     for key, value in (extra_conf or {}).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

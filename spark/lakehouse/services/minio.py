@@ -1,0 +1,476 @@
+"""A real local MinIO server (S3 API) for tests and `make services-up` (no Docker needed).
+
+    python -m lakehouse.services.minio up|down|status [--port N] [--base-dir DIR]
+
+The MinIO community edition is distributed as source only, so the server is built once per
+machine with `go install github.com/minio/minio@<VERSION>` (Go >= 1.24 on the PATH, pure Go,
+a few minutes on 2 cores) into `~/.cache/lakehouse/minio/<VERSION>/minio`, outside the
+checkout so that clean clones reuse it; Go's own module and build caches are reused as well.
+
+State lives in one base dir (default `<project root>/.data/minio`): the objects in `data/`,
+the server log in `minio.log`, the pid (and ports) in `minio.pid`. The server listens on
+127.0.0.1 only: the S3 API on port 19000, the web console on 19001. The root credentials
+come from LAKEHOUSE_S3_ACCESS_KEY / LAKEHOUSE_S3_SECRET_KEY (the variables conf/lakehouse.yaml
+names for Spark), else the documented dev defaults below. Objects survive stop/start.
+
+From Python: `server = start(); s3_client(server).list_buckets(); stop()`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lakehouse.services import common
+
+SERVICE = "minio"
+HOST = "127.0.0.1"
+DEFAULT_PORT = 19000
+DEFAULT_CONSOLE_PORT = 19001
+DEFAULT_BUCKETS = ("lakehouse",)
+REGION = "us-east-1"
+MODULE = "github.com/minio/minio"
+# The newest version the Go module proxy serves. MinIO's RELEASE.* tags are not semver, so
+# the proxy lists no versions and only `@latest` resolves: the last commit of the (now
+# archived) repository, after the final tag RELEASE.2025-10-15T17-29-55Z (commit 9e49d5e7),
+# which the proxy reachable here refuses (403) by tag, commit or pseudo-version.
+VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
+ACCESS_KEY_ENV = "LAKEHOUSE_S3_ACCESS_KEY"
+SECRET_KEY_ENV = "LAKEHOUSE_S3_SECRET_KEY"
+# A throwaway server on loopback holding only test and demo data, so fixed, documented
+# defaults are fine here; anything real sets LAKEHOUSE_S3_ACCESS_KEY / _SECRET_KEY.
+# MinIO wants >= 3 characters for the user and >= 8 for the password.
+DEV_ACCESS_KEY = "lakehouse"
+DEV_SECRET_KEY = "lakehouse-dev"
+PID_FILE = "minio.pid"
+
+# The running servers this process started, so `stop` can reap them (no zombies).
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@dataclass(frozen=True)
+class MinioServer:
+    """A running server: S3 endpoint, root credentials, state folder and pid."""
+
+    endpoint: str
+    access_key: str
+    secret_key: str = field(repr=False)
+    base_dir: Path
+    pid: int
+
+    @property
+    def port(self) -> int:
+        return int(self.endpoint.rsplit(":", 1)[1])
+
+    @property
+    def region(self) -> str:
+        return REGION
+
+    @property
+    def log_file(self) -> Path:
+        return common.log_file(self.base_dir, SERVICE)
+
+
+@dataclass(frozen=True)
+class _State:
+    pid: int
+    port: int
+    console_port: int
+
+
+def default_base_dir() -> Path:
+    return common.service_base_dir(SERVICE)
+
+
+def binary_path() -> Path:
+    """Where `ensure_built` puts the server binary: `~/.cache/lakehouse/minio/<VERSION>/minio`."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "lakehouse" / SERVICE / VERSION / "minio"
+
+
+def credentials() -> tuple[str, str]:
+    """The root (access key, secret key): from the environment, else the dev defaults."""
+    return (
+        os.environ.get(ACCESS_KEY_ENV) or DEV_ACCESS_KEY,
+        os.environ.get(SECRET_KEY_ENV) or DEV_SECRET_KEY,
+    )
+
+
+def ensure_built() -> Path:
+    """The MinIO server binary, built with `go install` on first use (minutes; later: instant).
+
+    Concurrent callers wait for one build (file lock). The build goes to a temporary GOBIN
+    first and is renamed into place, so an interrupted build never leaves a broken binary.
+    Raises RuntimeError (with the tail of `build.log`) when Go is missing or the build fails.
+    """
+    binary = binary_path()
+    if os.access(binary, os.X_OK):
+        return binary
+    go = _go_binary()
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(binary.parent / ".build.lock"):
+        if os.access(binary, os.X_OK):  # built by someone else while we waited
+            return binary
+        _progress(f"building MinIO {VERSION} (first time, a few minutes)...")
+        started = time.monotonic()
+        log = binary.parent / "build.log"
+        gobin = Path(tempfile.mkdtemp(prefix=".gobin-", dir=binary.parent))
+        try:
+            # CGO off: a static binary, as upstream releases are, and no C compiler needed.
+            env = os.environ | {"GOBIN": str(gobin), "CGO_ENABLED": "0"}
+            with log.open("w") as out:
+                proc = subprocess.run(
+                    [go, "install", f"{MODULE}@{VERSION}"], cwd=gobin, env=env,
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, check=False,
+                )
+            built = gobin / "minio"
+            if proc.returncode != 0 or not built.is_file():
+                raise RuntimeError(
+                    f"`go install {MODULE}@{VERSION}` failed (exit {proc.returncode})\n"
+                    f"--- last lines of {log} ---\n{common.tail(log)}"
+                )
+            os.replace(built, binary)
+        finally:
+            shutil.rmtree(gobin, ignore_errors=True)
+        _progress(f"built MinIO in {time.monotonic() - started:.0f}s: {binary}")
+    return binary
+
+
+def start(
+    base_dir: Path | None = None,
+    port: int = DEFAULT_PORT,
+    console_port: int = DEFAULT_CONSOLE_PORT,
+    buckets: Iterable[str] = DEFAULT_BUCKETS,
+    timeout: float = 60,
+) -> MinioServer:
+    """Start (or reuse) the server of `base_dir` and make sure `buckets` exist.
+
+    Idempotent: a server already running for `base_dir` on `port` is reused. Builds the
+    binary first if needed (not counted in `timeout`). Raises RuntimeError, with the server
+    log's tail where useful, when a port is taken by another process, the server exits or
+    is not ready within `timeout` seconds, or it rejects the credentials (a server started
+    with other keys: stop it first).
+    """
+    base = _resolve(base_dir)
+    buckets = (buckets,) if isinstance(buckets, str) else tuple(buckets)
+    access_key, secret_key = credentials()
+    state = _running(base)
+    if state is None:
+        binary = ensure_built()
+        deadline = time.monotonic() + timeout
+        pid = _launch(binary, base, port, console_port, access_key, secret_key)
+    elif state.port != port:
+        raise RuntimeError(
+            f"minio of {base} is already running on port {state.port}, not {port}; "
+            "stop it first or use that port"
+        )
+    else:
+        deadline = time.monotonic() + timeout
+        pid = state.pid
+    _wait_ready(base, pid, port, deadline)
+    server = MinioServer(f"http://{HOST}:{port}", access_key, secret_key, base, pid)
+    _ensure_buckets(server, buckets)
+    return server
+
+
+def stop(base_dir: Path | None = None, timeout: float = 30, kill: bool = False) -> None:
+    """Stop the server of `base_dir`: SIGTERM (graceful) or, with `kill`, SIGKILL.
+
+    Does nothing if it is not running. Raises RuntimeError if it is still alive after
+    `timeout` seconds (then try `kill=True`).
+    """
+    base = _resolve(base_dir)
+    state = _running(base)
+    if state is None:
+        _pid_file(base).unlink(missing_ok=True)
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(state.pid, signal.SIGKILL if kill else signal.SIGTERM)
+
+    def stopped() -> bool:
+        # The main thread of a Go program can exit (a zombie) while others still run and hold
+        # the sockets; the ports close only when the last one is gone.
+        return not _alive(state.pid) and not any(
+            common.port_open(HOST, p, timeout=0.2) for p in (state.port, state.console_port)
+        )
+
+    if not common.wait_until(stopped, timeout, interval=0.05):
+        raise RuntimeError(
+            f"minio of {base} (pid {state.pid}) did not stop within {timeout:g}s; "
+            f"try stop(kill=True)\n--- last lines of {_log(base)} ---\n{common.tail(_log(base))}"
+        )
+    _children.pop(state.pid, None)
+    _pid_file(base).unlink(missing_ok=True)
+
+
+def status(base_dir: Path | None = None) -> bool:
+    """Whether the server of `base_dir` is running (its pid file names a live minio)."""
+    return _running(_resolve(base_dir)) is not None
+
+
+def s3_client(server: MinioServer, timeout: float = 10) -> Any:
+    """A boto3 S3 client for `server` (path-style addressing, the server's region)."""
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    return boto3.client(
+        "s3",
+        endpoint_url=server.endpoint,
+        aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key,
+        region_name=server.region,
+        config=BotoConfig(
+            s3={"addressing_style": "path"},
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            retries={"max_attempts": 3, "mode": "standard"},
+        ),
+    )
+
+
+# --- internals ---------------------------------------------------------------------------
+
+
+def _resolve(base_dir: Path | None) -> Path:
+    # Absolute: the data dir is passed to a process whose cwd is the base dir.
+    return (Path(base_dir) if base_dir is not None else default_base_dir()).absolute()
+
+
+def _data_dir(base: Path) -> Path:
+    return base / "data"
+
+
+def _log(base: Path) -> Path:
+    return common.log_file(base, SERVICE)
+
+
+def _pid_file(base: Path) -> Path:
+    return base / PID_FILE
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _go_binary() -> str:
+    for candidate in (shutil.which("go"), "/usr/local/go/bin/go", str(Path.home() / "go/bin/go")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise RuntimeError(
+        f"Go (>= 1.24) is needed to build MinIO from source (`go install {MODULE}@{VERSION}`) "
+        "but `go` is not on the PATH; install it from https://go.dev/dl/"
+    )
+
+
+@contextlib.contextmanager
+def _locked(lock_file: Path) -> Iterator[None]:
+    with lock_file.open("w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _alive(pid: int) -> bool:
+    child = _children.get(pid)
+    if child is not None:  # our own child: poll() reaps it, once all its threads are gone
+        return child.poll() is None
+    return common.pid_alive(pid)
+
+
+def _running(base: Path) -> _State | None:
+    """The live server of `base`, from its pid file (pid, port, console port)."""
+    try:
+        pid, port, console_port = (int(x) for x in _pid_file(base).read_text().split()[:3])
+    except (OSError, ValueError):
+        return None
+    if not _alive(pid):
+        return None
+    # Guard against pid reuse: the process must be a minio serving this data dir.
+    with contextlib.suppress(OSError):
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if str(_data_dir(base)).encode() not in cmdline:
+            return None
+    return _State(pid, port, console_port)
+
+
+def _server_env(access_key: str, secret_key: str) -> dict[str, str]:
+    # Inherited MINIO_* settings (volumes, TLS, KMS, ...) could change what starts: drop them.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MINIO_")}
+    return env | {
+        "MINIO_ROOT_USER": access_key,
+        "MINIO_ROOT_PASSWORD": secret_key,
+        "MINIO_REGION": REGION,
+        "MINIO_SITE_REGION": REGION,
+        # No update check against dl.min.io (no internet needed, no nag in the log).
+        "MINIO_UPDATE": "off",
+        # No call-home to SUBNET (off by default; stated so it stays off).
+        "MINIO_CALLHOME_ENABLE": "off",
+        # Test/dev mode: a 256 MiB buffer pool instead of up to half the RAM, no refusal of
+        # a data dir on the root disk, deleted objects purged at once.
+        "MINIO_CI_CD": "1",
+    }
+
+
+def _launch(
+    binary: Path, base: Path, port: int, console_port: int, access_key: str, secret_key: str
+) -> int:
+    """Check the ports, prepare the base dir and start `minio server` detached; its pid."""
+    if len(secret_key) < 8 or len(access_key) < 3:
+        raise RuntimeError(
+            f"MinIO needs an access key of >= 3 and a secret key of >= 8 characters "
+            f"(check {ACCESS_KEY_ENV} / {SECRET_KEY_ENV})"
+        )
+    log = _log(base)
+    for p in dict.fromkeys((port, console_port)):
+        if common.port_open(HOST, p):
+            raise RuntimeError(
+                f"port {HOST}:{p} is in use by another process (not the minio of {base}); "
+                f"stop it or pick another port\n--- last lines of {log} ---\n{common.tail(log)}"
+            )
+    base.mkdir(parents=True, exist_ok=True)
+    base.chmod(0o700)  # objects and the server config are for this account only
+    data = _data_dir(base)
+    data.mkdir(exist_ok=True)
+    cmd = [
+        str(binary), "server", str(data),
+        "--address", f"{HOST}:{port}", "--console-address", f"{HOST}:{console_port}",
+    ]
+    with log.open("ab") as out:
+        out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} lakehouse.services.minio: "
+                  f"{' '.join(cmd)}\n".encode())
+        out.flush()
+        proc = subprocess.Popen(
+            cmd, cwd=base, env=_server_env(access_key, secret_key),
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,  # outlives this process, no Ctrl-C from our terminal
+        )
+    _children[proc.pid] = proc
+    _pid_file(base).write_text(f"{proc.pid}\n{port}\n{console_port}\n")
+    return proc.pid
+
+
+_no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _healthy(port: int, probe: str) -> bool:
+    """GET /minio/health/<probe> (live: process up; ready: can serve requests) answers 200."""
+    try:
+        with _no_proxy.open(f"http://{HOST}:{port}/minio/health/{probe}", timeout=2) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _wait_ready(base: Path, pid: int, port: int, deadline: float) -> None:
+    exited = False
+
+    def ready() -> bool:
+        nonlocal exited
+        if not _alive(pid):
+            exited = True
+            return True
+        return _healthy(port, "live") and _healthy(port, "ready")
+
+    ok = common.wait_until(ready, max(deadline - time.monotonic(), 0), interval=0.1)
+    if exited:
+        _pid_file(base).unlink(missing_ok=True)
+        raise RuntimeError(
+            f"minio of {base} exited during start (port {HOST}:{port})\n"
+            f"--- last lines of {_log(base)} ---\n{common.tail(_log(base))}"
+        )
+    if not ok:
+        raise RuntimeError(
+            f"minio of {base} (pid {pid}, still running) not ready on {HOST}:{port} in time\n"
+            f"--- last lines of {_log(base)} ---\n{common.tail(_log(base))}"
+        )
+
+
+def _ensure_buckets(server: MinioServer, buckets: Iterable[str]) -> None:
+    from botocore.exceptions import ClientError
+
+    client = s3_client(server)
+    # With no bucket to create, list them: the credentials are checked either way.
+    for bucket in list(buckets) or [None]:
+        try:
+            if bucket is None:
+                client.list_buckets()
+            else:
+                client.create_bucket(Bucket=bucket)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                continue
+            if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"):
+                raise RuntimeError(
+                    f"minio of {server.base_dir} rejects access key {server.access_key!r} "
+                    f"({code}): it runs with other credentials than {ACCESS_KEY_ENV} / "
+                    f"{SECRET_KEY_ENV} give now; stop it and start again"
+                ) from None
+            raise RuntimeError(
+                f"cannot create bucket {bucket!r} on {server.endpoint}: {exc}"
+            ) from None
+
+
+# --- CLI ---------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; exit 0 on success (status: 0 up, 3 down), 1 on failure."""
+    parser = argparse.ArgumentParser(
+        prog="python -m lakehouse.services.minio",
+        description="Run the local MinIO (S3) server used by tests and `make services-up`.",
+    )
+    parser.add_argument("action", choices=("up", "down", "status"))
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="S3 API port (up only)")
+    parser.add_argument("--console-port", type=int, default=DEFAULT_CONSOLE_PORT,
+                        help="web console port (up only)")
+    parser.add_argument("--base-dir", type=Path, default=None,
+                        help="state folder (default: <project>/.data/minio)")
+    parser.add_argument("--timeout", type=float, default=60, help="seconds to wait")
+    parser.add_argument("--kill", action="store_true", help="down: SIGKILL instead of SIGTERM")
+    args = parser.parse_args(argv)
+
+    base = _resolve(args.base_dir)
+    where = f"data {common.display_path(_data_dir(base))}, log {common.display_path(_log(base))}"
+    try:
+        if args.action == "up":
+            server = start(base, port=args.port, console_port=args.console_port,
+                           timeout=args.timeout)
+            state = _running(base)
+            console = f", console http://{HOST}:{state.console_port}" if state else ""
+            print(f"{SERVICE}: up on {server.endpoint}{console} access_key={server.access_key} "
+                  f"pid={server.pid} ({where})")
+        elif args.action == "down":
+            was_up = status(base)
+            stop(base, timeout=args.timeout, kill=args.kill)
+            print(f"{SERVICE}: {'stopped' if was_up else 'already down'} ({where})")
+        else:
+            state = _running(base)
+            if state is None:
+                print(f"{SERVICE}: down ({where})")
+                return 3
+            print(f"{SERVICE}: up on http://{HOST}:{state.port} pid={state.pid} ({where})")
+    except RuntimeError as exc:
+        print(f"{SERVICE}: {args.action} failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
