@@ -1,0 +1,145 @@
+"""Streaming benchmark: Kafka -> bronze Delta on MinIO, against Kafka's own consumer.
+
+    make bench                                   # runs this after the batch benchmark
+    python -m lakehouse.bench_stream --events 1000000 [--rate 2000 --seconds 30]
+
+Starts its own Kafka and MinIO (under `.data/bench-stack`, ports 39092/39000), then prints:
+- the ceiling: Kafka's ConsumerPerformance reading the topic (messages/s),
+- the stream's sustained ingest rate into bronze on MinIO (events/s over the batches
+  that ran, `maxOffsetsPerTrigger` sized batches) and its ratio to the ceiling,
+- end-to-end latency at a steady `--rate` events/s with a 1 s trigger: the time from the
+  producer's send (Kafka CreateTime) to the moment the Delta commit that holds the record
+  became visible (the commit file's modification time on MinIO), p50 / p95 / max.
+Figures are measured, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from pyspark.sql import functions as F
+
+from lakehouse.config import load_config, project_root
+
+KAFKA_PORT, KAFKA_CONTROLLER_PORT, MINIO_PORT, MINIO_CONSOLE_PORT = 39092, 39093, 39000, 39001
+
+
+def commit_latencies(spark, table: str):
+    """Per bronze row: seconds from Kafka CreateTime to its Delta commit being visible."""
+    log = (
+        spark.read.json(f"{table}/_delta_log/*.json")
+        .where(F.col("add").isNotNull())
+        .select(
+            F.col("add.path").alias("path"),
+            F.col("_metadata.file_modification_time").alias("visible_at"),
+        )
+    )
+    rows = spark.read.format("delta").load(table).select(
+        "kafka_ts", F.regexp_extract(F.col("_metadata.file_path"), r"(ingest_date=[^/]+/[^/]+)$", 1).alias("path")
+    )
+    latency = (F.unix_micros("visible_at") - F.unix_micros("kafka_ts")) / 1e6
+    return rows.join(log, "path").select(latency.alias("s"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lakehouse bench-stream", description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="events preloaded for the ingest test")
+    parser.add_argument("--batch", type=int, default=250_000, help="maxOffsetsPerTrigger of the ingest test")
+    parser.add_argument("--rate", type=float, default=2000, help="events/s of the latency test")
+    parser.add_argument("--seconds", type=float, default=30, help="length of the latency test")
+    args = parser.parse_args(argv)
+
+    from lakehouse.io import kafka as kafka_io
+    from lakehouse.jobs import produce
+    from lakehouse.jobs.common import JobRun, setup_logging
+    from lakehouse.jobs.stream_kafka import StreamOptions, run_streams
+    from lakehouse.services import kafka, minio
+    from lakehouse.session import get_spark
+
+    setup_logging()
+    base = project_root() / ".data" / "bench-stack"
+    shutil.rmtree(base, ignore_errors=True)
+    broker = kafka.start(base / "kafka", port=KAFKA_PORT, controller_port=KAFKA_CONTROLLER_PORT)
+    store = minio.start(base / "minio", port=MINIO_PORT, console_port=MINIO_CONSOLE_PORT, buckets=("lakehouse",))
+    try:
+        env = {
+            "LAKEHOUSE_S3_ACCESS_KEY": store.access_key,
+            "LAKEHOUSE_S3_SECRET_KEY": store.secret_key,
+        }
+        overrides = {
+            "warehouse": "s3a://lakehouse/bench",
+            "kafka": {"bootstrap_servers": broker.bootstrap, "topics": {"access_logs": "bench.ingest", "product_views": "bench.latency"}},
+            "s3": {"endpoint": store.endpoint},
+        }
+        config = load_config(profile="services", overrides=overrides, environ=env)
+        kafka.create_topics(broker, {"bench.ingest": 2, "bench.latency": 2})
+        spark = get_spark(config, app_name="lakehouse-bench-stream")
+
+        # 1. Preload the ingest topic.
+        with tempfile.TemporaryDirectory(prefix="lakehouse-bench-") as tmp:
+            data = produce.synthesize("access_logs", args.events, Path(tmp), seed=7)
+            started = time.time()
+            sent = produce.produce_file(spark, config, "access_logs", str(data), "bench.ingest", None, JobRun("produce"))
+            produce_s = time.time() - started
+
+        # 2. Kafka's own consumer on the same topic: the ceiling.
+        perf = kafka.consumer_perf(broker.bootstrap, "bench.ingest", sent, timeout=600)
+        ceiling = float(perf["msgs_per_s"])
+
+        # 3. The stream: catch up on the whole topic into bronze on MinIO.
+        run = JobRun("stream")
+        started = time.time()
+        streams = run_streams(spark, config, StreamOptions(("access_logs",), "availableNow", args.batch), run)
+        wall_s = time.time() - started
+        stream = streams["access_logs"]
+        batch_s = sum(
+            (p.get("durationMs") or {}).get("triggerExecution", 0) for p in stream.query.recentProgress
+            if "addBatch" in (p.get("durationMs") or {})
+        ) / 1000
+        ingest_rate = stream.rows / batch_s if batch_s else float("nan")
+
+        # 4. Latency at a steady rate with a 1 s trigger.
+        stop = threading.Event()
+        latency_run = JobRun("latency")
+        runner = threading.Thread(
+            target=run_streams,
+            args=(spark, config, StreamOptions(("product_views",), "1 second", None), latency_run, stop),
+            daemon=True,
+        )
+        runner.start()
+        time.sleep(8)  # the query is up and idle before the clock starts
+        n = int(args.rate * args.seconds)
+        lines = [(None, f'198.51.100.{i % 250} - - [01/Mar/2024:10:00:00 +0000] "GET /l/{i} HTTP/1.1" 200 1 "-" "b"'.encode()) for i in range(n)]
+        stats = kafka_io.send_paced(spark, broker.bootstrap, "bench.latency", lines, args.rate)
+        time.sleep(5)  # let the last trigger commit
+        stop.set()
+        runner.join(120)
+        lat = commit_latencies(spark, config.table_path("bronze", "product_views"))
+        p50, p95, pmax, count = lat.agg(
+            F.percentile("s", 0.5), F.percentile("s", 0.95), F.max("s"), F.count("s")
+        ).first()
+
+        print("\n".join([
+            "",
+            f"lakehouse bench-stream: {sent:,} events preloaded ({sent / produce_s:,.0f} events/s produced by Spark's Kafka writer)",
+            f"  ceiling   Kafka ConsumerPerformance      {ceiling:12,.0f} events/s ({perf.get('mb_per_s', float('nan')):.1f} MB/s)",
+            f"  ingest    stream -> bronze on MinIO      {ingest_rate:12,.0f} events/s over {stream.batches} batches "
+            f"({batch_s:.1f} s in batches, {wall_s:.1f} s wall incl. start)  ratio to ceiling {ingest_rate / ceiling:.2f}",
+            f"  latency   {args.rate:,.0f} events/s for {args.seconds:.0f} s, 1 s trigger: {count:,} of {stats.sent:,} events  "
+            f"p50 {p50:.2f} s  p95 {p95:.2f} s  max {pmax:.2f} s",
+        ]), flush=True)
+        spark.stop()
+    finally:
+        kafka.stop(base / "kafka")
+        minio.stop(base / "minio")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""The real service stack for the streaming tests: Kafka (KRaft), MinIO and PostgreSQL.
+
+Started once for the whole run on loopback ports of its own, under `.data/test-stack-*`,
+and stopped at the end. Each test gets its own topics and warehouse prefix, so tests do
+not see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lakehouse.config import Config, load_config, project_root
+from lakehouse.io import delta
+from lakehouse.services import kafka, minio, postgres
+
+KAFKA_PORT, KAFKA_CONTROLLER_PORT = 29192, 29193
+MINIO_PORT, MINIO_CONSOLE_PORT = 29100, 29101
+PG_PORT = 15436
+BUCKET = "lakehouse"
+
+
+@dataclass
+class Stack:
+    base: Path
+    kafka: kafka.KafkaServer
+    minio: minio.MinioServer
+    pg: postgres.PostgresServer
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.base / "kafka"
+
+    @property
+    def minio_dir(self) -> Path:
+        return self.base / "minio"
+
+    def restart_kafka(self, down_seconds: float) -> None:
+        kafka.stop(self.kafka_dir)
+        time.sleep(down_seconds)
+        self.kafka = kafka.start(self.kafka_dir, port=KAFKA_PORT, controller_port=KAFKA_CONTROLLER_PORT)
+
+    def restart_minio(self, down_seconds: float) -> None:
+        minio.stop(self.minio_dir)
+        time.sleep(down_seconds)
+        self.minio = minio.start(self.minio_dir, port=MINIO_PORT, console_port=MINIO_CONSOLE_PORT, buckets=(BUCKET,))
+
+
+@pytest.fixture(scope="session")
+def stack():
+    base = project_root() / ".data" / f"test-stack-{uuid.uuid4().hex[:8]}"
+    started = []
+    try:
+        k = kafka.start(base / "kafka", port=KAFKA_PORT, controller_port=KAFKA_CONTROLLER_PORT)
+        started.append(lambda: kafka.stop(base / "kafka"))
+        m = minio.start(base / "minio", port=MINIO_PORT, console_port=MINIO_CONSOLE_PORT, buckets=(BUCKET,))
+        started.append(lambda: minio.stop(base / "minio"))
+        pg = postgres.start(base / "postgres", port=PG_PORT, password="stream-test")
+        started.append(lambda: postgres.stop(base / "postgres"))
+        yield Stack(base, k, m, pg)
+    finally:
+        for stop in reversed(started):
+            stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def stack_env(stack: Stack, name: str) -> dict[str, str]:
+    """Environment for a job run against the stack: profile services, this test's topics/prefix."""
+    return {
+        "LAKEHOUSE_PROFILE": "services",
+        "LAKEHOUSE_WAREHOUSE": f"s3a://{BUCKET}/{name}",
+        "LAKEHOUSE_KAFKA__BOOTSTRAP_SERVERS": stack.kafka.bootstrap,
+        "LAKEHOUSE_KAFKA__TOPICS__ACCESS_LOGS": f"{name}.access_logs",
+        "LAKEHOUSE_KAFKA__TOPICS__PRODUCT_VIEWS": f"{name}.product_views",
+        "LAKEHOUSE_S3__ENDPOINT": stack.minio.endpoint,
+        "LAKEHOUSE_S3_ACCESS_KEY": stack.minio.access_key,
+        "LAKEHOUSE_S3_SECRET_KEY": stack.minio.secret_key,
+        "LAKEHOUSE_EXPORT__URL": stack.pg.jdbc_url,
+        "LAKEHOUSE_EXPORT__USER": stack.pg.user,
+        "LAKEHOUSE_EXPORT_PASSWORD": stack.pg.password,
+    }
+
+
+def stack_config(stack: Stack, name: str, partitions: int = 2) -> Config:
+    """The services-profile config of one test (its topics are created here)."""
+    env = stack_env(stack, name)
+    config = load_config(profile="services", environ=env)
+    kafka.create_topics(stack.kafka, {topic: partitions for topic in config.kafka.topics.values()})
+    return config
+
+
+def use_stack(spark, config: Config) -> None:
+    """Point the shared test session's S3A at the stack's MinIO."""
+    from lakehouse.session import configure_s3a
+
+    configure_s3a(spark, config)
+
+
+def start_stream(stack: Stack, name: str, *args: str, log_path: Path) -> subprocess.Popen:
+    """`lakehouse stream` as its own process (so a test can SIGKILL it)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}
+    env |= stack_env(stack, name) | {"LAKEHOUSE_HOME": str(project_root())}
+    env["LAKEHOUSE_SPARK_MASTER"] = "local[2]"
+    handle = open(log_path, "ab")  # noqa: SIM115 - closed with the process by the caller
+    return subprocess.Popen(
+        [sys.executable, "-m", "lakehouse", "stream", *args],
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        cwd=project_root(),
+    )
+
+
+def bronze_offsets(spark, config: Config, dataset: str) -> list[tuple[int, int]]:
+    """(partition, offset) of every bronze row of `dataset`, sorted (duplicates kept)."""
+    path = config.table_path("bronze", dataset)
+    if not delta.table_exists(spark, path):
+        return []
+    return sorted((r[0], r[1]) for r in delta.read_table(spark, path).select("partition", "offset").collect())
+
+
+def wait_for(check, timeout: float, interval: float = 1.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
