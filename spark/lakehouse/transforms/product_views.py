@@ -46,7 +46,7 @@ def parse_product_views(df: DataFrame) -> DataFrame:
     extra = F.map_filter(as_map, lambda k, _v: ~F.array_contains(known, k))
     parsed = (
         df.withColumn("line", line)
-        .withColumn("is_blank", F.col("line").rlike(r"^\s*$"))
+        .withColumn("is_blank", F.coalesce(F.col("line").rlike(r"^\s*$"), F.lit(True)))
         .withColumn("is_json", F.try_parse_json(F.col("line")).isNotNull())
         .withColumn("is_object", as_map.isNotNull())
         .withColumn("event", F.from_json(F.col("line"), EVENT_SCHEMA))
