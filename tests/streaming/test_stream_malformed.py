@@ -33,6 +33,7 @@ MESSAGES = {
         (NOT_UTF8_VIEW, "not valid UTF-8"),
         (b'{"product_id": ', "invalid JSON"),
         (b"", "empty message"),
+        (None, "empty message"),
         (b'{"product_id":"p9","note":"' + b"x" * HUGE, "invalid JSON"),
         (b'{"device_id":"d1","timestamp":"2024-03-01T10:00:00Z"}', "missing product_id"),
     ],
