@@ -10,8 +10,19 @@ from pyspark.sql import DataFrame, SparkSession
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:
-    """True when `path` holds a Delta table."""
-    return DeltaTable.isDeltaTable(spark, path)
+    """True when `path` holds a Delta table (at least one commit in `_delta_log`).
+
+    Asks the file system rather than `DeltaTable.isDeltaTable`: that answers from Delta's
+    in-process log cache, so a table another process created after the first question
+    (the stream writing bronze while a notebook or test watches) stays "missing".
+    """
+    fs, base = _fs(spark, path)
+    log = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(base, "_delta_log")
+    if not fs.exists(log):
+        return False
+    return any(
+        status.getPath().getName().endswith((".json", ".parquet")) for status in fs.listStatus(log)
+    )
 
 
 def read_table(spark: SparkSession, path: str) -> DataFrame:
