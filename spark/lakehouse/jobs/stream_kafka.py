@@ -194,7 +194,11 @@ def _offsets_json(value) -> dict[int, int]:
     if not value:
         return {}
     parsed = json.loads(value) if isinstance(value, str) else value
-    return {int(p): int(o) for per_topic in parsed.values() for p, o in per_topic.items()}
+    if not isinstance(parsed, dict):
+        return {}  # e.g. "null" in the first batch after a restart
+    return {
+        int(p): int(o) for per_topic in parsed.values() if isinstance(per_topic, dict) for p, o in per_topic.items()
+    }
 
 
 def log_progress(stream: DatasetStream, run: JobRun) -> None:
