@@ -7,8 +7,16 @@ PIP_CACHE ?= $(HOME)/.cache/pip
 PROFILE ?= local
 WAREHOUSE ?= ./warehouse
 BENCH_LINES ?= 2000000
+BENCH_EVENTS ?= 1000000
 export LAKEHOUSE_HOME := $(CURDIR)
 export PIP_CACHE_DIR := $(PIP_CACHE)
+
+# Development credentials of the loopback-only service stack (make services-up); set your
+# own in the environment for anything else. Only used with PROFILE=services.
+SERVICES_ENV := LAKEHOUSE_S3_ACCESS_KEY=$${LAKEHOUSE_S3_ACCESS_KEY:-lakehouse} \
+  LAKEHOUSE_S3_SECRET_KEY=$${LAKEHOUSE_S3_SECRET_KEY:-lakehouse-dev} \
+  LAKEHOUSE_EXPORT_PASSWORD=$${LAKEHOUSE_EXPORT_PASSWORD:-lakehouse-dev}
+RUN_ENV := LAKEHOUSE_PROFILE=$(PROFILE) $(if $(filter services,$(PROFILE)),$(SERVICES_ENV))
 
 .DEFAULT_GOAL := help
 AIRFLOW_VENV := .venv-airflow
@@ -16,7 +24,7 @@ AIRFLOW_DATE ?= 2024-03-02
 AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/.data/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
   AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW_CONN_SPARK_DEFAULT='{"conn_type": "spark", "host": "local[*]"}'
 
-.PHONY: help setup jars demo test test-fast bench lint services-up services-down up down airflow-setup airflow-test clean
+.PHONY: help setup jars demo test test-fast bench lint services-up services-down services-status up down airflow-setup airflow-test clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
@@ -34,11 +42,18 @@ setup: $(VENV)/.installed .jars/.pom.sha256 ## Create the venv, install the pack
 
 jars: setup ## Fetch the pinned JVM jars (Delta, Kafka, S3A, JDBC) into .jars/
 
-demo: setup ## Run the whole batch on sample_logs/ into ./warehouse and print a report
-	LAKEHOUSE_PROFILE=$(PROFILE) $(VENV)/bin/lakehouse batch \
+demo: setup ## Whole pipeline on sample_logs/ + report (PROFILE=services: through Kafka, MinIO, PostgreSQL)
+ifeq ($(PROFILE),services)
+	$(RUN_ENV) $(VENV)/bin/lakehouse produce --dataset access_logs --file sample_logs/access.log
+	$(RUN_ENV) $(VENV)/bin/lakehouse produce --dataset product_views --file sample_logs/product_views.jsonl
+	$(RUN_ENV) $(VENV)/bin/lakehouse batch --from-kafka
+	$(RUN_ENV) $(VENV)/bin/lakehouse report
+else
+	$(RUN_ENV) $(VENV)/bin/lakehouse batch \
 	  --access-logs sample_logs/access.log --product-views sample_logs/product_views.jsonl \
 	  $(if $(filter local,$(PROFILE)),--warehouse $(WAREHOUSE))
-	LAKEHOUSE_PROFILE=$(PROFILE) $(VENV)/bin/lakehouse report $(if $(filter local,$(PROFILE)),--warehouse $(WAREHOUSE))
+	$(RUN_ENV) $(VENV)/bin/lakehouse report $(if $(filter local,$(PROFILE)),--warehouse $(WAREHOUSE))
+endif
 
 test: setup airflow-setup ## Run the whole test suite (starts the real PostgreSQL it needs)
 	$(VENV)/bin/pytest -q
@@ -46,17 +61,21 @@ test: setup airflow-setup ## Run the whole test suite (starts the real PostgreSQ
 test-fast: setup airflow-setup ## Unit tests only (no end-to-end, no services)
 	$(VENV)/bin/pytest -q tests/transforms tests/test_*.py
 
-bench: setup ## Benchmark: silver and whole-batch lines/s vs the text->Parquet ceiling
+bench: setup ## Benchmark: batch (silver, whole batch vs ceiling, GoAccess) and streaming (ingest, latency)
 	$(PY) -m lakehouse.bench --lines $(BENCH_LINES)
+	$(PY) -m lakehouse.bench_stream --events $(BENCH_EVENTS)
 
 lint: setup ## Ruff over the package, tests and DAGs
 	$(VENV)/bin/ruff check spark tests dags
 
-services-up: setup ## Start the local service stack (PostgreSQL) on loopback
-	$(PY) -m lakehouse.services.postgres up
+services-up: setup ## Start PostgreSQL, Kafka (KRaft) and MinIO on loopback (state in .data/)
+	$(SERVICES_ENV) $(PY) -m lakehouse.services up
 
 services-down: setup ## Stop the local service stack
-	$(PY) -m lakehouse.services.postgres down
+	$(PY) -m lakehouse.services down
+
+services-status: setup ## Which local services are up
+	$(PY) -m lakehouse.services status
 
 up: ## docker compose up (needs a Docker engine)
 	docker compose up -d
