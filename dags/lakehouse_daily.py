@@ -152,7 +152,9 @@ with DAG(
         "gold_daily", "gold_daily", ["--report-date", "{{ ds }}"], timeout_minutes=60
     )
     export_gold = spark_job("export_gold", "export_gold", [], timeout_minutes=30)
+    # Compacts the small files the stream and the daily appends leave (OPTIMIZE + VACUUM).
+    maintain = spark_job("maintain", "maintain", [], timeout_minutes=60)
 
     ingest_access_logs >> silver_access_logs
     ingest_product_views >> silver_product_views
-    [silver_access_logs, silver_product_views] >> gold_daily >> export_gold
+    [silver_access_logs, silver_product_views] >> gold_daily >> export_gold >> maintain

@@ -73,6 +73,7 @@ EXPECTED_UPSTREAM = {
     "silver_product_views": ["ingest_product_views"],
     "gold_daily": ["silver_access_logs", "silver_product_views"],
     "export_gold": ["gold_daily"],
+    "maintain": ["export_gold"],
 }
 
 
