@@ -30,9 +30,10 @@ PARSED_FIELDS = T.StructType([T.StructField(name, T.StringType()) for name in FI
 
 
 def with_line(df: DataFrame) -> DataFrame:
-    """Add `line` (value without CR/LF) and `is_blank`."""
+    """Add `line` (value without CR/LF) and `is_blank` (never null: a null value is blank
+    here; `with_message_checks` later quarantines it when it came from Kafka)."""
     return df.withColumn("line", normalized_line(F.col("value"))).withColumn(
-        "is_blank", F.col("line").rlike(r"^\s*$")
+        "is_blank", F.coalesce(F.col("line").rlike(r"^\s*$"), F.lit(True))
     )
 
 
