@@ -23,6 +23,7 @@ import base64
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -31,6 +32,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -271,6 +273,21 @@ def topic_end_offsets(bootstrap: str | KafkaServer, topic: str, timeout: float =
 def topic_start_offsets(bootstrap: str | KafkaServer, topic: str, timeout: float = 60) -> dict[int, int]:
     """{partition: log start offset} of `topic` (the oldest record still kept)."""
     return _offsets(_bootstrap(bootstrap), topic, "-2", timeout)
+
+
+def delete_records(
+    bootstrap: str | KafkaServer, topic: str, before: Mapping[int, int], timeout: float = 60
+) -> None:
+    """Delete the records of `topic` below `before[partition]` (what retention does to old
+    segments), with Kafka's DeleteRecordsCommand: for data-loss tests."""
+    spec = {"version": 1, "partitions": [{"topic": topic, "partition": p, "offset": o} for p, o in before.items()]}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(spec, handle)
+    try:
+        _tool("DeleteRecordsCommand", ["--bootstrap-server", _bootstrap(bootstrap), "--offset-json-file", handle.name],
+              timeout=timeout)
+    finally:
+        os.unlink(handle.name)
 
 
 def produce(
