@@ -35,9 +35,15 @@ def append(
     path: str,
     partition_by: tuple[str, ...] = (),
     txn: tuple[str, int] | None = None,
+    properties: dict[str, str] | None = None,
 ) -> None:
-    """Append `df`; with `txn=(app_id, version)` a replayed version is skipped (exactly once)."""
+    """Append `df`; with `txn=(app_id, version)` a replayed version is skipped (exactly once).
+
+    `properties` (`delta.*` table properties) apply when this append creates the table.
+    """
     writer = df.write.format("delta").mode("append")
+    for key, value in (properties or {}).items():
+        writer = writer.option(key, value)
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     if txn is not None:

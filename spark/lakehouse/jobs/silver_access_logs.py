@@ -49,14 +49,24 @@ def run(spark: SparkSession, config: Config, run_log: JobRun) -> None:
     compiled = compile_log_format(settings.log_format, settings.also_accept_common)
     if compiled.regex is None:
         log.warning("log format %r has directives the fast parser does not model: every line goes through apachelogs", compiled.log_format)
+    # The regex runs in the JVM over every line; apachelogs (Python) only sees the lines it
+    # rejected, in a second pass over those alone. Without a regex, apachelogs parses all.
+    fast_only = compiled.regex is not None
+
+    def parse(batch: DataFrame, fallback: bool = not fast_only) -> DataFrame:
+        return access_log_rows(
+            batch, compiled, settings.also_accept_common, quality.min_event_date, quality.max_future_hours, fallback
+        )
+
     run_silver(
         spark,
         config,
         "access_logs",
-        lambda batch: access_log_rows(batch, compiled, settings.also_accept_common, quality.min_event_date, quality.max_future_hours),
+        parse,
         lambda valid: enrich_requests(valid, config.geoip_database),
         SILVER_COLUMNS,
         run_log,
+        fallback=(lambda flagged: parse(flagged, fallback=True)) if fast_only else None,
     )
 
 

@@ -5,62 +5,103 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config import Config
-from lakehouse.io import delta
+from lakehouse.io import delta, staging
 from lakehouse.jobs.common import JobRun, base_parser, config_from_args, get_session, setup_logging
-from lakehouse.transforms.common import to_quarantine
-from lakehouse.transforms.dedupe import dedupe_events, drop_seen_events
+from lakehouse.transforms.common import QUARANTINE_COLUMNS, to_quarantine
+from lakehouse.transforms.dedupe import drop_rows, duplicate_rows, seen_rows
 
 log = logging.getLogger("lakehouse.silver")
+
+# Staged beside the silver and quarantine columns: what counting, dedupe and the fallback read.
+STAGE_FLAGS = ("_row", "is_blank", "reason", "event_id", "event_date", "needs_fallback")
+# Wide and only needed for rejected rows (quarantine keeps them; the fallback re-parses them).
+RAW_COLUMNS = ("value", "raw_value")
+# File statistics on event_ts only: readers select silver by event_date (the partition),
+# and min/max of every column cost about a third of the silver write.
+SILVER_PROPERTIES = {"delta.dataSkippingStatsColumns": "event_ts"}
+
+
+def _staged(rows: DataFrame, silver_columns: tuple[str, ...], order_by: tuple[str, ...]) -> DataFrame:
+    """The columns later steps read; the raw line only where quarantine or the fallback needs it."""
+    wanted = {*silver_columns, *QUARANTINE_COLUMNS, *order_by, *STAGE_FLAGS}
+    rejected = F.col("reason").isNotNull()
+    return rows.select(
+        *[F.when(rejected, F.col(c)).alias(c) if c in RAW_COLUMNS else F.col(c) for c in rows.columns if c in wanted]
+    )
+
+
+def stage_parsed_rows(
+    spark: SparkSession,
+    batch: DataFrame,
+    parse: Callable[[DataFrame], DataFrame],
+    fallback: Callable[[DataFrame], DataFrame] | None,
+    staging_path: str,
+    silver_columns: tuple[str, ...],
+    order_by: tuple[str, ...] = (),
+) -> DataFrame:
+    """Parse the batch once into scratch Parquet; every later step reads that, never bronze.
+
+    With a `fallback`, the rows `parse` flagged `needs_fallback` are parsed again by it
+    (on their bronze columns) and stored beside the others, replacing them.
+    """
+    parsed = parse(batch).withColumn("_row", F.monotonically_increasing_id())
+    staged = staging.write(_staged(parsed, silver_columns, order_by), f"{staging_path}/rows")
+    if fallback is None or "needs_fallback" not in staged.columns:
+        return staged
+    source = [c for c in batch.columns if c in staged.columns]
+    flagged = staged.where(F.col("needs_fallback")).select(*source, "_row")
+    redone = fallback(flagged).withColumn("needs_fallback", F.lit(False))
+    redone = staging.write(_staged(redone, silver_columns, order_by).select(*staged.columns), f"{staging_path}/fallback")
+    return staged.where(~F.col("needs_fallback")).unionByName(redone)
 
 
 def write_silver_batch(
     spark: SparkSession,
-    rows: DataFrame,
+    staged: DataFrame,
     silver_path: str,
     quarantine_path: str,
     silver_columns: tuple[str, ...],
     txn: tuple[str, int],
-    enrich,
+    enrich: Callable[[DataFrame], DataFrame],
     order_by: tuple[str, ...] = (),
 ) -> dict[str, int]:
-    """Write one parsed batch: quarantine rows, then new deduped silver rows. Returns counts."""
-    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        kinds = {
-            r["kind"]: r["n"]
-            for r in rows.groupBy(
-                F.when(F.col("is_blank"), "blank").when(F.col("reason").isNotNull(), "quarantined").otherwise("valid").alias("kind")
-            )
-            .agg(F.count(F.lit(1)).alias("n"))
-            .collect()
-        }
-        counts = {
-            "read": sum(kinds.values()),
-            "skipped_blank": kinds.get("blank", 0),
-            "quarantined": kinds.get("quarantined", 0),
-        }
-        if counts["quarantined"]:
-            delta.append(to_quarantine(rows), quarantine_path, txn=txn)
-        valid = rows.where(~F.col("is_blank") & F.col("reason").isNull())
-        new = dedupe_events(enrich(valid), order_by)
-        if delta.table_exists(spark, silver_path) and kinds.get("valid", 0):
-            dates = [r[0] for r in valid.select("event_date").distinct().collect()]
-            seen = delta.read_table(spark, silver_path).where(F.col("event_date").isin(dates))
-            new = drop_seen_events(new, seen)
-        written = 0
-        if kinds.get("valid", 0):
-            delta.append(new.select(*silver_columns), silver_path, partition_by=("event_date",), txn=txn)
-            written = int(delta.last_commit_metrics(spark, silver_path).get("numOutputRows", 0))
-        counts["written"] = written
-        counts["duplicates"] = kinds.get("valid", 0) - written
-        return counts
-    finally:
-        rows.unpersist()
+    """Write one staged batch: quarantine rows, then new deduped silver rows. Returns counts."""
+    kind = (
+        F.when(F.col("is_blank"), "blank").when(F.col("reason").isNotNull(), "quarantined").otherwise("valid")
+    )
+    kinds: dict[str, int] = {}
+    dates = set()
+    for r in staged.groupBy(kind.alias("kind"), F.when(kind == "valid", F.col("event_date")).alias("date")).count().collect():
+        kinds[r["kind"]] = kinds.get(r["kind"], 0) + r["count"]
+        if r["kind"] == "valid":
+            dates.add(r["date"])
+    counts = {
+        "read": sum(kinds.values()),
+        "skipped_blank": kinds.get("blank", 0),
+        "quarantined": kinds.get("quarantined", 0),
+    }
+    if counts["quarantined"]:
+        delta.append(to_quarantine(staged), quarantine_path, txn=txn)
+    written = 0
+    if kinds.get("valid", 0):
+        valid = staged.where(~F.col("is_blank") & F.col("reason").isNull())
+        keys = valid.select("_row", "event_date", "event_id", *order_by)
+        drop = duplicate_rows(keys, order_by)
+        if delta.table_exists(spark, silver_path):
+            seen = delta.read_table(spark, silver_path).where(F.col("event_date").isin(sorted(dates)))
+            drop = drop.unionByName(seen_rows(keys, seen))
+        new = drop_rows(enrich(valid), drop)
+        delta.append(
+            new.select(*silver_columns), silver_path, partition_by=("event_date",), txn=txn, properties=SILVER_PROPERTIES
+        )
+        written = int(delta.last_commit_metrics(spark, silver_path).get("numOutputRows", 0))
+    counts["written"] = written
+    counts["duplicates"] = kinds.get("valid", 0) - written
+    return counts
 
 
 def run_silver(
@@ -72,8 +113,12 @@ def run_silver(
     silver_columns: tuple[str, ...],
     run_log: JobRun,
     order_by: tuple[str, ...] = (),
+    fallback: Callable[[DataFrame], DataFrame] | None = None,
 ) -> None:
-    """Parse, enrich and write every bronze/<dataset> row this job has not seen yet."""
+    """Parse, enrich and write every bronze/<dataset> row this job has not seen yet.
+
+    `fallback` (optional) re-parses the rows `parse` flagged `needs_fallback`.
+    """
     bronze = config.table_path("bronze", dataset)
     if not delta.table_exists(spark, bronze):
         log.info("no bronze/%s table yet: nothing to do", dataset)
@@ -86,16 +131,21 @@ def run_silver(
         # over the cores, or parsing runs on one of them.
         if batch.rdd.getNumPartitions() < parallelism:
             batch = batch.repartition(parallelism)
-        counts = write_silver_batch(
-            spark,
-            parse(batch),
-            config.table_path("silver", dataset),
-            config.table_path("quarantine", dataset),
-            silver_columns,
-            (app_id, batch_id),
-            enrich,
-            order_by,
-        )
+        staging_path = f"{config.checkpoint(f'silver_{dataset}_staging')}/batch_{batch_id}"
+        try:
+            staged = stage_parsed_rows(spark, batch, parse, fallback, staging_path, silver_columns, order_by)
+            counts = write_silver_batch(
+                spark,
+                staged,
+                config.table_path("silver", dataset),
+                config.table_path("quarantine", dataset),
+                silver_columns,
+                (app_id, batch_id),
+                enrich,
+                order_by,
+            )
+        finally:
+            staging.remove(spark, staging_path)
         run_log.add(**counts)
         log.info("%s batch %d: %s", dataset, batch_id, ", ".join(f"{k}={v:,}" for k, v in counts.items()))
 

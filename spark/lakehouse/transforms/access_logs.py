@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.transforms.common import (
+    is_blank_line,
     normalized_line,
     out_of_range_reason,
     with_event_date,
@@ -25,6 +26,7 @@ from lakehouse.transforms.log_format import COMMON, FIELDS, CompiledFormat
 _SEP = "\u0001"
 _MARK = "\u0002"
 _TIME_PATTERN = "dd/MMM/yyyy:HH:mm:ss Z"
+NO_MATCH = "line does not match the log format"
 
 PARSED_FIELDS = T.StructType([T.StructField(name, T.StringType()) for name in FIELDS])
 
@@ -33,46 +35,56 @@ def with_line(df: DataFrame) -> DataFrame:
     """Add `line` (value without CR/LF) and `is_blank` (never null: a null value is blank
     here; `with_message_checks` later quarantines it when it came from Kafka)."""
     return df.withColumn("line", normalized_line(F.col("value"))).withColumn(
-        "is_blank", F.coalesce(F.col("line").rlike(r"^\s*$"), F.lit(True))
+        "is_blank", is_blank_line(F.col("line"))
     )
 
 
+def raw_field(name: str) -> str:
+    """Name of the column holding field `name` (one of FIELDS) as parsed text."""
+    return f"_raw_{name}"
+
+
+RAW_COLUMNS = tuple(raw_field(name) for name in FIELDS)
+
+
 def with_fast_fields(df: DataFrame, compiled: CompiledFormat) -> DataFrame:
-    """Add `fields` (a struct of FIELDS) from the compiled regex; null when the line does not match."""
+    """Add `_parsed` (the regex matched) and the FIELDS as text columns (`raw_field`) from the compiled regex."""
     if compiled.regex is None:
-        return df.withColumn("fields", F.lit(None).cast(PARSED_FIELDS))
+        return df.withColumns({"_parsed": F.lit(False), **{c: F.lit(None).cast("string") for c in RAW_COLUMNS}})
     ordered = [compiled.groups.get(f) for f in FIELDS[:-1]]
     rt_field = next((f for f in ("response_us", "response_ms", "response_s") if f in compiled.groups), None)
     ordered.append(compiled.groups.get(rt_field) if rt_field else None)
     present = [g for g in ordered if g is not None]
-    replacement = _MARK + _SEP.join(f"${g}" for g in present)
+    # The mark ends the rewritten line, so the parts are the split itself (no copy).
+    replacement = _SEP.join(f"${g}" for g in present) + _SEP + _MARK
     line = F.col("line")
     # Separate projections on purpose: written as one expression, Spark re-evaluated the
-    # regex and the split once per field (8x the work).
+    # regex and the split once per field (8x the work). Flat columns, not a struct: a
+    # struct is copied by every projection it passes through.
     staged = df.withColumn("_rewritten", F.regexp_replace(line, F.lit(compiled.regex), F.lit(replacement))).withColumn(
         "_parts",
         F.when(
-            F.col("_rewritten").startswith(_MARK) & ~line.startswith(_MARK),
-            F.split(F.substring(F.col("_rewritten"), 2, 1 << 30), _SEP, -1),
+            F.col("_rewritten").endswith(_SEP + _MARK) & ~line.endswith(_SEP + _MARK),
+            F.split(F.col("_rewritten"), _SEP, -1),
         ),
     )
     parts = F.col("_parts")
-    values = []
+    values = {}
     idx = 0
     for name, group in zip(FIELDS, ordered, strict=True):
         if group is None:
-            values.append(F.lit(None).cast("string").alias(name))
+            values[raw_field(name)] = F.lit(None).cast("string")
             continue
         idx += 1
         # A group that did not take part (the optional Combined tail) comes back as "".
-        value = F.element_at(parts, idx)
-        values.append(F.when(value != "", value).alias(name))
+        # `get` (0-based, null when out of range) rather than element_at: much less code.
+        value = F.get(parts, idx - 1)
+        values[raw_field(name)] = F.when(value != "", value)
     scale = {"response_ms": 1000, "response_s": 1000000}.get(rt_field or "")
     if scale:
-        pos = FIELDS.index("response_us")
-        raw = F.element_at(parts, len(present))
-        values[pos] = F.when(raw.isNotNull() & (raw != "-"), (raw.try_cast("double") * scale).cast("string")).alias("response_us")
-    return staged.withColumn("fields", F.when(parts.isNotNull(), F.struct(*values))).drop("_rewritten", "_parts")
+        raw = F.get(parts, len(present) - 1)
+        values[raw_field("response_us")] = F.when(raw.isNotNull() & (raw != "-"), (raw.try_cast("double") * scale).cast("string"))
+    return staged.withColumns({"_parsed": parts.isNotNull(), **values}).drop("_rewritten", "_parts")
 
 
 def make_apachelogs_parser(log_format: str, accept_common: bool):
@@ -131,70 +143,106 @@ def _parse_one(line, parsers, invalid_error) -> tuple:
     return (None,) * len(FIELDS)
 
 
-def parse_access_log(df: DataFrame, compiled: CompiledFormat, accept_common: bool = True) -> DataFrame:
-    """Add `fields` (the parsed strings of FIELDS) to bronze rows; null when neither parser took it."""
+def rejected_line_reason(line: Column) -> Column:
+    """Why no parser took `line`: binary bytes, a truncated line, or another format."""
+    quotes = F.length(line) - F.length(F.replace(line, F.lit('"'), F.lit("")))
+    escaped_quotes = (F.length(line) - F.length(F.replace(line, F.lit('\\"'), F.lit("")))) / 2
+    return (
+        F.when(line.rlike("[\\x00-\\x08\\x0E-\\x1F\\uFFFD]"), F.lit("unparseable line: binary or non-UTF-8 bytes"))
+        .when(((quotes - escaped_quotes) % 2) == 1, F.lit("truncated line: unbalanced quotes"))
+        .otherwise(F.lit(NO_MATCH))
+    )
+
+
+def parse_access_log(df: DataFrame, compiled: CompiledFormat, accept_common: bool = True, fallback: bool = True) -> DataFrame:
+    """Add the FIELDS as text (`raw_field`), `_parsed`, and `_rejected` (why no parser took the line).
+
+    With `fallback=False` only the JVM regex runs, and `_rejected` is provisional: the
+    lines it rejected are left for the apachelogs pass (see `access_log_rows`).
+    """
     fast = df.transform(with_line).transform(lambda d: with_fast_fields(d, compiled))
-    fallback = make_apachelogs_parser(compiled.log_format, accept_common)
-    needs_fallback = F.col("fields").isNull() & ~F.col("is_blank")
-    slow = fallback(F.when(needs_fallback, F.col("line"))).alias("slow")
-    return fast.withColumn(
-        "fields",
-        F.when(F.col("fields").isNotNull(), F.col("fields")).otherwise(
-            F.when(slow.getField("time").isNotNull(), slow)
-        ),
+    rejected = ~F.col("_parsed") & ~F.col("is_blank")
+    if not fallback:
+        return fast.withColumn("_rejected", F.when(rejected, F.lit(NO_MATCH)))
+    parser = make_apachelogs_parser(compiled.log_format, accept_common)
+    slow = F.col("_slow")
+    took = F.col("_parsed") | slow.getField("time").isNotNull()
+    return (
+        fast.withColumn("_slow", parser(F.when(rejected, F.col("line"))))
+        .withColumns(
+            {
+                "_parsed": took,
+                **{
+                    raw_field(name): F.when(F.col("_parsed"), F.col(raw_field(name))).when(took, slow.getField(name))
+                    for name in FIELDS
+                },
+            }
+        )
+        .withColumn("_rejected", F.when(rejected, rejected_line_reason(F.col("line"))))
+        .drop("_slow")
     )
 
 
 def _unescape(col: Column) -> Column:
     """Undo Apache's `\\"` and `\\\\` escapes; `-` (no header) becomes null."""
-    plain = F.when(F.instr(col, "\\") > 0, F.regexp_replace(col, r'\\(["\\])', "$1")).otherwise(col)
-    return F.when(col != "-", plain)
+    # Plain replaces, not a regex: `\\\\` pairs are parked on the field separator (a parsed
+    # field never holds it), then `\\"` is undone, then the parked pairs.
+    plain = F.replace(F.replace(F.replace(col, F.lit("\\\\"), F.lit(_SEP)), F.lit('\\"'), F.lit('"')), F.lit(_SEP), F.lit("\\"))
+    return F.when(col != "-", F.when(col.contains("\\"), plain).otherwise(col))
 
 
 def with_request_parts(df: DataFrame) -> DataFrame:
     """Split the request line into method, path, protocol; endpoint and query from the path."""
-    parts = F.split(F.col("request"), " ")
+    # Staged projections: each intermediate is computed once per row, not once per use.
+    parts = F.col("_request_parts")
     n = F.size(parts)
-    well_formed = F.col("request").isNotNull() & n.between(2, 3) & F.element_at(parts, 1).rlike("^[A-Za-z]+$")
-    path = F.when(well_formed, F.element_at(parts, 2))
+    path = F.col("path")
     return (
-        df.withColumn("method", F.when(well_formed, F.upper(F.element_at(parts, 1))))
-        .withColumn("path", path)
-        .withColumn("protocol", F.when(well_formed & (n == 3), F.element_at(parts, 3)))
-        .withColumn("endpoint", F.coalesce(F.substring_index(path, "?", 1), F.lit("-")))
-        .withColumn("query", F.when(F.instr(path, "?") > 0, F.expr("substring(path, instr(path, '?') + 1)")))
+        df.withColumn("_request_parts", F.split(F.col("request"), " "))
+        .withColumn(
+            "_well_formed",
+            F.col("request").isNotNull() & n.between(2, 3) & F.get(parts, 0).rlike("^[A-Za-z]+$"),
+        )
+        .withColumns(
+            {
+                "method": F.when(F.col("_well_formed"), F.upper(F.get(parts, 0))),
+                "path": F.when(F.col("_well_formed"), F.get(parts, 1)),
+                "protocol": F.when(F.col("_well_formed") & (n == 3), F.get(parts, 2)),
+            }
+        )
+        .withColumns(
+            {
+                "endpoint": F.coalesce(F.substring_index(path, "?", 1), F.lit("-")),
+                "query": F.when(F.instr(path, "?") > 0, F.expr("substring(path, instr(path, '?') + 1)")),
+            }
+        )
+        .drop("_request_parts", "_well_formed")
     )
 
 
 def type_access_log(df: DataFrame, min_event_date: str, max_future_hours: int) -> DataFrame:
-    """Typed columns from `fields`, plus `reason` (null when the row is valid)."""
-    f = F.col("fields")
-    bytes_text = f.getField("bytes")
-    rt_text = f.getField("response_us")
+    """Typed columns from the parsed text fields, plus `reason` (null when the row is valid)."""
+    raw = {name: F.col(raw_field(name)) for name in FIELDS}
     typed = (
-        df.withColumn("ip", f.getField("ip"))
-        .withColumn("request", _unescape(f.getField("request")))
-        .withColumn("event_ts", F.try_to_timestamp(f.getField("time"), F.lit(_TIME_PATTERN)))
-        .withColumn("status", f.getField("status").try_cast("int"))
-        .withColumn("bytes", F.when(bytes_text != "-", bytes_text.try_cast("bigint")))
-        .withColumn("referrer", _unescape(f.getField("referrer")))
-        .withColumn("user_agent", _unescape(f.getField("user_agent")))
-        .withColumn("response_time_ms", F.when(rt_text != "-", rt_text.try_cast("double") / 1000.0))
+        df.withColumns(
+            {
+                "ip": raw["ip"],
+                "request": _unescape(raw["request"]),
+                "event_ts": F.try_to_timestamp(raw["time"], F.lit(_TIME_PATTERN)),
+                "status": raw["status"].try_cast("int"),
+                "bytes": F.when(raw["bytes"] != "-", raw["bytes"].try_cast("bigint")),
+                "referrer": _unescape(raw["referrer"]),
+                "user_agent": _unescape(raw["user_agent"]),
+                "response_time_ms": F.when(raw["response_us"] != "-", raw["response_us"].try_cast("double") / 1000.0),
+            }
+        )
         .transform(with_request_parts)
         .transform(with_event_date)
     )
-    line = F.col("line")
-    quotes = F.length(line) - F.length(F.replace(line, F.lit('"'), F.lit("")))
-    escaped_quotes = (F.length(line) - F.length(F.replace(line, F.lit('\\"'), F.lit("")))) / 2
     reason = (
         F.when(F.col("is_blank"), F.lit(None))
-        .when(
-            f.isNull() & line.rlike("[\\x00-\\x08\\x0E-\\x1F\\uFFFD]"),
-            F.lit("unparseable line: binary or non-UTF-8 bytes"),
-        )
-        .when(f.isNull() & (((quotes - escaped_quotes) % 2) == 1), F.lit("truncated line: unbalanced quotes"))
-        .when(f.isNull(), F.lit("line does not match the log format"))
-        .when(F.col("event_ts").isNull(), F.concat(F.lit("unparseable timestamp: "), f.getField("time")))
+        .when(~F.col("_parsed"), F.col("_rejected"))
+        .when(F.col("event_ts").isNull(), F.concat(F.lit("unparseable timestamp: "), raw["time"]))
         .when(F.col("status").isNull(), F.lit("invalid status"))
         .otherwise(out_of_range_reason(F.col("event_ts"), F.col("ingested_at"), min_event_date, max_future_hours))
     )
@@ -206,13 +254,28 @@ def with_event_id(df: DataFrame) -> DataFrame:
     return df.withColumn("event_id", F.sha2(F.col("line"), 256))
 
 
-def access_log_rows(df: DataFrame, compiled: CompiledFormat, accept_common: bool, min_event_date: str, max_future_hours: int) -> DataFrame:
-    """Bronze rows -> parsed, typed rows with `reason` and `is_blank` (the whole silver parse)."""
+def access_log_rows(
+    df: DataFrame,
+    compiled: CompiledFormat,
+    accept_common: bool,
+    min_event_date: str,
+    max_future_hours: int,
+    fallback: bool = True,
+) -> DataFrame:
+    """Bronze rows -> parsed, typed rows with `reason` and `is_blank` (the whole silver parse).
+
+    With `fallback=False` the apachelogs pass is left out and the lines the regex
+    rejected are flagged `needs_fallback`: running this again with `fallback=True` on
+    just those bronze rows gives their final form (a Python pass over few lines only).
+    """
+    rows = df.transform(lambda d: parse_access_log(d, compiled, accept_common, fallback))
+    if not fallback:
+        rows = rows.withColumn("needs_fallback", ~F.col("_parsed") & ~F.col("is_blank"))
     return (
-        df.transform(lambda d: parse_access_log(d, compiled, accept_common))
-        .transform(lambda d: type_access_log(d, min_event_date, max_future_hours))
+        rows.transform(lambda d: type_access_log(d, min_event_date, max_future_hours))
         .transform(with_message_checks)
         .transform(with_event_id)
+        .drop("_parsed", "_rejected", *RAW_COLUMNS)
     )
 
 

@@ -10,22 +10,52 @@ SOURCE_COLUMNS = ("topic", "partition", "offset", "kafka_ts", "source_file", "in
 QUARANTINE_COLUMNS = ("value", "raw_value", "reason", *SOURCE_COLUMNS, "quarantined_at")
 
 
+# What `$` in a Java regex may stand before at the end of the input.
+_LINE_TERMINATORS = ("\r", "\n", "\u0085", "\u2028", "\u2029")
+
+
 def normalized_line(value: Column) -> Column:
-    """The raw line without trailing CR/LF (Windows line endings, a kept newline)."""
-    return F.regexp_replace(value, r"[\r\n]+$", "")
+    """The raw line without trailing CR/LF (Windows line endings, a kept newline).
+
+    Bytes that are not valid UTF-8 come out as U+FFFD (the line goes through a Java string).
+    """
+    # The regex (and its string round trip) only for lines it may change: valid UTF-8
+    # that does not end with a line terminator comes out as it is.
+    unchanged = F.is_valid_utf8(value)
+    for terminator in _LINE_TERMINATORS:
+        unchanged = unchanged & ~value.endswith(terminator)
+    return F.when(unchanged, value).otherwise(F.regexp_replace(value, r"[\r\n]+$", ""))
+
+
+_WHITESPACE = " \t\n\u000b\f\r"  # what \s matches in a Java regex
+
+
+def is_blank_line(line: Column) -> Column:
+    """True when `line` is empty or only whitespace; a null line counts as blank."""
+    # Almost every line starts with a non-blank character: decide on that one character,
+    # and only trim (a scan of the whole line) the others.
+    first = F.substring(line, 1, 1)
+    return (
+        F.when(line.isNull(), F.lit(True))
+        .when(first.isin(*_WHITESPACE) | (first == ""), F.length(F.trim(line, F.lit(_WHITESPACE))) == 0)
+        .otherwise(F.lit(False))
+    )
 
 
 def out_of_range_reason(event_ts: Column, ingested_at: Column, min_event_date: str, max_future_hours: int) -> Column:
     """A quarantine reason when `event_ts` is before `min_event_date` or too far past ingestion."""
-    latest = ingested_at + F.make_interval(hours=F.lit(max_future_hours))
-    return (
-        F.when(
-            event_ts < F.lit(min_event_date).cast("timestamp"),
-            F.concat(F.lit(f"timestamp out of range: before {min_event_date}: "), event_ts.cast("string")),
-        ).when(
-            event_ts > latest,
-            F.concat(F.lit(f"timestamp out of range: more than {max_future_hours}h after ingestion: "), event_ts.cast("string")),
-        )
+    too_early = event_ts < F.lit(min_event_date).cast("timestamp")
+    # In microseconds: plain arithmetic rather than a per-row interval addition.
+    too_late = F.unix_micros(event_ts) > F.unix_micros(ingested_at) + F.lit(max_future_hours * 3_600_000_000)
+    # One timestamp-to-text conversion in the generated code, not one per case.
+    return F.when(
+        too_early | too_late,
+        F.concat(
+            F.when(too_early, F.lit(f"timestamp out of range: before {min_event_date}: ")).otherwise(
+                F.lit(f"timestamp out of range: more than {max_future_hours}h after ingestion: ")
+            ),
+            event_ts.cast("string"),
+        ),
     )
 
 
@@ -51,8 +81,15 @@ def with_message_checks(df: DataFrame) -> DataFrame:
         F.when(topic.isNotNull() & (F.col("value").isNull() | (F.col("value") == "")), F.lit("empty message"))
         .when(raw.isNotNull(), F.lit("not valid UTF-8 (the exact bytes are kept in raw_value)"))
     )
-    return df.withColumn("reason", F.coalesce(message, F.col("reason"))).withColumn(
-        "is_blank", F.coalesce(F.col("is_blank"), F.lit(False)) & message.isNull()
+    return (
+        df.withColumn("_message_reason", message)
+        .withColumns(
+            {
+                "reason": F.coalesce(F.col("_message_reason"), F.col("reason")),
+                "is_blank": F.coalesce(F.col("is_blank"), F.lit(False)) & F.col("_message_reason").isNull(),
+            }
+        )
+        .drop("_message_reason")
     )
 
 
