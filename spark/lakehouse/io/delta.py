@@ -51,6 +51,62 @@ def append(
     writer.save(path)
 
 
+# Commits this process made with `append_once`: (table, writer id) -> last batch id.
+_written_batches: dict[tuple[str, str], int] = {}
+
+
+def last_batch_written(spark: SparkSession, path: str, writer_id: str) -> int | None:
+    """The highest batch id that `writer_id` committed to the table (from commit metadata).
+
+    Reads commit infos only (the latest commits first, then further back), never the
+    table's state: cheap however many files the table holds.
+    """
+    prefix = f"{writer_id}:"
+    if not table_exists(spark, path):
+        return None
+    table = DeltaTable.forPath(spark, path)
+    limit = 50
+    while True:
+        rows = table.history(limit).select("version", "userMetadata").collect()
+        found = [int(r["userMetadata"][len(prefix):]) for r in rows if (r["userMetadata"] or "").startswith(prefix)]
+        if found:
+            return max(found)
+        if len(rows) < limit or rows[-1]["version"] == 0:
+            return None
+        limit *= 10
+
+
+def append_once(df: DataFrame, path: str, writer_id: str, batch_id: int, partition_by: tuple[str, ...] = ()) -> bool:
+    """Append `df` as batch `batch_id` of `writer_id` unless that batch is already in the table.
+
+    Exactly once for one writer that numbers its batches in increasing order (a stream's
+    micro-batches): the pair is stored in the commit's `userMetadata`, and a replayed batch
+    (the process died after the commit, before its checkpoint recorded it) is found there.
+    Rather than Delta's txnAppId/txnVersion, whose check rebuilds the table's whole state
+    (every live file) on every commit: seconds per micro-batch once a table is large.
+    Returns False when the batch was skipped as a replay.
+    """
+    spark = df.sparkSession
+    key = (path, writer_id)
+    if key not in _written_batches:
+        last = last_batch_written(spark, path, writer_id)
+        _written_batches[key] = -1 if last is None else last
+    if batch_id <= _written_batches[key]:
+        return False
+    writer = df.write.format("delta").mode("append").option("userMetadata", f"{writer_id}:{batch_id}")
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    try:
+        writer.save(path)
+    except Exception:
+        # The commit may have landed even though the call failed (storage answered
+        # late): ask the table again before the next batch rather than trust memory.
+        _written_batches.pop(key, None)
+        raise
+    _written_batches[key] = batch_id
+    return True
+
+
 def replace_where(df: DataFrame, path: str, condition: str, txn: tuple[str, int] | None = None) -> None:
     """Atomically replace the rows matching `condition` with `df` (creates the table if absent)."""
     spark = df.sparkSession
