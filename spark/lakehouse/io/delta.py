@@ -76,7 +76,25 @@ def last_batch_written(spark: SparkSession, path: str, writer_id: str) -> int | 
         limit *= 10
 
 
-def append_once(df: DataFrame, path: str, writer_id: str, batch_id: int, partition_by: tuple[str, ...] = ()) -> bool:
+def set_properties(spark: SparkSession, path: str, properties: dict[str, str]) -> None:
+    """Set table properties (e.g. `delta.checkpointInterval`) on an existing table if they differ."""
+    if not properties or not table_exists(spark, path):
+        return
+    current = DeltaTable.forPath(spark, path).detail().select("properties").first()["properties"] or {}
+    changed = {k: v for k, v in properties.items() if current.get(k) != v}
+    if changed:
+        assignments = ", ".join(f"'{k}' = '{v}'" for k, v in changed.items())
+        spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({assignments})")
+
+
+def append_once(
+    df: DataFrame,
+    path: str,
+    writer_id: str,
+    batch_id: int,
+    partition_by: tuple[str, ...] = (),
+    properties: dict[str, str] | None = None,
+) -> bool:
     """Append `df` as batch `batch_id` of `writer_id` unless that batch is already in the table.
 
     Exactly once for one writer that numbers its batches in increasing order (a stream's
@@ -84,6 +102,7 @@ def append_once(df: DataFrame, path: str, writer_id: str, batch_id: int, partiti
     (the process died after the commit, before its checkpoint recorded it) is found there.
     Rather than Delta's txnAppId/txnVersion, whose check rebuilds the table's whole state
     (every live file) on every commit: seconds per micro-batch once a table is large.
+    `properties` (`delta.*` table properties) apply when this append creates the table.
     Returns False when the batch was skipped as a replay.
     """
     spark = df.sparkSession
@@ -94,6 +113,8 @@ def append_once(df: DataFrame, path: str, writer_id: str, batch_id: int, partiti
     if batch_id <= _written_batches[key]:
         return False
     writer = df.write.format("delta").mode("append").option("userMetadata", f"{writer_id}:{batch_id}")
+    for name, value in (properties or {}).items():
+        writer = writer.option(name, value)
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     try:
