@@ -60,8 +60,8 @@ def stream_batches(stream) -> list[tuple[int, int, float]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lakehouse bench-stream", description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1_000_000, help="events preloaded for the ingest test")
-    parser.add_argument("--batch", type=int, default=250_000, help="maxOffsetsPerTrigger of the ingest test")
+    parser.add_argument("--events", type=int, default=2_000_000, help="events preloaded for the ingest test")
+    parser.add_argument("--batch", type=int, default=500_000, help="maxOffsetsPerTrigger of the ingest test")
     parser.add_argument("--rate", type=float, default=2000, help="events/s of the latency test")
     parser.add_argument("--seconds", type=float, default=30, help="length of the latency test (measured part)")
     parser.add_argument("--warmup", type=float, default=20, help="seconds of load before the latency measurement starts")
