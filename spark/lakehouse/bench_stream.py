@@ -5,6 +5,8 @@
 
 Starts its own Kafka and MinIO (under `.data/bench-stack`, ports 39092/39000), then prints:
 - the ceiling: Kafka's ConsumerPerformance reading the topic (messages/s),
+- Spark's Kafka source alone on the same topic (read and discarded): the engine's own
+  limit before any sink,
 - the stream's sustained ingest rate into bronze on MinIO (events/s over the
   `maxOffsetsPerTrigger`-sized batches after the first, which also creates the table and
   warms the JVM; the all-batches figure is printed too) and its ratio to the ceiling,
@@ -102,6 +104,15 @@ def main(argv: list[str] | None = None) -> int:
         # 2. Kafka's own consumer on the same topic: the ceiling.
         perf = kafka.consumer_perf(broker.bootstrap, "bench.ingest", sent, timeout=600)
         ceiling = float(perf["msgs_per_s"])
+        # And Spark's Kafka source alone on it (read, discard): what any Spark sink starts from.
+        source = (
+            spark.read.format("kafka").option("kafka.bootstrap.servers", broker.bootstrap)
+            .option("subscribe", "bench.ingest").load()
+        )
+        source.write.format("noop").mode("overwrite").save()  # warm-up pass
+        started = time.time()
+        source.write.format("noop").mode("overwrite").save()
+        spark_read_rate = sent / (time.time() - started)
 
         # 3. The stream: catch up on the whole topic into bronze on MinIO.
         run = JobRun("stream")
@@ -150,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             "",
             f"lakehouse bench-stream: {sent:,} events preloaded ({sent / produce_s:,.0f} events/s produced by Spark's Kafka writer)",
             f"  ceiling   Kafka ConsumerPerformance      {ceiling:12,.0f} events/s ({perf.get('mb_per_s', float('nan')):.1f} MB/s)",
+            f"  source    Spark's Kafka source, no sink  {spark_read_rate:12,.0f} events/s  ratio to ceiling {spark_read_rate / ceiling:.2f}",
             f"  ingest    stream -> bronze on MinIO      {warm_rate:12,.0f} events/s sustained (batches 1..{len(warm)}, "
             f"{warm_rows:,} events in {warm_s:.1f} s)  ratio to ceiling {warm_rate / ceiling:.2f}",
             f"            all {stream.batches} batches incl. the first (table creation, JIT): {ingest_rate:,.0f} events/s "
