@@ -120,10 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         streams = run_streams(spark, config, StreamOptions(("access_logs",), "availableNow", args.batch), run)
         wall_s = time.time() - started
         stream = streams["access_logs"]
-        batch_s = sum(
-            (p.get("durationMs") or {}).get("triggerExecution", 0) for p in stream.query.recentProgress
-            if "addBatch" in (p.get("durationMs") or {})
-        ) / 1000
+        batches = stream_batches(stream)
+        batch_s = sum(b[2] for b in batches)
         ingest_rate = stream.rows / batch_s if batch_s else float("nan")
 
         # 4. Latency at a steady rate with a 1 s trigger. The load comes from Kafka's own
@@ -153,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             .agg(F.percentile("s", 0.5), F.percentile("s", 0.95), F.max("s"), F.count("s"))
             .first()
         )
-        warm = [b for b in stream_batches(stream) if b[0] > 0]
+        warm = [b for b in batches if b[0] > 0]
         warm_rows, warm_s = sum(b[1] for b in warm), sum(b[2] for b in warm)
         warm_rate = warm_rows / warm_s if warm_s else float("nan")
 

@@ -6,7 +6,9 @@ import json
 import uuid
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
+
+from lakehouse.io.files import filesystem
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:
@@ -16,7 +18,7 @@ def table_exists(spark: SparkSession, path: str) -> bool:
     in-process log cache, so a table another process created after the first question
     (the stream writing bronze while a notebook or test watches) stays "missing".
     """
-    fs, base = _fs(spark, path)
+    fs, base = filesystem(spark, path)
     log = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(base, "_delta_log")
     if not fs.exists(log):
         return False
@@ -30,6 +32,16 @@ def read_table(spark: SparkSession, path: str) -> DataFrame:
     return spark.read.format("delta").load(path)
 
 
+def _append_writer(df: DataFrame, partition_by: tuple[str, ...], properties: dict[str, str] | None) -> DataFrameWriter:
+    """A Delta append writer; `properties` (`delta.*`) apply when the append creates the table."""
+    writer = df.write.format("delta").mode("append")
+    for key, value in (properties or {}).items():
+        writer = writer.option(key, value)
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    return writer
+
+
 def append(
     df: DataFrame,
     path: str,
@@ -41,11 +53,7 @@ def append(
 
     `properties` (`delta.*` table properties) apply when this append creates the table.
     """
-    writer = df.write.format("delta").mode("append")
-    for key, value in (properties or {}).items():
-        writer = writer.option(key, value)
-    if partition_by:
-        writer = writer.partitionBy(*partition_by)
+    writer = _append_writer(df, partition_by, properties)
     if txn is not None:
         writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
     writer.save(path)
@@ -112,11 +120,7 @@ def append_once(
         _written_batches[key] = -1 if last is None else last
     if batch_id <= _written_batches[key]:
         return False
-    writer = df.write.format("delta").mode("append").option("userMetadata", f"{writer_id}:{batch_id}")
-    for name, value in (properties or {}).items():
-        writer = writer.option(name, value)
-    if partition_by:
-        writer = writer.partitionBy(*partition_by)
+    writer = _append_writer(df, partition_by, properties).option("userMetadata", f"{writer_id}:{batch_id}")
     try:
         writer.save(path)
     except Exception:
@@ -153,12 +157,6 @@ def table_version(spark: SparkSession, path: str) -> int | None:
     return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
 
 
-def _fs(spark: SparkSession, path: str):
-    jvm = spark.sparkContext._jvm
-    jpath = jvm.org.apache.hadoop.fs.Path(path)
-    return jpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), jpath
-
-
 def writer_app_id(spark: SparkSession, checkpoint: str, name: str) -> str:
     """A Delta txnAppId tied to one streaming checkpoint.
 
@@ -166,7 +164,7 @@ def writer_app_id(spark: SparkSession, checkpoint: str, name: str) -> str:
     micro-batches are skipped), while a deleted checkpoint gets a fresh id (its batch
     ids restart at 0 and must not be mistaken for replays).
     """
-    fs, base = _fs(spark, checkpoint)
+    fs, base = filesystem(spark, checkpoint)
     jvm = spark.sparkContext._jvm
     marker = jvm.org.apache.hadoop.fs.Path(base, "_lakehouse_writer.json")
     if fs.exists(marker):

@@ -23,12 +23,15 @@ class SourceFile:
     mtime_ms: int
 
 
+def filesystem(spark: SparkSession, path: str):
+    """(Hadoop FileSystem, Path) for `path`: local, s3a, whatever the session is configured for."""
+    jpath = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(path)
+    return jpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), jpath
+
+
 def list_files(spark: SparkSession, path: str) -> list[SourceFile]:
     """Data files under `path` (a file or a folder, recursively), skipping hidden/_ files."""
-    jvm = spark.sparkContext._jvm
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
-    root = jvm.org.apache.hadoop.fs.Path(path)
-    fs = root.getFileSystem(conf)
+    fs, root = filesystem(spark, path)
     if not fs.exists(root):
         raise FileNotFoundError(f"input path does not exist: {path}")
     found = []

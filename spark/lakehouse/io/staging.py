@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
 
+from lakehouse.io.files import filesystem
+
 
 def write(df: DataFrame, path: str) -> DataFrame:
     """Write `df` to `path` (replacing what is there) and return it read back."""
@@ -21,6 +23,5 @@ def write(df: DataFrame, path: str) -> DataFrame:
 
 def remove(spark: SparkSession, path: str) -> None:
     """Delete `path` and everything under it (no error when absent)."""
-    jvm = spark.sparkContext._jvm
-    jpath = jvm.org.apache.hadoop.fs.Path(path)
-    jpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(jpath, True)
+    fs, jpath = filesystem(spark, path)
+    fs.delete(jpath, True)

@@ -45,6 +45,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from lakehouse.config import Config
 from lakehouse.io import delta, kafka
+from lakehouse.io.files import filesystem
 from lakehouse.jobs.common import JobRun, base_parser, config_from_args, get_session, setup_logging
 from lakehouse.transforms import bronze
 
@@ -118,9 +119,7 @@ def checkpoint_offsets(spark: SparkSession, checkpoint: str, topic: str) -> dict
     offsets); None when nothing was committed yet.
     """
     jvm = spark.sparkContext._jvm
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
-    commits = jvm.org.apache.hadoop.fs.Path(f"{checkpoint}/commits")
-    fs = commits.getFileSystem(conf)
+    fs, commits = filesystem(spark, f"{checkpoint}/commits")
     if not fs.exists(commits):
         return None
     done = [int(s.getPath().getName()) for s in fs.listStatus(commits) if s.getPath().getName().isdigit()]
