@@ -19,14 +19,19 @@ def test_classify_user_agent():
 
 
 def test_user_agent_dimension_has_one_row_per_distinct_agent(spark):
-    df = spark.createDataFrame([(CHROME,), (CHROME,), (IPHONE,), (None,)], "user_agent string")
-    dim = user_agent_dimension(df)
+    dim = user_agent_dimension(spark, [CHROME, CHROME, IPHONE, None])
     assert sorted((r.user_agent == CHROME, r.ua_device) for r in dim.collect()) == [(False, "mobile"), (True, "desktop")]
+
+
+def test_user_agent_dimension_of_nothing_is_empty(spark):
+    dim = user_agent_dimension(spark, [])
+    assert dim.count() == 0
+    assert dim.columns == ["user_agent", "ua_browser", "ua_os", "ua_device", "is_bot"]
 
 
 def test_geo_dimension_and_join(spark):
     df = spark.createDataFrame([("8.8.8.8",), ("8.8.8.8",), ("10.0.0.1",), ("not-an-ip",)], "ip string")
-    dim = ip_geo_dimension(df, "ip", None)
+    dim = ip_geo_dimension(spark, ["8.8.8.8", "8.8.8.8", "10.0.0.1", "not-an-ip", None], None)
     assert dim.count() == 3
     joined = {tuple(r) for r in with_geo(df, dim, "ip", ("country",)).collect()}
     assert joined == {("8.8.8.8", "US"), ("10.0.0.1", None), ("not-an-ip", None)}

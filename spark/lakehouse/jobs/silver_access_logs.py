@@ -34,10 +34,15 @@ log = logging.getLogger("lakehouse.silver.access_logs")
 GEO_COLUMNS = ("country", "city", "latitude", "longitude")
 
 
-def enrich_requests(rows: DataFrame, geoip_database: str | None) -> DataFrame:
-    """Valid rows + user-agent and GeoIP dimensions, computed per distinct value."""
-    agents = user_agent_dimension(rows, "user_agent")
-    places = ip_geo_dimension(rows, "ip", geoip_database)
+# The columns whose distinct values the enrichment needs (collected while staging).
+LOOKUPS = ("user_agent", "ip")
+
+
+def enrich_requests(rows: DataFrame, values: dict[str, set[str]], geoip_database: str | None) -> DataFrame:
+    """Valid rows + user-agent and GeoIP dimensions, built from the batch's distinct values."""
+    spark = rows.sparkSession
+    agents = user_agent_dimension(spark, values["user_agent"])
+    places = ip_geo_dimension(spark, values["ip"], geoip_database)
     return rows.transform(lambda d: with_user_agent(d, agents)).transform(
         lambda d: with_geo(d, places, "ip", GEO_COLUMNS)
     )
@@ -63,10 +68,11 @@ def run(spark: SparkSession, config: Config, run_log: JobRun) -> None:
         config,
         "access_logs",
         parse,
-        lambda valid: enrich_requests(valid, config.geoip_database),
+        lambda valid, values: enrich_requests(valid, values, config.geoip_database),
         SILVER_COLUMNS,
         run_log,
         fallback=(lambda flagged: parse(flagged, fallback=True)) if fast_only else None,
+        lookups=LOOKUPS,
     )
 
 

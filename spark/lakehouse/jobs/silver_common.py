@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -11,7 +13,7 @@ from pyspark.sql import functions as F
 from lakehouse.config import Config
 from lakehouse.io import delta, staging
 from lakehouse.jobs.common import JobRun, base_parser, config_from_args, get_session, setup_logging
-from lakehouse.transforms.common import QUARANTINE_COLUMNS, to_quarantine
+from lakehouse.transforms.common import QUARANTINE_COLUMNS, batch_facts, to_quarantine
 from lakehouse.transforms.dedupe import drop_rows, duplicate_rows, seen_rows
 
 log = logging.getLogger("lakehouse.silver")
@@ -34,15 +36,37 @@ def _staged(rows: DataFrame, silver_columns: tuple[str, ...], order_by: tuple[st
     )
 
 
+@dataclass
+class StagedBatch:
+    """A batch parsed into scratch Parquet, with its `batch_facts`."""
+
+    rows: DataFrame
+    counts: dict[str, int]  # read, skipped_blank, quarantined, valid
+    dates: set  # event_date of the valid rows
+    values: dict[str, set[str]]  # distinct values of each lookup column among the valid rows
+
+
+def _collect_facts(rows: DataFrame, lookups: tuple[str, ...]) -> dict:
+    facts: dict = {"counts": {}, "dates": set(), "values": {c: set() for c in lookups}}
+    for fact, value, count in batch_facts(rows, lookups).collect():
+        if fact.startswith("lookup:"):
+            facts["values"][fact.removeprefix("lookup:")].add(value)
+            continue
+        facts["counts"][fact] = facts["counts"].get(fact, 0) + count
+        if fact == "valid" and value is not None:
+            facts["dates"].add(date.fromisoformat(value))
+    return facts
+
+
 def stage_parsed_rows(
-    spark: SparkSession,
     batch: DataFrame,
     parse: Callable[[DataFrame], DataFrame],
     fallback: Callable[[DataFrame], DataFrame] | None,
     staging_path: str,
     silver_columns: tuple[str, ...],
     order_by: tuple[str, ...] = (),
-) -> DataFrame:
+    lookups: tuple[str, ...] = (),
+) -> StagedBatch:
     """Parse the batch once into scratch Parquet; every later step reads that, never bronze.
 
     With a `fallback`, the rows `parse` flagged `needs_fallback` are parsed again by it
@@ -50,57 +74,54 @@ def stage_parsed_rows(
     """
     parsed = parse(batch).withColumn("_row", F.monotonically_increasing_id())
     staged = staging.write(_staged(parsed, silver_columns, order_by), f"{staging_path}/rows")
-    if fallback is None or "needs_fallback" not in staged.columns:
-        return staged
-    source = [c for c in batch.columns if c in staged.columns]
-    flagged = staged.where(F.col("needs_fallback")).select(*source, "_row")
-    redone = fallback(flagged).withColumn("needs_fallback", F.lit(False))
-    redone = staging.write(_staged(redone, silver_columns, order_by).select(*staged.columns), f"{staging_path}/fallback")
-    return staged.where(~F.col("needs_fallback")).unionByName(redone)
+    facts = [_collect_facts(staged, lookups)]
+    if fallback is not None and facts[0]["counts"].get("flagged"):
+        source = [c for c in batch.columns if c in staged.columns]
+        flagged = staged.where(F.col("needs_fallback")).select(*source, "_row")
+        redone = fallback(flagged).withColumn("needs_fallback", F.lit(False))
+        redone = staging.write(_staged(redone, silver_columns, order_by).select(*staged.columns), f"{staging_path}/fallback")
+        facts.append(_collect_facts(redone, lookups))
+        staged = staged.where(~F.col("needs_fallback")).unionByName(redone)
+    kinds = ("skipped_blank", "quarantined", "valid")
+    counts = {k: sum(f["counts"].get(k, 0) for f in facts) for k in kinds}
+    return StagedBatch(
+        rows=staged,
+        counts={"read": sum(facts[0]["counts"].values()), **counts},
+        dates={d for f in facts for d in f["dates"]},
+        values={c: {v for f in facts for v in f["values"][c]} for c in lookups},
+    )
 
 
 def write_silver_batch(
     spark: SparkSession,
-    staged: DataFrame,
+    batch: StagedBatch,
     silver_path: str,
     quarantine_path: str,
     silver_columns: tuple[str, ...],
     txn: tuple[str, int],
-    enrich: Callable[[DataFrame], DataFrame],
+    enrich: Callable[[DataFrame, dict[str, set[str]]], DataFrame],
     order_by: tuple[str, ...] = (),
 ) -> dict[str, int]:
     """Write one staged batch: quarantine rows, then new deduped silver rows. Returns counts."""
-    kind = (
-        F.when(F.col("is_blank"), "blank").when(F.col("reason").isNotNull(), "quarantined").otherwise("valid")
-    )
-    kinds: dict[str, int] = {}
-    dates = set()
-    for r in staged.groupBy(kind.alias("kind"), F.when(kind == "valid", F.col("event_date")).alias("date")).count().collect():
-        kinds[r["kind"]] = kinds.get(r["kind"], 0) + r["count"]
-        if r["kind"] == "valid":
-            dates.add(r["date"])
-    counts = {
-        "read": sum(kinds.values()),
-        "skipped_blank": kinds.get("blank", 0),
-        "quarantined": kinds.get("quarantined", 0),
-    }
+    staged, valid_count = batch.rows, batch.counts["valid"]
+    counts = {k: batch.counts[k] for k in ("read", "skipped_blank", "quarantined")}
     if counts["quarantined"]:
         delta.append(to_quarantine(staged), quarantine_path, txn=txn)
     written = 0
-    if kinds.get("valid", 0):
+    if valid_count:
         valid = staged.where(~F.col("is_blank") & F.col("reason").isNull())
         keys = valid.select("_row", "event_date", "event_id", *order_by)
         drop = duplicate_rows(keys, order_by)
         if delta.table_exists(spark, silver_path):
-            seen = delta.read_table(spark, silver_path).where(F.col("event_date").isin(sorted(dates)))
+            seen = delta.read_table(spark, silver_path).where(F.col("event_date").isin(sorted(batch.dates)))
             drop = drop.unionByName(seen_rows(keys, seen))
-        new = drop_rows(enrich(valid), drop)
+        new = drop_rows(enrich(valid, batch.values), drop)
         delta.append(
             new.select(*silver_columns), silver_path, partition_by=("event_date",), txn=txn, properties=SILVER_PROPERTIES
         )
         written = int(delta.last_commit_metrics(spark, silver_path).get("numOutputRows", 0))
     counts["written"] = written
-    counts["duplicates"] = kinds.get("valid", 0) - written
+    counts["duplicates"] = valid_count - written
     return counts
 
 
@@ -109,15 +130,18 @@ def run_silver(
     config: Config,
     dataset: str,
     parse: Callable[[DataFrame], DataFrame],
-    enrich: Callable[[DataFrame], DataFrame],
+    enrich: Callable[[DataFrame, dict[str, set[str]]], DataFrame],
     silver_columns: tuple[str, ...],
     run_log: JobRun,
     order_by: tuple[str, ...] = (),
     fallback: Callable[[DataFrame], DataFrame] | None = None,
+    lookups: tuple[str, ...] = (),
 ) -> None:
     """Parse, enrich and write every bronze/<dataset> row this job has not seen yet.
 
     `fallback` (optional) re-parses the rows `parse` flagged `needs_fallback`.
+    `lookups` are the columns whose distinct values (among valid rows) `enrich` gets,
+    with the valid rows, to build its dimensions from.
     """
     bronze = config.table_path("bronze", dataset)
     if not delta.table_exists(spark, bronze):
@@ -133,7 +157,7 @@ def run_silver(
             batch = batch.repartition(parallelism)
         staging_path = f"{config.checkpoint(f'silver_{dataset}_staging')}/batch_{batch_id}"
         try:
-            staged = stage_parsed_rows(spark, batch, parse, fallback, staging_path, silver_columns, order_by)
+            staged = stage_parsed_rows(batch, parse, fallback, staging_path, silver_columns, order_by, lookups)
             counts = write_silver_batch(
                 spark,
                 staged,

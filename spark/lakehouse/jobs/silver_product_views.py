@@ -32,10 +32,15 @@ log = logging.getLogger("lakehouse.silver.product_views")
 WINNER_ORDER = ("ingested_at", "source_file", "topic", "partition", "offset", "line")
 
 
-def enrich_views(rows: DataFrame, geoip_database: str | None) -> DataFrame:
-    """Valid events + user-agent and GeoIP country, computed per distinct value."""
-    agents = user_agent_dimension(rows, "user_agent")
-    places = ip_geo_dimension(rows, "remote_ip", geoip_database)
+# The columns whose distinct values the enrichment needs (collected while staging).
+LOOKUPS = ("user_agent", "remote_ip")
+
+
+def enrich_views(rows: DataFrame, values: dict[str, set[str]], geoip_database: str | None) -> DataFrame:
+    """Valid events + user-agent and GeoIP country, built from the batch's distinct values."""
+    spark = rows.sparkSession
+    agents = user_agent_dimension(spark, values["user_agent"])
+    places = ip_geo_dimension(spark, values["remote_ip"], geoip_database)
     return rows.transform(lambda d: with_user_agent(d, agents)).transform(
         lambda d: with_geo(d, places, "remote_ip", ("country",))
     )
@@ -49,10 +54,11 @@ def run(spark: SparkSession, config: Config, run_log: JobRun) -> None:
         config,
         "product_views",
         lambda batch: product_view_rows(batch, quality.min_event_date, quality.max_future_hours),
-        lambda valid: enrich_views(valid, config.geoip_database),
+        lambda valid, values: enrich_views(valid, values, config.geoip_database),
         SILVER_COLUMNS,
         run_log,
         order_by=WINNER_ORDER,
+        lookups=LOOKUPS,
     )
 
 

@@ -101,3 +101,33 @@ def to_quarantine(df: DataFrame) -> DataFrame:
         *QUARANTINE_COLUMNS[2:-1],
         F.current_timestamp().alias("quarantined_at"),
     )
+
+
+def batch_facts(rows: DataFrame, lookups: tuple[str, ...]) -> DataFrame:
+    """(fact, value, count): rows per kind (valid ones per event_date), and the distinct
+    values of the `lookups` columns among valid rows (fact `lookup:<column>`).
+
+    One aggregation pass over the staged rows answers what the batch needs to know before
+    its silver write (counts, dates, the values to build dimensions for); its result is
+    small: a row per kind and date, per distinct agent, per distinct IP. Rows flagged
+    `needs_fallback` are counted apart (the fallback decides what they are).
+    """
+    flagged = F.col("needs_fallback") if "needs_fallback" in rows.columns else F.lit(False)
+    kind = (
+        F.when(flagged, "flagged")
+        .when(F.col("is_blank"), "skipped_blank")
+        .when(F.col("reason").isNotNull(), "quarantined")
+        .otherwise("valid")
+    )
+    valid = F.col("_kind") == "valid"
+    entries = F.array(
+        F.struct(F.col("_kind").alias("fact"), F.when(valid, F.col("event_date").cast("string")).alias("value")),
+        *[F.struct(F.lit(f"lookup:{c}").alias("fact"), F.when(valid, F.col(c)).alias("value")) for c in lookups],
+    )
+    return (
+        rows.select(kind.alias("_kind"), "event_date", *lookups)
+        .select(F.inline(entries))
+        .where(~F.col("fact").startswith("lookup:") | F.col("value").isNotNull())
+        .groupBy("fact", "value")
+        .count()
+    )

@@ -2,16 +2,17 @@
 
 A 100k-line log holds a few hundred distinct agents and a few thousand distinct IPs:
 classifying those in Python (user-agents, maxminddb) and broadcasting the small result
-is two orders of magnitude cheaper than a per-row UDF.
+is two orders of magnitude cheaper than a per-row UDF. The silver jobs collect the
+distinct values while they stage a batch (see jobs/silver_common.py) and pass them here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -63,57 +64,58 @@ def classify_user_agent(agent: str) -> tuple[str | None, str | None, str, bool]:
     return ua.browser.family, ua.os.family, device, bool(ua.is_bot)
 
 
-def _classify_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    for batch in batches:
-        rows = [(agent, *classify_user_agent(agent)) for agent in batch["user_agent"]]
-        yield pd.DataFrame(rows, columns=UA_SCHEMA.fieldNames())
+def user_agent_rows(agents: Iterable[str | None]) -> pd.DataFrame:
+    """The user-agent dimension's rows (UA_SCHEMA) for the distinct non-null `agents`."""
+    distinct = sorted({a for a in agents if a is not None})
+    return pd.DataFrame([(a, *classify_user_agent(a)) for a in distinct], columns=UA_SCHEMA.fieldNames())
 
 
-def user_agent_dimension(df: DataFrame, column: str = "user_agent") -> DataFrame:
-    """One row per distinct non-null agent in `df[column]` with its classification."""
-    agents = df.select(F.col(column).alias("user_agent")).where(F.col("user_agent").isNotNull()).distinct()
-    return agents.mapInPandas(_classify_batches, UA_SCHEMA)
+def geo_rows(ips: Iterable[str | None], database: str | None) -> pd.DataFrame:
+    """The GeoIP dimension's rows (GEO_SCHEMA) for the distinct non-null `ips`, from a MaxMind City db."""
+    import maxminddb
+
+    rows = []
+    with maxminddb.open_database(database or default_geoip_database()) as reader:
+        for ip in sorted({i for i in ips if i is not None}):
+            try:
+                rec = reader.get(ip)
+            except ValueError:  # not an IP address (e.g. a host name from %h)
+                rec = None
+            rec = rec or {}
+            country = rec.get("country") or rec.get("registered_country") or {}
+            location = rec.get("location") or {}
+            rows.append(
+                (
+                    ip,
+                    country.get("iso_code"),
+                    (country.get("names") or {}).get("en"),
+                    ((rec.get("city") or {}).get("names") or {}).get("en"),
+                    location.get("latitude"),
+                    location.get("longitude"),
+                )
+            )
+    return pd.DataFrame(rows, columns=GEO_SCHEMA.fieldNames())
 
 
-def geo_lookup_batches(database: str | None):
-    """A mapInPandas function looking up batches of IPs in a MaxMind City database."""
-
-    def lookup(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        import maxminddb
-
-        reader = maxminddb.open_database(database or default_geoip_database())
-        try:
-            for batch in batches:
-                rows = []
-                for ip in batch["ip"]:
-                    try:
-                        rec = reader.get(ip)
-                    except ValueError:  # not an IP address (e.g. a host name from %h)
-                        rec = None
-                    rec = rec or {}
-                    country = rec.get("country") or rec.get("registered_country") or {}
-                    location = rec.get("location") or {}
-                    rows.append(
-                        (
-                            ip,
-                            country.get("iso_code"),
-                            (country.get("names") or {}).get("en"),
-                            ((rec.get("city") or {}).get("names") or {}).get("en"),
-                            location.get("latitude"),
-                            location.get("longitude"),
-                        )
-                    )
-                yield pd.DataFrame(rows, columns=GEO_SCHEMA.fieldNames())
-        finally:
-            reader.close()
-
-    return lookup
+def _dimension(spark: SparkSession, rows: pd.DataFrame, schema: T.StructType) -> DataFrame:
+    # From pandas (Arrow), not from a list of tuples: tens of thousands of IPs are common.
+    if rows.empty:
+        return spark.createDataFrame([], schema)
+    return spark.createDataFrame(rows, schema)
 
 
-def ip_geo_dimension(df: DataFrame, column: str, database: str | None) -> DataFrame:
-    """One row per distinct non-null IP in `df[column]` with country, city and coordinates."""
-    ips = df.select(F.col(column).alias("ip")).where(F.col("ip").isNotNull()).distinct()
-    return ips.mapInPandas(geo_lookup_batches(database), GEO_SCHEMA)
+def user_agent_dimension(spark: SparkSession, agents: Iterable[str | None]) -> DataFrame:
+    """One row per distinct agent with its classification, classified here in the driver.
+
+    The caller passes the distinct agents of its batch (a few hundred in a typical log,
+    collected while the batch was staged), so no Python worker pass over the rows is needed.
+    """
+    return _dimension(spark, user_agent_rows(agents), UA_SCHEMA)
+
+
+def ip_geo_dimension(spark: SparkSession, ips: Iterable[str | None], database: str | None) -> DataFrame:
+    """One row per distinct IP with country, city and coordinates (looked up in the driver)."""
+    return _dimension(spark, geo_rows(ips, database), GEO_SCHEMA)
 
 
 def with_user_agent(df: DataFrame, dimension: DataFrame, column: str = "user_agent") -> DataFrame:
