@@ -50,6 +50,7 @@ def requests(spark):
             (D, "/a", "2.2.2.2", 404, 5, 30.0),
             (D, "/a", "3.3.3.3", 503, 7, 40.0),
             (D, "/b", "2.2.2.2", 200, 1, None),
+            (D, "/c", None, 500, 2, 5.0),
         ],
         "event_date date, endpoint string, ip string, status int, bytes bigint, response_time_ms double",
     )
@@ -61,6 +62,8 @@ def test_endpoint_daily_counts_classes_and_percentiles(spark):
         [
             (D, "/a", 4, 3, 1, 1, 1, 1, 0.5, 112, 25.0, 38.5, 39.7),
             (D, "/b", 1, 1, 1, 0, 0, 0, 0.0, 1, None, None, None),
+            # No IP on the line (a format without %h): counted, but no distinct IP.
+            (D, "/c", 1, 0, 0, 0, 0, 1, 1.0, 2, 5.0, 5.0, 5.0),
         ],
         out.schema,
     )

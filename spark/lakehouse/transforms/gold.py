@@ -43,11 +43,18 @@ def endpoint_daily(requests: DataFrame) -> DataFrame:
         return F.count_if(status.between(low, low + 99)).cast("bigint")
 
     rt = F.col("response_time_ms")
+    key = (F.col("event_date").alias("report_date"), "endpoint")
+    # Exact distinct IPs as an aggregate of their own, joined back on the key. Inside the
+    # aggregate below, Spark's rewrite of a distinct count (an Expand doubling every row)
+    # also forced the percentiles into sort-based aggregation: 21.5 s against 8.5 s on
+    # 2M rows. Every key has a row here (count ignores the null IP).
+    unique_ips = (
+        requests.select(*key, "ip").distinct().groupBy("report_date", "endpoint").agg(F.count("ip").alias("unique_ips"))
+    )
     return (
-        requests.groupBy(F.col("event_date").alias("report_date"), "endpoint")
+        requests.groupBy(*key)
         .agg(
             F.count(F.lit(1)).alias("requests"),
-            F.count_distinct("ip").alias("unique_ips"),
             in_class(200).alias("status_2xx"),
             in_class(300).alias("status_3xx"),
             in_class(400).alias("status_4xx"),
@@ -57,6 +64,7 @@ def endpoint_daily(requests: DataFrame) -> DataFrame:
             F.percentile(rt, F.lit(0.95)).alias("p95_ms"),
             F.percentile(rt, F.lit(0.99)).alias("p99_ms"),
         )
+        .join(unique_ips, ["report_date", "endpoint"])
         .withColumn("error_rate", (F.col("status_4xx") + F.col("status_5xx")) / F.col("requests"))
         .select(
             "report_date", "endpoint", "requests", "unique_ips", "status_2xx", "status_3xx",
