@@ -2,8 +2,9 @@
 
 A 100k-line log holds a few hundred distinct agents and a few thousand distinct IPs:
 classifying those in Python (user-agents, maxminddb) and broadcasting the small result
-is two orders of magnitude cheaper than a per-row UDF. The silver jobs collect the
-distinct values while they stage a batch (see jobs/silver_common.py) and pass them here.
+is two orders of magnitude cheaper than a per-row UDF. The silver jobs get a batch's
+distinct values from one aggregation over its staged rows (`transforms.common.batch_facts`)
+and pass them here.
 """
 
 from __future__ import annotations
