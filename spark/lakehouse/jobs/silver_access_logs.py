@@ -21,12 +21,7 @@ from lakehouse.config import Config
 from lakehouse.jobs.common import JobRun
 from lakehouse.jobs.silver_common import run_silver, silver_main
 from lakehouse.transforms.access_logs import SILVER_COLUMNS, access_log_rows
-from lakehouse.transforms.enrich import (
-    ip_geo_dimension,
-    user_agent_dimension,
-    with_geo,
-    with_user_agent,
-)
+from lakehouse.transforms.enrich import with_dimensions
 from lakehouse.transforms.log_format import compile_log_format
 
 log = logging.getLogger("lakehouse.silver.access_logs")
@@ -34,18 +29,8 @@ log = logging.getLogger("lakehouse.silver.access_logs")
 GEO_COLUMNS = ("country", "city", "latitude", "longitude")
 
 
-# The columns whose distinct values the enrichment needs (collected while staging).
+# The columns whose distinct values (among valid rows) the enrichment is built from.
 LOOKUPS = ("user_agent", "ip")
-
-
-def enrich_requests(rows: DataFrame, values: dict[str, set[str]], geoip_database: str | None) -> DataFrame:
-    """Valid rows + user-agent and GeoIP dimensions, built from the batch's distinct values."""
-    spark = rows.sparkSession
-    agents = user_agent_dimension(spark, values["user_agent"])
-    places = ip_geo_dimension(spark, values["ip"], geoip_database)
-    return rows.transform(lambda d: with_user_agent(d, agents)).transform(
-        lambda d: with_geo(d, places, "ip", GEO_COLUMNS)
-    )
 
 
 def run(spark: SparkSession, config: Config, run_log: JobRun) -> None:
@@ -68,7 +53,7 @@ def run(spark: SparkSession, config: Config, run_log: JobRun) -> None:
         config,
         "access_logs",
         parse,
-        lambda valid, values: enrich_requests(valid, values, config.geoip_database),
+        lambda valid, values: with_dimensions(valid, values, "ip", GEO_COLUMNS, config.geoip_database),
         SILVER_COLUMNS,
         run_log,
         fallback=(lambda flagged: parse(flagged, fallback=True)) if fast_only else None,

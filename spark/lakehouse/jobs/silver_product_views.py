@@ -13,17 +13,12 @@ from __future__ import annotations
 import logging
 import sys
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 
 from lakehouse.config import Config
 from lakehouse.jobs.common import JobRun
 from lakehouse.jobs.silver_common import run_silver, silver_main
-from lakehouse.transforms.enrich import (
-    ip_geo_dimension,
-    user_agent_dimension,
-    with_geo,
-    with_user_agent,
-)
+from lakehouse.transforms.enrich import with_dimensions
 from lakehouse.transforms.product_views import SILVER_COLUMNS, product_view_rows
 
 log = logging.getLogger("lakehouse.silver.product_views")
@@ -32,18 +27,8 @@ log = logging.getLogger("lakehouse.silver.product_views")
 WINNER_ORDER = ("ingested_at", "source_file", "topic", "partition", "offset", "line")
 
 
-# The columns whose distinct values the enrichment needs (collected while staging).
+# The columns whose distinct values (among valid rows) the enrichment is built from.
 LOOKUPS = ("user_agent", "remote_ip")
-
-
-def enrich_views(rows: DataFrame, values: dict[str, set[str]], geoip_database: str | None) -> DataFrame:
-    """Valid events + user-agent and GeoIP country, built from the batch's distinct values."""
-    spark = rows.sparkSession
-    agents = user_agent_dimension(spark, values["user_agent"])
-    places = ip_geo_dimension(spark, values["remote_ip"], geoip_database)
-    return rows.transform(lambda d: with_user_agent(d, agents)).transform(
-        lambda d: with_geo(d, places, "remote_ip", ("country",))
-    )
 
 
 def run(spark: SparkSession, config: Config, run_log: JobRun) -> None:
@@ -54,7 +39,7 @@ def run(spark: SparkSession, config: Config, run_log: JobRun) -> None:
         config,
         "product_views",
         lambda batch: product_view_rows(batch, quality.min_event_date, quality.max_future_hours),
-        lambda valid, values: enrich_views(valid, values, config.geoip_database),
+        lambda valid, values: with_dimensions(valid, values, "remote_ip", ("country",), config.geoip_database),
         SILVER_COLUMNS,
         run_log,
         order_by=WINNER_ORDER,

@@ -109,7 +109,7 @@ def user_agent_dimension(spark: SparkSession, agents: Iterable[str | None]) -> D
     """One row per distinct agent with its classification, classified here in the driver.
 
     The caller passes the distinct agents of its batch (a few hundred in a typical log,
-    collected while the batch was staged), so no Python worker pass over the rows is needed.
+    from `batch_facts`), so no Python worker pass over the rows is needed.
     """
     return _dimension(spark, user_agent_rows(agents), UA_SCHEMA)
 
@@ -129,3 +129,17 @@ def with_geo(df: DataFrame, dimension: DataFrame, column: str, keep: tuple[str, 
     """Join the GeoIP dimension's `keep` columns onto `df` by `df[column]`."""
     dim = dimension.select(F.col("ip").alias("_geo_key"), *keep)
     return df.join(F.broadcast(dim), df[column] == dim["_geo_key"], "left").drop("_geo_key")
+
+
+def with_dimensions(
+    rows: DataFrame, values: dict[str, set[str]], ip_column: str, geo_columns: tuple[str, ...], database: str | None
+) -> DataFrame:
+    """`rows` + user-agent classification and the GeoIP `geo_columns` of `rows[ip_column]`.
+
+    `values` holds the batch's distinct `user_agent` and `ip_column` values: the dimensions
+    are built for those alone and broadcast-joined.
+    """
+    spark = rows.sparkSession
+    agents = user_agent_dimension(spark, values["user_agent"])
+    places = ip_geo_dimension(spark, values[ip_column], database)
+    return with_geo(with_user_agent(rows, agents), places, ip_column, geo_columns)
