@@ -62,8 +62,8 @@ def stream_batches(stream) -> list[tuple[int, int, float]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lakehouse bench-stream", description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=2_000_000, help="events preloaded for the ingest test")
-    parser.add_argument("--batch", type=int, default=500_000, help="maxOffsetsPerTrigger of the ingest test")
+    parser.add_argument("--events", type=int, default=3_000_000, help="events preloaded for the ingest test")
+    parser.add_argument("--batch", type=int, default=None, help="maxOffsetsPerTrigger of the ingest test (default: the config's)")
     parser.add_argument("--rate", type=float, default=2000, help="events/s of the latency test")
     parser.add_argument("--seconds", type=float, default=30, help="length of the latency test (measured part)")
     parser.add_argument("--warmup", type=float, default=20, help="seconds of load before the latency measurement starts")
@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         # 3. The stream: catch up on the whole topic into bronze on MinIO.
         run = JobRun("stream")
         started = time.time()
-        streams = run_streams(spark, config, StreamOptions(("access_logs",), "availableNow", args.batch), run)
+        batch = args.batch or config.kafka.max_offsets_per_trigger or None
+        streams = run_streams(spark, config, StreamOptions(("access_logs",), "availableNow", batch), run)
         wall_s = time.time() - started
         stream = streams["access_logs"]
         batches = stream_batches(stream)
