@@ -7,8 +7,6 @@ Starts its own Kafka and MinIO (under `.data/bench-stack`, ports 39092/39000), t
 - the ceiling: Kafka's ConsumerPerformance reading the topic (messages/s),
 - Spark's Kafka source alone on the same topic (read and discarded): the engine's own
   limit before any sink,
-- the floor under the stream: the same records written in bronze's shape to a Delta
-  table on MinIO by one batch job (Spark's Kafka source, no streaming),
 - the stream's sustained ingest rate into bronze on MinIO (events/s over the
   `maxOffsetsPerTrigger`-sized batches after the first, which also creates the table and
   warms the JVM; the all-batches figure is printed too) and its ratio to the ceiling,
@@ -76,7 +74,6 @@ def main(argv: list[str] | None = None) -> int:
     from lakehouse.jobs.stream_kafka import StreamOptions, run_streams
     from lakehouse.services import kafka, minio
     from lakehouse.session import get_spark
-    from lakehouse.transforms import bronze
 
     setup_logging()
     base = project_root() / ".data" / "bench-stack"
@@ -116,14 +113,6 @@ def main(argv: list[str] | None = None) -> int:
         started = time.time()
         source.write.format("noop").mode("overwrite").save()
         spark_read_rate = sent / (time.time() - started)
-        # And the same records in bronze's shape written to a Delta table on MinIO by one
-        # batch job (no streaming: no offset/commit logs, one Delta commit): the floor
-        # under any stream into bronze on this machine. Second of two runs (JIT).
-        floor_table = f"{config.warehouse}/_bench_floor"
-        for _ in range(2):
-            started = time.time()
-            source.transform(bronze.from_kafka).write.format("delta").partitionBy("ingest_date").mode("overwrite").save(floor_table)
-            floor_rate = sent / (time.time() - started)
 
         # 3. The stream: catch up on the whole topic into bronze on MinIO.
         run = JobRun("stream")
@@ -172,7 +161,6 @@ def main(argv: list[str] | None = None) -> int:
             f"lakehouse bench-stream: {sent:,} events preloaded ({sent / produce_s:,.0f} events/s produced by Spark's Kafka writer)",
             f"  ceiling   Kafka ConsumerPerformance      {ceiling:12,.0f} events/s ({perf.get('mb_per_s', float('nan')):.1f} MB/s)",
             f"  source    Spark's Kafka source, no sink  {spark_read_rate:12,.0f} events/s  ratio to ceiling {spark_read_rate / ceiling:.2f}",
-            f"  floor     same, one batch -> MinIO   {floor_rate:12,.0f} events/s  ratio to ceiling {floor_rate / ceiling:.2f}",
             f"  ingest    stream -> bronze on MinIO      {warm_rate:12,.0f} events/s sustained (batches 1..{len(warm)}, "
             f"{warm_rows:,} events in {warm_s:.1f} s)  ratio to ceiling {warm_rate / ceiling:.2f}",
             f"            all {stream.batches} batches incl. the first (table creation, JIT): {ingest_rate:,.0f} events/s "
