@@ -61,7 +61,9 @@ def _silver_floor(spark, config, work: Path) -> tuple[float, float]:
     the silver job itself, so the gap between these and the silver stage is the cost of
     silver's own work (quarantine, dedupe, enrichment, fallback, staging).
     """
+    from lakehouse.jobs.silver_access_logs import GEO_COLUMNS
     from lakehouse.transforms.access_logs import SILVER_COLUMNS, access_log_rows
+    from lakehouse.transforms.enrich import UA_SCHEMA
     from lakehouse.transforms.log_format import compile_log_format
 
     settings, quality = config.access_logs, config.quality
@@ -71,7 +73,7 @@ def _silver_floor(spark, config, work: Path) -> tuple[float, float]:
         bronze, compiled, settings.also_accept_common, quality.min_event_date, quality.max_future_hours, fallback=False
     )
     # Every parsed column silver stores, minus the enrichment (not known without the dimensions).
-    enriched = {"ua_browser", "ua_os", "ua_device", "is_bot", "country", "city", "latitude", "longitude"}
+    enriched = {*UA_SCHEMA.fieldNames(), *GEO_COLUMNS} - {"user_agent"}
     rows = parsed.select(*[c for c in SILVER_COLUMNS if c not in enriched])
     started = time.time()
     rows.write.format("noop").mode("overwrite").save()
