@@ -17,6 +17,10 @@ from pyspark.sql import functions as F
 
 from lakehouse.config import Config
 
+# Bigger fetches than the consumer defaults (1 MB per partition, 50 MB per fetch): fewer
+# round trips per batch; Spark's source alone reads ~12 % faster on a catch-up.
+FETCH_OPTIONS = {"kafka.max.partition.fetch.bytes": str(16 << 20), "kafka.fetch.max.bytes": str(64 << 20)}
+
 
 def read_stream(spark: SparkSession, config: Config, topic: str, max_offsets_per_trigger: int | None) -> DataFrame:
     """Spark's Kafka source on `topic` with the configured policy (offsets, data loss)."""
@@ -31,10 +35,7 @@ def read_stream(spark: SparkSession, config: Config, topic: str, max_offsets_per
         .option("fetchOffset.numRetries", "10")
         .option("fetchOffset.retryIntervalMs", "1000")
         .option("includeHeaders", "false")
-        # Bigger fetches than the consumer defaults (1 MB per partition, 50 MB per fetch):
-        # fewer round trips per batch; the source alone reads ~12 % faster on a catch-up.
-        .option("kafka.max.partition.fetch.bytes", str(16 << 20))
-        .option("kafka.fetch.max.bytes", str(64 << 20))
+        .options(**FETCH_OPTIONS)
     )
     if max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(max_offsets_per_trigger))
