@@ -61,17 +61,12 @@ def _silver_floor(spark, config, work: Path) -> tuple[float, float]:
     the silver job itself, so the gap between these and the silver stage is the cost of
     silver's own work (quarantine, dedupe, enrichment, fallback, staging).
     """
-    from lakehouse.jobs.silver_access_logs import GEO_COLUMNS
-    from lakehouse.transforms.access_logs import SILVER_COLUMNS, access_log_rows
+    from lakehouse.jobs.silver_access_logs import GEO_COLUMNS, make_parse
+    from lakehouse.transforms.access_logs import SILVER_COLUMNS
     from lakehouse.transforms.enrich import UA_SCHEMA
-    from lakehouse.transforms.log_format import compile_log_format
 
-    settings, quality = config.access_logs, config.quality
-    compiled = compile_log_format(settings.log_format, settings.also_accept_common)
-    bronze = spark.read.format("delta").load(config.table_path("bronze", "access_logs"))
-    parsed = access_log_rows(
-        bronze, compiled, settings.also_accept_common, quality.min_event_date, quality.max_future_hours, fallback=False
-    )
+    _, parse = make_parse(config)
+    parsed = parse(spark.read.format("delta").load(config.table_path("bronze", "access_logs")), fallback=False)
     # Every parsed column silver stores, minus the enrichment (not known without the dimensions).
     enriched = {*UA_SCHEMA.fieldNames(), *GEO_COLUMNS} - {"user_agent"}
     rows = parsed.select(*[c for c in SILVER_COLUMNS if c not in enriched])

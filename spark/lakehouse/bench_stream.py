@@ -109,10 +109,13 @@ def main(argv: list[str] | None = None) -> int:
         perf = kafka.consumer_perf(broker.bootstrap, "bench.ingest", sent, timeout=600)
         ceiling = float(perf["msgs_per_s"])
         # And Spark's Kafka source alone on it (read, discard): what any Spark sink starts from.
-        source = (
-            spark.read.format("kafka").option("kafka.bootstrap.servers", broker.bootstrap)
-            .option("subscribe", "bench.ingest").load()
-        )
+        def topic(**options: str):
+            return (
+                spark.read.format("kafka").option("kafka.bootstrap.servers", broker.bootstrap)
+                .option("subscribe", "bench.ingest").options(**options).load()
+            )
+
+        source = topic()
         source.write.format("noop").mode("overwrite").save()  # warm-up pass
         started = time.time()
         source.write.format("noop").mode("overwrite").save()
@@ -120,10 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         # The floor under the stream: the same records, read with the stream's options, in
         # bronze's shape and appended to a Delta table on MinIO by one batch job (no offset or
         # commit logs, one commit). The second of two runs: the first warms the write path.
-        tuned = (
-            spark.read.format("kafka").option("kafka.bootstrap.servers", broker.bootstrap)
-            .option("subscribe", "bench.ingest").options(**kafka_io.FETCH_OPTIONS).load()
-        )
+        tuned = topic(**kafka_io.FETCH_OPTIONS)
         for attempt in range(2):
             started = time.time()
             tuned.transform(bronze.from_kafka).write.format("delta").partitionBy("ingest_date").mode("append").save(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -22,7 +23,7 @@ from lakehouse.jobs.common import JobRun
 from lakehouse.jobs.silver_common import run_silver, silver_main
 from lakehouse.transforms.access_logs import SILVER_COLUMNS, access_log_rows
 from lakehouse.transforms.enrich import with_dimensions
-from lakehouse.transforms.log_format import compile_log_format
+from lakehouse.transforms.log_format import CompiledFormat, compile_log_format
 
 log = logging.getLogger("lakehouse.silver.access_logs")
 
@@ -33,20 +34,30 @@ GEO_COLUMNS = ("country", "city", "latitude", "longitude")
 LOOKUPS = ("user_agent", "ip")
 
 
-def run(spark: SparkSession, config: Config, run_log: JobRun) -> None:
-    """Process every bronze access-log line not yet seen by this job."""
+def make_parse(config: Config) -> tuple[CompiledFormat, Callable[..., DataFrame]]:
+    """The configured format, compiled, and `parse(bronze_rows, fallback)` with the quality rules.
+
+    `fallback` defaults to True only when the format has no regex (apachelogs parses all).
+    """
     settings, quality = config.access_logs, config.quality
     compiled = compile_log_format(settings.log_format, settings.also_accept_common)
+
+    def parse(batch: DataFrame, fallback: bool = compiled.regex is None) -> DataFrame:
+        return access_log_rows(
+            batch, compiled, settings.also_accept_common, quality.min_event_date, quality.max_future_hours, fallback
+        )
+
+    return compiled, parse
+
+
+def run(spark: SparkSession, config: Config, run_log: JobRun) -> None:
+    """Process every bronze access-log line not yet seen by this job."""
+    compiled, parse = make_parse(config)
     if compiled.regex is None:
         log.warning("log format %r has directives the fast parser does not model: every line goes through apachelogs", compiled.log_format)
     # The regex runs in the JVM over every line; apachelogs (Python) only sees the lines it
     # rejected, in a second pass over those alone. Without a regex, apachelogs parses all.
     fast_only = compiled.regex is not None
-
-    def parse(batch: DataFrame, fallback: bool = not fast_only) -> DataFrame:
-        return access_log_rows(
-            batch, compiled, settings.also_accept_common, quality.min_event_date, quality.max_future_hours, fallback
-        )
 
     run_silver(
         spark,
