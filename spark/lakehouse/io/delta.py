@@ -32,9 +32,17 @@ def read_table(spark: SparkSession, path: str) -> DataFrame:
     return spark.read.format("delta").load(path)
 
 
-def _append_writer(df: DataFrame, partition_by: tuple[str, ...], properties: dict[str, str] | None) -> DataFrameWriter:
-    """A Delta append writer; `properties` (`delta.*`) apply when the append creates the table."""
+def _append_writer(
+    df: DataFrame, partition_by: tuple[str, ...], properties: dict[str, str] | None, merge_schema: bool = False
+) -> DataFrameWriter:
+    """A Delta append writer; `properties` (`delta.*`) apply when the append creates the table.
+
+    `merge_schema` lets the append add columns the table does not have yet (a table
+    written by an earlier version of the lakehouse).
+    """
     writer = df.write.format("delta").mode("append")
+    if merge_schema:
+        writer = writer.option("mergeSchema", "true")
     for key, value in (properties or {}).items():
         writer = writer.option(key, value)
     if partition_by:
@@ -48,12 +56,13 @@ def append(
     partition_by: tuple[str, ...] = (),
     txn: tuple[str, int] | None = None,
     properties: dict[str, str] | None = None,
+    merge_schema: bool = False,
 ) -> None:
     """Append `df`; with `txn=(app_id, version)` a replayed version is skipped (exactly once).
 
     `properties` (`delta.*` table properties) apply when this append creates the table.
     """
-    writer = _append_writer(df, partition_by, properties)
+    writer = _append_writer(df, partition_by, properties, merge_schema)
     if txn is not None:
         writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
     writer.save(path)
@@ -102,6 +111,7 @@ def append_once(
     batch_id: int,
     partition_by: tuple[str, ...] = (),
     properties: dict[str, str] | None = None,
+    merge_schema: bool = False,
 ) -> bool:
     """Append `df` as batch `batch_id` of `writer_id` unless that batch is already in the table.
 
@@ -120,7 +130,7 @@ def append_once(
         _written_batches[key] = -1 if last is None else last
     if batch_id <= _written_batches[key]:
         return False
-    writer = _append_writer(df, partition_by, properties).option("userMetadata", f"{writer_id}:{batch_id}")
+    writer = _append_writer(df, partition_by, properties, merge_schema).option("userMetadata", f"{writer_id}:{batch_id}")
     try:
         writer.save(path)
     except Exception:

@@ -52,15 +52,6 @@ from lakehouse.transforms import bronze
 log = logging.getLogger("lakehouse.stream")
 
 DATASETS = ("access_logs", "product_views")
-# A Delta checkpoint (the table's whole state rewritten as Parquet) takes seconds: every
-# 10 commits (Delta's default) it stalls one micro-batch in ten; every 100 it is rare
-# enough not to show in the latency, and readers replay at most 100 small commit files.
-# File statistics only on the Kafka position columns: min/max of `value` (every message's
-# text) cost CPU on every batch and no reader of bronze filters on it.
-BRONZE_STREAM_PROPERTIES = {
-    "delta.checkpointInterval": "100",
-    "delta.dataSkippingStatsColumns": "partition,offset,kafka_ts,ingested_at",
-}
 GAPS_SCHEMA = T.StructType(
     [
         T.StructField("dataset", T.StringType()),
@@ -186,11 +177,17 @@ def start_query(spark: SparkSession, config: Config, stream: DatasetStream, opti
     """Start (or resume from its checkpoint) the topic -> bronze query of one dataset."""
     rows = kafka.read_stream(spark, config, stream.topic, options.max_offsets_per_trigger).transform(bronze.from_kafka)
     writer_id = delta.writer_app_id(spark, stream.checkpoint, f"bronze_{stream.dataset}")
-    delta.set_properties(spark, stream.table, BRONZE_STREAM_PROPERTIES)
+    delta.set_properties(spark, stream.table, bronze.BRONZE_PROPERTIES)
 
     def write_batch(batch, batch_id: int) -> None:
         written = delta.append_once(
-            batch, stream.table, writer_id, batch_id, partition_by=("ingest_date",), properties=BRONZE_STREAM_PROPERTIES
+            batch,
+            stream.table,
+            writer_id,
+            batch_id,
+            partition_by=("ingest_date",),
+            properties=bronze.BRONZE_PROPERTIES,
+            merge_schema=True,
         )
         if not written:
             log.info("%s batch %d: already in %s (replay after a restart): skipped", stream.dataset, batch_id, stream.table)

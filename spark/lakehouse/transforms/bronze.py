@@ -1,15 +1,16 @@
 """The bronze shape: raw records + source metadata, the same columns whatever the source.
 
-Files give `value` per line and `source_file*`; Kafka gives `value` per message and
-`topic`/`partition`/`offset`/`kafka_ts`/`key`. A Kafka message that is not valid UTF-8
-is stored with `value` made valid (bad bytes replaced by U+FFFD) AND its exact bytes in
-`raw_value`, so bronze keeps the message untouched; `raw_value` is null otherwise, which
-keeps bronze small for the normal case.
+Files give `value` per line, `source_file*` and the line's place (`source_file_id`,
+`source_line`); Kafka gives `value` per message and `topic`/`partition`/`offset`/
+`kafka_ts`/`key`. One rule for bytes that are not valid UTF-8, whatever the source: the
+record is stored with `value` made valid (bad bytes replaced by U+FFFD) AND its exact
+bytes in `raw_value`, so bronze keeps it untouched (silver quarantines it, bytes and
+all); `raw_value` is null otherwise, which keeps bronze small for the normal case.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 BRONZE_COLUMNS = (
@@ -23,9 +24,20 @@ BRONZE_COLUMNS = (
     "source_file",
     "source_file_size",
     "source_file_mtime",
+    "source_file_id",
+    "source_line",
     "ingested_at",
     "ingest_date",
 )
+
+# Delta table properties of every bronze table. File statistics only on the columns
+# readers select by (a record's place): min/max of `value` (every record's text) would
+# cost CPU on every write and nothing filters on it. A checkpoint every 100 commits: the
+# stream commits a micro-batch a second, and each checkpoint rewrites the table's state.
+BRONZE_PROPERTIES = {
+    "delta.checkpointInterval": "100",
+    "delta.dataSkippingStatsColumns": "partition,offset,kafka_ts,source_file_id,source_line,ingested_at",
+}
 
 
 def with_ingest_columns(df: DataFrame) -> DataFrame:
@@ -35,13 +47,32 @@ def with_ingest_columns(df: DataFrame) -> DataFrame:
     )
 
 
+def _text_and_bytes(raw: Column) -> tuple[Column, Column]:
+    """(`value`, `raw_value`) of a record read as `raw` (string or binary)."""
+    return F.make_valid_utf8(raw).alias("value"), F.when(~F.is_valid_utf8(raw), raw.cast("binary")).alias("raw_value")
+
+
+def from_file_lines(df: DataFrame) -> DataFrame:
+    """Numbered file lines (`value`, `source_file*`, `source_file_id`, `source_line`) -> bronze rows."""
+    return df.select(
+        *_text_and_bytes(F.col("value")),
+        F.lit(None).cast("string").alias("key"),
+        F.lit(None).cast("string").alias("topic"),
+        F.lit(None).cast("int").alias("partition"),
+        F.lit(None).cast("bigint").alias("offset"),
+        F.lit(None).cast("timestamp").alias("kafka_ts"),
+        F.col("source_file"),
+        F.col("source_file_size").cast("bigint"),
+        F.col("source_file_mtime").cast("timestamp"),
+        F.col("source_file_id"),
+        F.col("source_line").cast("bigint"),
+    ).transform(with_ingest_columns)
+
+
 def from_kafka(df: DataFrame) -> DataFrame:
     """Rows of Spark's Kafka source -> bronze rows (nothing dropped, nothing reinterpreted)."""
-    raw = F.col("value")
-    valid = F.is_valid_utf8(raw)
     return df.select(
-        F.make_valid_utf8(raw).alias("value"),
-        F.when(~valid, raw).alias("raw_value"),
+        *_text_and_bytes(F.col("value")),
         F.make_valid_utf8(F.col("key")).alias("key"),
         F.col("topic"),
         F.col("partition"),
@@ -50,4 +81,6 @@ def from_kafka(df: DataFrame) -> DataFrame:
         F.lit(None).cast("string").alias("source_file"),
         F.lit(None).cast("bigint").alias("source_file_size"),
         F.lit(None).cast("timestamp").alias("source_file_mtime"),
+        F.lit(None).cast("string").alias("source_file_id"),
+        F.lit(None).cast("bigint").alias("source_line"),
     ).transform(with_ingest_columns)
