@@ -10,19 +10,23 @@ hide in a helper both sides use.
 Contract implemented here
 -------------------------
 Lines: the file's bytes split on ``\\n`` (a final empty piece after the last
-newline is not a line), one trailing ``\\r`` removed, decoded as UTF-8 with
-``errors="replace"``. An empty or whitespace-only line is a counted skip.
+newline is not a line), one trailing ``\\r`` removed. A line that is not valid UTF-8
+-> quarantine. An empty or whitespace-only line is a counted skip. A record is its
+place (file, line number): identical lines are separate records.
 
 Access logs: parsed with the LogFormat (for Combined, a line that is valid
-Common is also accepted, with no referrer/agent); failure -> quarantine. The
-request line is ``METHOD URI [PROTOCOL]`` (single spaces), otherwise method/path
-are null and the endpoint is ``"-"``; endpoint = URI before the first ``?``.
-``event_ts`` is ``%t`` in UTC; before 2000-01-01 or after now + 24 h ->
-quarantine. Event identity is the stripped line; later copies are duplicates.
+Common is also accepted, with no referrer/agent); failure -> quarantine. Status
+outside 100..599, bytes negative or beyond a 64-bit integer -> quarantine. The
+request line is ``METHOD TARGET [PROTOCOL]``: METHOD letters, PROTOCOL the last
+word when it looks like ``NAME/1.1``, TARGET everything between (spaces too, not
+empty); otherwise method/path are null and the endpoint is ``"-"``; endpoint =
+TARGET before the first ``?``. ``event_ts`` is ``%t`` in UTC; before 2000-01-01 or
+after now + 24 h -> quarantine. Every line is its own event (no duplicates).
 
 Product views: invalid JSON or JSON that is not an object -> quarantine.
 event_id = ``_id`` (``_id["$oid"]`` for an object) else ``event_id`` else the
-sha256 of the stripped line. Missing/null/empty ``product_id`` -> quarantine.
+record's place. ``product_id`` or ``device_id`` an object, array or boolean ->
+quarantine; missing/null/empty ``product_id`` -> quarantine.
 event_ts = ``timestamp`` (ISO-8601, naive means UTC) else ``time_stamp`` (epoch
 seconds); neither -> quarantine; out of range as above -> quarantine. Dedupe on
 event_id, first wins. country = GeoIP ISO code of ``remote_ip``; referrer_host =
@@ -77,16 +81,26 @@ def _as_paths(paths) -> list[Path]:
     return [Path(p) for p in paths]
 
 
-def read_lines(paths: str | Path | Iterable[str | Path]) -> Iterator[str]:
-    """Lines of the files in order: split on \\n, one trailing \\r dropped, UTF-8 (replace)."""
+def read_places(paths: str | Path | Iterable[str | Path]) -> Iterator[tuple[tuple[str, int], str | None]]:
+    """((file, line number), text) of each line in order: split on \\n, one trailing \\r
+    dropped; text None when the line is not valid UTF-8."""
     for path in _as_paths(paths):
         pieces = path.read_bytes().split(b"\n")
         if pieces[-1] == b"":
             pieces.pop()  # after the last newline: not a line
-        for raw in pieces:
+        for number, raw in enumerate(pieces, start=1):
             if raw.endswith(b"\r"):
                 raw = raw[:-1]
-            yield raw.decode("utf-8", errors="replace")
+            try:
+                yield (str(path), number), raw.decode("utf-8")
+            except UnicodeDecodeError:
+                yield (str(path), number), None
+
+
+def read_lines(paths: str | Path | Iterable[str | Path]) -> Iterator[str | None]:
+    """The text of each line in order (None when it is not valid UTF-8)."""
+    for _place, text in read_places(paths):
+        yield text
 
 
 def is_blank(text: str) -> bool:
@@ -117,13 +131,21 @@ def _new_counts() -> dict[str, int]:
 
 
 def split_request_line(request_line: str | None) -> tuple[str | None, str | None, str | None]:
-    """(method, uri, protocol) of ``METHOD URI [PROTOCOL]``, else (None, None, None)."""
-    if request_line is None:
+    """(method, target, protocol) of ``METHOD TARGET [PROTOCOL]``, else (None, None, None)."""
+    if request_line is None or " " not in request_line:
         return None, None, None
-    parts = request_line.split(" ")
-    if len(parts) not in (2, 3) or any(p == "" for p in parts):
+    method, rest = request_line.split(" ", 1)
+    if not (method.isascii() and method.isalpha()):
         return None, None, None
-    return parts[0], parts[1], parts[2] if len(parts) == 3 else None
+    protocol = None
+    head, _, last = rest.rpartition(" ")
+    name, slash, version = last.partition("/")
+    if head != "" or rest.startswith(" "):
+        if slash and name.isascii() and name.isalpha() and version and all(c.isdigit() or c == "." for c in version):
+            protocol, rest = last, head
+    if rest == "":
+        return None, None, None
+    return method.upper(), rest, protocol
 
 
 def _response_time_ms(entry) -> float | None:
@@ -181,10 +203,12 @@ def reference_access_logs(
 
     counts = _new_counts()
     reasons: dict[str, int] = defaultdict(int)
-    seen: set[str] = set()
     silver: list[dict] = []
-    for text in read_lines(paths):
+    for _place, text in read_places(paths):
         counts["read"] += 1
+        if text is None:
+            reasons["not_utf8"] += 1
+            continue
         if is_blank(text):
             counts["skipped_blank"] += 1
             continue
@@ -200,11 +224,13 @@ def reference_access_logs(
         if not in_range(ts, now):
             reasons["out_of_range"] += 1
             continue
-        key = text.strip()
-        if key in seen:
-            counts["duplicates"] += 1
+        status = _status(entry)
+        if status is None or not 100 <= status <= 599:
+            reasons["bad_status"] += 1
             continue
-        seen.add(key)
+        if entry.bytes_sent is not None and not 0 <= entry.bytes_sent < 2**63:
+            reasons["bad_bytes"] += 1
+            continue
         method, uri, protocol = split_request_line(entry.request_line)
         silver.append(
             {
@@ -215,7 +241,7 @@ def reference_access_logs(
                 "path": uri,
                 "endpoint": uri.split("?", 1)[0] if uri is not None else "-",
                 "protocol": protocol,
-                "status": _status(entry),
+                "status": status,
                 "bytes": entry.bytes_sent,
                 "response_time_ms": _response_time_ms(entry) if has_time else None,
             }
@@ -274,7 +300,7 @@ def reference_access_logs(
 # product views
 
 
-def event_id_of(obj: dict, text: str) -> str:
+def event_id_of(obj: dict, place: tuple[str, int]) -> str:
     oid = obj.get("_id")
     if isinstance(oid, dict):
         oid = oid.get("$oid")
@@ -283,7 +309,7 @@ def event_id_of(obj: dict, text: str) -> str:
     eid = obj.get("event_id")
     if eid is not None and eid != "":
         return str(eid)
-    return hashlib.sha256(text.strip().encode("utf-8")).hexdigest()
+    return f"{place[0]}:{place[1]}"
 
 
 def event_ts_of(obj: dict) -> datetime | None:
@@ -355,8 +381,11 @@ def reference_product_views(
     seen: set[str] = set()
     silver: list[dict] = []
     with maxminddb.open_database(str(geoip_db_path or default_geoip_db())) as reader:
-        for text in read_lines(paths):
+        for place, text in read_places(paths):
             counts["read"] += 1
+            if text is None:
+                reasons["not_utf8"] += 1
+                continue
             if is_blank(text):
                 counts["skipped_blank"] += 1
                 continue
@@ -367,6 +396,9 @@ def reference_product_views(
                 continue
             if not isinstance(obj, dict):
                 reasons["not_an_object"] += 1
+                continue
+            if any(isinstance(obj.get(k), dict | list | bool) for k in ("product_id", "device_id")):
+                reasons["id_not_scalar"] += 1
                 continue
             product_id = _text_or_none(obj.get("product_id"))
             if product_id is None or product_id == "":
@@ -379,7 +411,7 @@ def reference_product_views(
             if not in_range(ts, now):
                 reasons["out_of_range"] += 1
                 continue
-            event_id = event_id_of(obj, text)
+            event_id = event_id_of(obj, place)
             if event_id in seen:
                 counts["duplicates"] += 1
                 continue

@@ -42,3 +42,32 @@ def test_unknown_profile_fails_with_its_name():
 def test_missing_key_names_the_key():
     with pytest.raises(ConfigError, match="'gold.top_ips_per_day'"):
         load_config(profile="local", environ={}, overrides={"gold": None})
+
+
+def test_readme_log_format_override_is_taken_as_text():
+    fmt = '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" %D'
+    cfg = load_config(profile="local", environ={"LAKEHOUSE_ACCESS_LOGS__LOG_FORMAT": fmt})
+    assert cfg.access_logs.log_format == fmt
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("7", 7), ("-2", -2), ("1.5", 1.5), ("true", True), ("False", False), ("", None), ("null", None), ("a: b", "a: b"), ("[1]", "[1]")],
+)
+def test_environment_values_are_text_unless_plainly_typed(text, value):
+    from lakehouse.config import env_value
+
+    assert env_value(text) == value and type(env_value(text)) is type(value)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "message"),
+    [
+        ("%h %t %Z", "Unknown log format directive: '%Z'"),
+        ("", "must be an Apache LogFormat string"),
+        ("%h %l %u", "has no request time"),
+    ],
+)
+def test_a_bad_log_format_fails_when_the_config_is_read(fmt, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(profile="local", environ={"LAKEHOUSE_ACCESS_LOGS__LOG_FORMAT": fmt})

@@ -35,11 +35,11 @@ ACCESS_LINES = [
     b"   ",  # L5 blank
     # L6: "-" request line, +0530: UTC 2 March 06:30
     b'198.51.100.7 - - [02/Mar/2024:12:00:00 +0530] "-" 408 - "-" "-"',
-    # L7: exact copy of L3 -> duplicate
+    # L7: exact copy of L3 -> a second request (a record is its place, not its bytes)
     b'198.51.100.7 - - [02/Mar/2024:11:00:00 +0000] "GET /products/1 HTTP/2.0" 503 500 "-" "a \\"q\\" b"',
     # L8: truncated inside the agent -> quarantine
     b'192.0.2.1 - - [02/Mar/2024:11:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "Mozilla/5.0 (Win',
-    # L9: TLS ClientHello bytes -> quarantine
+    # L9: TLS ClientHello bytes (not UTF-8) -> quarantine
     b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\xff\xfe",
     # L10: unparseable date -> quarantine
     b'192.0.2.1 - - [32/Foo/2024:99:99:99 +0000] "GET / HTTP/1.1" 200 5 "-" "UA1"',
@@ -88,20 +88,20 @@ def test_access_counts_and_gold(tmp_path):
         "read": 15,
         "skipped_blank": 2,
         "quarantined": 5,
-        "duplicates": 1,
-        "silver": 7,
+        "duplicates": 0,
+        "silver": 8,
     }
-    assert res["quarantine_reasons"] == {"unparseable": 3, "out_of_range": 2}
+    assert res["quarantine_reasons"] == {"unparseable": 2, "not_utf8": 1, "out_of_range": 2}
     assert res["endpoint_daily"] == [
         _ep(D1, "-", 1, 1, 0, 0, 1, 0, 226),  # L14
         _ep(D1, "/", 1, 1, 0, 1, 0, 0, 0),  # L13
         _ep(D1, "/cart", 1, 1, 0, 1, 0, 0, 230),  # L12
         _ep(D2, "-", 1, 1, 0, 0, 1, 0, 0),  # L6
-        _ep(D2, "/products/1", 3, 2, 1, 0, 1, 1, 1500),  # L1, L2, L3
+        _ep(D2, "/products/1", 4, 2, 1, 0, 1, 2, 2000),  # L1, L2, L3, L7
     ]
     assert res["top_ips_daily"] == [
         {"report_date": D1, "ip": "192.0.2.9", "requests": 3},
-        {"report_date": D2, "ip": "198.51.100.7", "requests": 2},  # ties: ip ascending
+        {"report_date": D2, "ip": "198.51.100.7", "requests": 3},
         {"report_date": D2, "ip": "203.0.113.5", "requests": 2},
     ]
     top1 = reference_access_logs([path], "combined", now=NOW, top_n=1)["top_ips_daily"]
@@ -138,7 +138,7 @@ def test_access_response_time_percentiles(tmp_path):
 
 def test_read_lines_edges(tmp_path):
     path = _write(tmp_path, "x.log", [b"a\r", b"", b"b\xffc"], final_newline=False)
-    assert list(read_lines(path)) == ["a", "", "b\ufffdc"]
+    assert list(read_lines(path)) == ["a", "", None]
     path2 = _write(tmp_path, "y.log", [b"a", b"b"])
     assert list(read_lines([path2, path2])) == ["a", "b", "a", "b"]
 
@@ -150,7 +150,11 @@ def test_helpers():
     assert split_request_line("GET / HTTP/1.1") == ("GET", "/", "HTTP/1.1")
     assert split_request_line("GET /x") == ("GET", "/x", None)
     assert split_request_line(None) == (None, None, None)
-    assert split_request_line("GET  / HTTP/1.1") == (None, None, None)
+    assert split_request_line("get /a b HTTP/1.1") == ("GET", "/a b", "HTTP/1.1")
+    assert split_request_line("GET /a b") == ("GET", "/a b", None)
+    assert split_request_line("GET  / HTTP/1.1") == ("GET", " /", "HTTP/1.1")
+    assert split_request_line("GET  HTTP/1.1") == (None, None, None)
+    assert split_request_line("garbage") == (None, None, None)
     assert split_request_line("\x16\x03\x01") == (None, None, None)
 
 
@@ -179,7 +183,7 @@ VIEW_LINES = [
     # P3: event_id, private ip -> unknown, no referrer -> direct
     _j({"event_id": "e3", "product_id": "p1", "device_id": "d1", "remote_ip": "10.0.0.1",
         "timestamp": "2024-03-02T10:15:00.250Z"}),  # fmt: skip
-    # P4: no id (sha256 of the line), naive timestamp = UTC, no remote_ip
+    # P4: no id (its place is its id), naive timestamp = UTC, no remote_ip
     _j({"product_id": "p2", "device_id": "d1", "timestamp": "2024-03-01T12:00:00",
         "referrer_url": "http://partner.example.net:8080/x"}),  # fmt: skip
     P1,  # P5: exact duplicate
@@ -243,10 +247,22 @@ def test_product_views_counts_and_gold(tmp_path):
     ]  # fmt: skip
 
 
-def test_product_views_idless_duplicates_by_line(tmp_path):
+def test_product_views_without_id_are_each_a_view(tmp_path):
     line = _j({"product_id": "p1", "device_id": "d1", "time_stamp": 1709294400})
     other = _j({"product_id": "p1", "device_id": "d2", "time_stamp": 1709294400})
     res = reference_product_views(_write(tmp_path, "pv.jsonl", [line, line + b"\r", other]), now=NOW)
-    assert res["counts"]["duplicates"] == 1
-    assert res["product_views_daily"][0]["view_count"] == 2
+    assert res["counts"]["duplicates"] == 0
+    assert res["product_views_daily"][0]["view_count"] == 3
     assert res["product_views_daily"][0]["unique_visitors"] == 2
+
+
+def test_product_views_ids_must_be_strings_or_numbers(tmp_path):
+    lines = [
+        _j({"_id": "a", "product_id": {"sku": 1}, "time_stamp": 1709294400}),
+        _j({"_id": "b", "product_id": "p1", "device_id": ["d"], "time_stamp": 1709294400}),
+        _j({"_id": "c", "product_id": True, "time_stamp": 1709294400}),
+        _j({"_id": "d", "product_id": 7, "device_id": 8, "time_stamp": 1709294400}),
+    ]
+    res = reference_product_views(_write(tmp_path, "pv.jsonl", lines), now=NOW, keep_silver=True)
+    assert res["quarantine_reasons"] == {"id_not_scalar": 3}
+    assert [(r["product_id"], r["device_id"]) for r in res["silver"]] == [("7", "8")]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,8 +146,26 @@ def _env_overrides(raw: dict, environ: dict[str, str]) -> dict:
             node = node.setdefault(key, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"{name}: {'.'.join(keys[:-1])} is not a section")
-        node[keys[-1]] = yaml.safe_load(value) if value != "" else None
+        node[keys[-1]] = env_value(value)
     return out
+
+
+_INT = re.compile(r"[-+]?[0-9]+")
+_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+
+
+def env_value(text: str) -> Any:
+    """An environment override's value: a string unless it is plainly a number, a boolean or
+    null (`""`, `null`, `~`). Never YAML: a log format such as `%h %l ... %D` is text."""
+    if text.strip() in ("", "null", "~"):
+        return None
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if _INT.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text):
+        return float(text)
+    return text
 
 
 def _get(raw: dict, dotted: str) -> Any:
@@ -156,6 +175,21 @@ def _get(raw: dict, dotted: str) -> Any:
             raise ConfigError(f"missing configuration key {dotted!r} (conf/lakehouse.yaml)")
         node = node[key]
     return node
+
+
+def _log_format(value: Any) -> str:
+    """The configured Apache LogFormat, checked now: an empty or unknown one fails before any job writes."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"access_logs.log_format must be an Apache LogFormat string, got {value!r}")
+    from apachelogs import LogParser
+
+    try:
+        LogParser(value)
+    except Exception as error:  # apachelogs raises its own errors for unknown directives
+        raise ConfigError(f"access_logs.log_format {value!r}: {type(error).__name__}: {error}") from None
+    if not re.search(r"%[<>]?(?:\{[^}]*\})?t", value):
+        raise ConfigError(f"access_logs.log_format {value!r} has no request time (%t): silver needs one")
+    return value
 
 
 def _build(profile: str, root: Path, raw: dict, environ: dict[str, str] | None = None) -> Config:
@@ -178,7 +212,7 @@ def _build(profile: str, root: Path, raw: dict, environ: dict[str, str] | None =
         warehouse=warehouse,
         checkpoints=checkpoints,
         access_logs=AccessLogConfig(
-            log_format=str(_get(raw, "access_logs.log_format")),
+            log_format=_log_format(_get(raw, "access_logs.log_format")),
             also_accept_common=bool(_get(raw, "access_logs.also_accept_common")),
         ),
         quality=QualityConfig(

@@ -50,7 +50,7 @@ ACCESS_BAD_KINDS = (
     "binary_garbage",  # raw TLS ClientHello bytes, not UTF-8: quarantine
     "bad_date",  # [32/Foo/2024:99:99:99 +0000]: quarantine
     "out_of_range_date",  # well-formed date in 1970: quarantine
-    "duplicate",  # exact copy of an earlier valid line: counted once
+    "repeated",  # byte-identical copy of an earlier valid line: a request of its own
 )
 _ACCESS_QUARANTINED = ("truncated", "binary_garbage", "bad_date", "out_of_range_date")
 
@@ -608,7 +608,7 @@ def write_access_log(
 
     counts = dict.fromkeys(("lines", "valid_plain", *ACCESS_BAD_KINDS), 0)
     times = _time_grid(rng, n_lines, t0, span)
-    # A valid line must never equal another one by chance (only "duplicate"
+    # A valid line must never equal another one by chance (only "repeated"
     # lines are copies). Identical lines share their UTC second, and times
     # never go back more than a few seconds, so the lines of the current and
     # the previous 30 s bucket are all that must be remembered.
@@ -651,9 +651,9 @@ def write_access_log(
                     append(_tls_client_hello(rng))
                     counts["binary_garbage"] += 1
                     continue
-                if kind == "duplicate" and last_plain is not None:
+                if kind == "repeated" and last_plain is not None:
                     append(last_plain)
-                    counts["duplicate"] += 1
+                    counts["repeated"] += 1
                     continue
                 r = rnd[j]
                 r2 = rnd2[j]
@@ -751,16 +751,17 @@ def write_access_log(
             lines.append("")
             out.write("\n".join(lines).encode("latin-1"))
     counts["lines"] = n_lines
-    return _with_expected(counts, _ACCESS_QUARANTINED)
+    return _with_expected(counts, _ACCESS_QUARANTINED, ())
 
 
-def _with_expected(counts: dict, quarantined_kinds: tuple[str, ...]) -> dict:
+def _with_expected(counts: dict, quarantined_kinds: tuple[str, ...], duplicate_kinds: tuple[str, ...]) -> dict:
     q = sum(counts[k] for k in quarantined_kinds)
+    duplicates = sum(counts[k] for k in duplicate_kinds)
     counts["expected_read"] = counts["lines"]
     counts["expected_skipped_blank"] = counts["blank"]
     counts["expected_quarantined"] = q
-    counts["expected_duplicates"] = counts["duplicate"]
-    counts["expected_silver"] = counts["lines"] - counts["blank"] - q - counts["duplicate"]
+    counts["expected_duplicates"] = duplicates
+    counts["expected_silver"] = counts["lines"] - counts["blank"] - q - duplicates
     return counts
 
 
@@ -1003,7 +1004,8 @@ def write_product_views(
                     seen_idless.add(text)
                     break
             lines.append(text)
-            last_valid = text
+            if "_id" in ev or "event_id" in ev:  # an event without an id is never a duplicate
+                last_valid = text
             counts["valid_plain"] += 1
         if kind is not None:
             counts[kind] += 1
@@ -1012,7 +1014,7 @@ def write_product_views(
         if lines:
             out.write("\n")
     counts["lines"] = n_events
-    return _with_expected(counts, _VIEW_QUARANTINED)
+    return _with_expected(counts, _VIEW_QUARANTINED, ("duplicate",))
 
 
 # ---------------------------------------------------------------------------
@@ -1033,7 +1035,7 @@ _ACCESS_KIND_DOC = {
     "binary_garbage": "raw TLS ClientHello bytes (`\\x16\\x03\\x01...`, not UTF-8, contains NULs): quarantine",
     "bad_date": "unparseable date `[32/Foo/2024:99:99:99 +0000]`: quarantine",
     "out_of_range_date": "well-formed date in 1970 (`[01/Jan/1970:00:00:0N +0000]`): quarantine (out of range)",
-    "duplicate": "exact copy of an earlier valid line: counted once as a duplicate",
+    "repeated": "byte-identical copy of an earlier valid line (a client repeating a request within the second): valid, a request of its own",
 }
 _VIEW_KIND_DOC = {
     "blank": "empty or whitespace-only line: skipped and counted",
@@ -1125,7 +1127,7 @@ def _readme(results: dict[str, dict]) -> str:
         "",
         f"{pv['lines']} lines of JSON product-view events (seed 11), shaped like seed 004:",
         "`_id` (24-hex ObjectId; 3 % as `{\"$oid\": ...}`) or `event_id` (2 % have neither",
-        "and are identified by a hash of the line), `product_id`, `device_id` (a pool about",
+        "and are identified by their place: file and line), `product_id`, `device_id` (a pool about",
         "a quarter of the events; 1 % of events have none), `store_id`, `referrer_url`",
         "(absent, empty or a URL, some with upper-case hosts or a port), `remote_ip`,",
         "`user_agent`, either `timestamp` (ISO-8601 with `Z`, `+07:00` or `-05:00`, 30 %",

@@ -90,7 +90,12 @@ def test_silver_and_quarantine_tables_hold_those_rows(spark, built, oracle_acces
     assert quarantine.count() == oracle_access["counts"]["quarantined"]
     assert quarantine.where(F.col("reason").isNull() | F.col("value").isNull()).count() == 0
     reasons = {r[0] for r in quarantine.select(F.substring_index("reason", ":", 1)).collect()}
-    assert reasons == {"truncated line", "unparseable line", "unparseable timestamp", "timestamp out of range"}
+    assert reasons == {
+        "truncated line",
+        "not valid UTF-8 (the exact bytes are kept in raw_value)",
+        "unparseable timestamp",
+        "timestamp out of range",
+    }
 
 
 @pytest.mark.parametrize("table", ["endpoint_daily", "top_ips_daily"])

@@ -4,7 +4,8 @@
     spark-submit spark/lakehouse/jobs/silver_access_logs.py [--warehouse DIR]
 
 Reads `bronze/access_logs` incrementally (checkpointed streaming read, availableNow),
-writes `silver/access_logs` (partitioned by event_date, deduped on event_id across runs)
+writes `silver/access_logs` (partitioned by event_date; `event_id` is the line's place in
+its source, so two identical lines are two requests, and a place read twice is one)
 and `quarantine/access_logs` (every rejected line with its reason). Blank lines are
 counted and skipped. Each micro-batch commits with a Delta transaction id, so a replay
 after a crash writes nothing twice.
@@ -20,18 +21,16 @@ from pyspark.sql import DataFrame, SparkSession
 
 from lakehouse.config import Config
 from lakehouse.jobs.common import JobRun
-from lakehouse.jobs.silver_common import run_silver, silver_main
+from lakehouse.jobs.silver_common import SilverSpec, run_silver, silver_main
 from lakehouse.transforms.access_logs import SILVER_COLUMNS, access_log_rows
-from lakehouse.transforms.enrich import with_dimensions
 from lakehouse.transforms.log_format import CompiledFormat, compile_log_format
 
 log = logging.getLogger("lakehouse.silver.access_logs")
 
 GEO_COLUMNS = ("country", "city", "latitude", "longitude")
-
-
-# The columns whose distinct values (among valid rows) the enrichment is built from.
-LOOKUPS = ("user_agent", "ip")
+# Two copies of one event_id are two reads of one place (a bronze table written twice):
+# the first ingested wins, then the first in source order.
+WINNER_ORDER = ("ingested_at", "source_file_id", "source_line", "topic", "partition", "offset")
 
 
 def make_parse(config: Config) -> tuple[CompiledFormat, Callable[..., DataFrame]]:
@@ -59,17 +58,19 @@ def run(spark: SparkSession, config: Config, run_log: JobRun) -> None:
     # rejected, in a second pass over those alone. Without a regex, apachelogs parses all.
     fast_only = compiled.regex is not None
 
-    run_silver(
-        spark,
-        config,
-        "access_logs",
-        parse,
-        lambda valid, values: with_dimensions(valid, values, "ip", GEO_COLUMNS, config.geoip_database),
-        SILVER_COLUMNS,
-        run_log,
+    spec = SilverSpec(
+        dataset="access_logs",
+        parse=parse,
+        silver_columns=SILVER_COLUMNS,
+        ip_column="ip",
+        geo_columns=GEO_COLUMNS,
+        winner_order=WINNER_ORDER,
+        # The id is the record's place, and one place always holds the same line (the
+        # same date): only the batch's dates of silver are searched for it.
+        dedupe_scope="date",
         fallback=(lambda flagged: parse(flagged, fallback=True)) if fast_only else None,
-        lookups=LOOKUPS,
     )
+    run_silver(spark, config, spec, run_log)
 
 
 def main(argv: list[str] | None = None) -> int:

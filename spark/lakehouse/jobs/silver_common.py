@@ -1,4 +1,11 @@
-"""What both silver jobs share: the incremental read of bronze and the per-batch write."""
+"""What both silver jobs share: the incremental read of bronze and the per-batch write.
+
+Per bronze micro-batch: parse once into scratch Parquet (the fallback parser redoes only
+the lines the fast one flagged), quarantine the rejected rows, look the batch's distinct
+user agents and IPs up in the dimension tables (classifying new ones on the executors),
+drop the rows whose `event_id` silver holds already or that repeat within the batch,
+and append the rest, enriched, to silver.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +18,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config import Config
-from lakehouse.io import delta, staging
+from lakehouse.io import delta, dimensions, geoip, staging
 from lakehouse.jobs.common import JobRun, base_parser, config_from_args, get_session, setup_logging
+from lakehouse.transforms import enrich
 from lakehouse.transforms.common import QUARANTINE_COLUMNS, batch_facts, to_quarantine
 from lakehouse.transforms.dedupe import drop_rows, duplicate_rows, seen_rows
 
@@ -27,97 +35,149 @@ RAW_COLUMNS = ("value", "raw_value")
 SILVER_PROPERTIES = {"delta.dataSkippingStatsColumns": "event_ts"}
 
 
-def _staged(rows: DataFrame, silver_columns: tuple[str, ...], order_by: tuple[str, ...]) -> DataFrame:
+@dataclass(frozen=True)
+class SilverSpec:
+    """How one dataset becomes silver: its parser and what its silver rows hold.
+
+    `dedupe_scope`: "date" when an event_id always comes with the same event date (a
+    record's place in its source: the same place always holds the same bytes), so only
+    those dates of silver are searched for it; "all" when the same id may come back with
+    another time (a product view's own id), so all of silver is.
+    """
+
+    dataset: str
+    parse: Callable[[DataFrame], DataFrame]
+    silver_columns: tuple[str, ...]
+    ip_column: str
+    geo_columns: tuple[str, ...]
+    winner_order: tuple[str, ...]
+    dedupe_scope: str
+    fallback: Callable[[DataFrame], DataFrame] | None = None
+
+
+def _staged(rows: DataFrame, keep: set[str]) -> DataFrame:
     """The columns later steps read; the raw line only where quarantine or the fallback needs it."""
-    wanted = {*silver_columns, *QUARANTINE_COLUMNS, *order_by, *STAGE_FLAGS}
     rejected = F.col("reason").isNotNull()
     return rows.select(
-        *[F.when(rejected, F.col(c)).alias(c) if c in RAW_COLUMNS else F.col(c) for c in rows.columns if c in wanted]
+        *[F.when(rejected, F.col(c)).alias(c) if c in RAW_COLUMNS else F.col(c) for c in rows.columns if c in keep]
     )
 
 
 @dataclass
 class StagedBatch:
-    """A batch parsed into scratch Parquet, with its `batch_facts`."""
+    """A batch parsed into scratch Parquet, with its counts, dates and distinct lookup values."""
 
     rows: DataFrame
     counts: dict[str, int]  # read, skipped_blank, quarantined, valid
-    dates: set  # event_date of the valid rows
-    values: dict[str, set[str]]  # distinct values of each lookup column among the valid rows
+    dates: set[date]  # event_date of the valid rows
+    values: dict[str, DataFrame]  # distinct values of each lookup column among the valid rows
 
 
-def _collect_facts(rows: DataFrame, lookups: tuple[str, ...]) -> dict:
-    facts: dict = {"counts": {}, "dates": set(), "values": {c: set() for c in lookups}}
-    for fact, value, count in batch_facts(rows, lookups).collect():
-        if fact.startswith("lookup:"):
-            facts["values"][fact.removeprefix("lookup:")].add(value)
-            continue
-        facts["counts"][fact] = facts["counts"].get(fact, 0) + count
+def _facts(rows: DataFrame, lookups: dict[str, str], path: str) -> tuple[dict[str, int], set[date], dict[str, DataFrame]]:
+    """Counts by kind, valid dates (small: collected) and lookup values (staged, never collected)."""
+    staged = staging.write(batch_facts(rows, tuple(lookups.values())), path)
+    counts: dict[str, int] = {}
+    dates: set[date] = set()
+    for fact, value, count in staged.where(~F.col("fact").startswith("lookup:")).collect():
+        counts[fact] = counts.get(fact, 0) + count
         if fact == "valid" and value is not None:
-            facts["dates"].add(date.fromisoformat(value))
-    return facts
+            dates.add(date.fromisoformat(value))
+    values = {
+        name: staged.where(F.col("fact") == f"lookup:{column}").select(F.col("value").alias(name))
+        for name, column in lookups.items()
+    }
+    return counts, dates, values
 
 
-def stage_parsed_rows(
-    batch: DataFrame,
-    parse: Callable[[DataFrame], DataFrame],
-    fallback: Callable[[DataFrame], DataFrame] | None,
-    staging_path: str,
-    silver_columns: tuple[str, ...],
-    order_by: tuple[str, ...] = (),
-    lookups: tuple[str, ...] = (),
-) -> StagedBatch:
+def stage_parsed_rows(spec: SilverSpec, batch: DataFrame, staging_path: str) -> StagedBatch:
     """Parse the batch once into scratch Parquet; every later step reads that, never bronze.
 
     With a `fallback`, the rows `parse` flagged `needs_fallback` are parsed again by it
     (on their bronze columns) and stored beside the others, replacing them.
     """
-    parsed = parse(batch).withColumn("_row", F.monotonically_increasing_id())
-    staged = staging.write(_staged(parsed, silver_columns, order_by), f"{staging_path}/rows")
-    facts = [_collect_facts(staged, lookups)]
-    if fallback is not None and facts[0]["counts"].get("flagged"):
+    keep = {*spec.silver_columns, *QUARANTINE_COLUMNS, *spec.winner_order, *STAGE_FLAGS}
+    lookups = {"user_agent": "user_agent", "ip": spec.ip_column}
+    parsed = spec.parse(batch).withColumn("_row", F.monotonically_increasing_id())
+    staged = staging.write(_staged(parsed, keep), f"{staging_path}/rows")
+    counts, dates, values = _facts(staged, lookups, f"{staging_path}/facts")
+    read = sum(counts.values())
+    if spec.fallback is not None and counts.get("flagged"):
         source = [c for c in batch.columns if c in staged.columns]
         flagged = staged.where(F.col("needs_fallback")).select(*source, "_row")
-        redone = fallback(flagged).withColumn("needs_fallback", F.lit(False))
-        redone = staging.write(_staged(redone, silver_columns, order_by).select(*staged.columns), f"{staging_path}/fallback")
-        facts.append(_collect_facts(redone, lookups))
+        redone = spec.fallback(flagged).withColumn("needs_fallback", F.lit(False))
+        redone = staging.write(_staged(redone, keep).select(*staged.columns), f"{staging_path}/fallback")
+        more_counts, more_dates, more_values = _facts(redone, lookups, f"{staging_path}/fallback_facts")
+        for kind, n in more_counts.items():
+            counts[kind] = counts.get(kind, 0) + n
+        dates |= more_dates
+        values = {name: values[name].unionByName(more_values[name]) for name in values}
         staged = staged.where(~F.col("needs_fallback")).unionByName(redone)
     kinds = ("skipped_blank", "quarantined", "valid")
-    counts = {k: sum(f["counts"].get(k, 0) for f in facts) for k in kinds}
-    return StagedBatch(
-        rows=staged,
-        counts={"read": sum(facts[0]["counts"].values()), **counts},
-        dates={d for f in facts for d in f["dates"]},
-        values={c: {v for f in facts for v in f["values"][c]} for c in lookups},
+    return StagedBatch(staged, {"read": read, **{k: counts.get(k, 0) for k in kinds}}, dates, values)
+
+
+def dimension_tables(spark: SparkSession, config: Config) -> tuple[dimensions.Dimension, dimensions.Dimension]:
+    """The user-agent and GeoIP dimensions of this warehouse, with today's classifiers."""
+    database = geoip.database_path(config.geoip_database)
+    ua_classifier = enrich.user_agent_classifier()
+    geo_classifier = geoip.build_of(database)
+    opener = geoip.ship(spark, database)
+    return (
+        dimensions.Dimension(
+            config.table_path("silver", "dim_user_agents"),
+            "user_agent",
+            ua_classifier,
+            lambda values: enrich.classify_user_agents(values, ua_classifier),
+        ),
+        dimensions.Dimension(
+            config.table_path("silver", "dim_ip_geo"),
+            "ip",
+            geo_classifier,
+            lambda values: enrich.locate_ips(values, opener, geo_classifier),
+        ),
     )
 
 
 def write_silver_batch(
     spark: SparkSession,
+    config: Config,
+    spec: SilverSpec,
     batch: StagedBatch,
-    silver_path: str,
-    quarantine_path: str,
-    silver_columns: tuple[str, ...],
     txn: tuple[str, int],
-    enrich: Callable[[DataFrame, dict[str, set[str]]], DataFrame],
-    order_by: tuple[str, ...] = (),
+    staging_path: str,
 ) -> dict[str, int]:
-    """Write one staged batch: quarantine rows, then new deduped silver rows. Returns counts."""
+    """Write one staged batch: quarantine rows, then new deduped, enriched silver rows. Returns counts."""
+    silver_path = config.table_path("silver", spec.dataset)
     staged, valid_count = batch.rows, batch.counts["valid"]
     counts = {k: batch.counts[k] for k in ("read", "skipped_blank", "quarantined")}
     if counts["quarantined"]:
-        delta.append(to_quarantine(staged), quarantine_path, txn=txn)
+        delta.append(to_quarantine(staged), config.table_path("quarantine", spec.dataset), txn=txn)
     written = 0
     if valid_count:
         valid = staged.where(~F.col("is_blank") & F.col("reason").isNull())
-        keys = valid.select("_row", "event_date", "event_id", *order_by)
-        drop = duplicate_rows(keys, order_by)
+        agents_dim, ips_dim = dimension_tables(spark, config)
+        agents, new_agents = dimensions.lookup(spark, agents_dim, batch.values["user_agent"], f"{staging_path}/dim_ua")
+        places, new_ips = dimensions.lookup(spark, ips_dim, batch.values["ip"], f"{staging_path}/dim_ip")
+        counts.update(user_agents_classified=new_agents, ips_located=new_ips)
+        keys = valid.select("_row", "event_date", "event_id", *spec.winner_order)
+        drop = duplicate_rows(keys, spec.winner_order)
         if delta.table_exists(spark, silver_path):
-            seen = delta.read_table(spark, silver_path).where(F.col("event_date").isin(sorted(batch.dates)))
-            drop = drop.unionByName(seen_rows(keys, seen))
-        new = drop_rows(enrich(valid, batch.values), drop)
+            seen = delta.read_table(spark, silver_path)
+            if spec.dedupe_scope == "date":
+                seen = seen.where(F.col("event_date").isin(sorted(batch.dates)))
+            drop = drop.unionByName(seen_rows(keys, seen, by_date=spec.dedupe_scope == "date"))
+        new = drop_rows(
+            valid.transform(lambda d: enrich.with_user_agent(d, agents)).transform(
+                lambda d: enrich.with_geo(d, places, spec.ip_column, spec.geo_columns)
+            ),
+            drop,
+        )
         delta.append(
-            new.select(*silver_columns), silver_path, partition_by=("event_date",), txn=txn, properties=SILVER_PROPERTIES
+            new.select(*spec.silver_columns),
+            silver_path,
+            partition_by=("event_date",),
+            txn=txn,
+            properties=SILVER_PROPERTIES,
         )
         written = int(delta.last_commit_metrics(spark, silver_path).get("numOutputRows", 0))
     counts["written"] = written
@@ -125,24 +185,9 @@ def write_silver_batch(
     return counts
 
 
-def run_silver(
-    spark: SparkSession,
-    config: Config,
-    dataset: str,
-    parse: Callable[[DataFrame], DataFrame],
-    enrich: Callable[[DataFrame, dict[str, set[str]]], DataFrame],
-    silver_columns: tuple[str, ...],
-    run_log: JobRun,
-    order_by: tuple[str, ...] = (),
-    fallback: Callable[[DataFrame], DataFrame] | None = None,
-    lookups: tuple[str, ...] = (),
-) -> None:
-    """Parse, enrich and write every bronze/<dataset> row this job has not seen yet.
-
-    `fallback` (optional) re-parses the rows `parse` flagged `needs_fallback`.
-    `lookups` are the columns whose distinct values (among valid rows) `enrich` gets,
-    with the valid rows, to build its dimensions from.
-    """
+def run_silver(spark: SparkSession, config: Config, spec: SilverSpec, run_log: JobRun) -> None:
+    """Parse, enrich and write every bronze/<dataset> row this job has not seen yet."""
+    dataset = spec.dataset
     bronze = config.table_path("bronze", dataset)
     if not delta.table_exists(spark, bronze):
         log.info("no bronze/%s table yet: nothing to do", dataset)
@@ -157,17 +202,8 @@ def run_silver(
             batch = batch.repartition(parallelism)
         staging_path = f"{config.checkpoint(f'silver_{dataset}_staging')}/batch_{batch_id}"
         try:
-            staged = stage_parsed_rows(batch, parse, fallback, staging_path, silver_columns, order_by, lookups)
-            counts = write_silver_batch(
-                spark,
-                staged,
-                config.table_path("silver", dataset),
-                config.table_path("quarantine", dataset),
-                silver_columns,
-                (app_id, batch_id),
-                enrich,
-                order_by,
-            )
+            staged = stage_parsed_rows(spec, batch, staging_path)
+            counts = write_silver_batch(spark, config, spec, staged, (app_id, batch_id), staging_path)
         finally:
             staging.remove(spark, staging_path)
         run_log.add(**counts)

@@ -4,7 +4,7 @@
     spark-submit spark/lakehouse/jobs/silver_product_views.py [--warehouse DIR]
 
 Reads `bronze/product_views` incrementally, writes `silver/product_views` (deduped on
-event_id across runs; the earliest ingested copy wins) and `quarantine/product_views`
+event_id across runs and dates: the copy silver saw first wins) and `quarantine/product_views`
 (invalid JSON, missing product_id, unparseable or absurd time, with the reason).
 """
 
@@ -17,34 +17,31 @@ from pyspark.sql import SparkSession
 
 from lakehouse.config import Config
 from lakehouse.jobs.common import JobRun
-from lakehouse.jobs.silver_common import run_silver, silver_main
-from lakehouse.transforms.enrich import with_dimensions
+from lakehouse.jobs.silver_common import SilverSpec, run_silver, silver_main
 from lakehouse.transforms.product_views import SILVER_COLUMNS, product_view_rows
 
 log = logging.getLogger("lakehouse.silver.product_views")
 
-# Among copies of one event_id, the first ingested wins (then source order).
-WINNER_ORDER = ("ingested_at", "source_file", "topic", "partition", "offset", "line")
-
-
-# The columns whose distinct values (among valid rows) the enrichment is built from.
-LOOKUPS = ("user_agent", "remote_ip")
+# Among copies of one event_id in a batch, the first ingested wins, then the first in
+# source order (file id and line, or topic, partition and offset); a copy arriving in a
+# later batch loses to the one silver already holds, whatever its date.
+WINNER_ORDER = ("ingested_at", "source_file_id", "source_line", "topic", "partition", "offset")
 
 
 def run(spark: SparkSession, config: Config, run_log: JobRun) -> None:
     """Process every bronze product-view event not yet seen by this job."""
     quality = config.quality
-    run_silver(
-        spark,
-        config,
-        "product_views",
-        lambda batch: product_view_rows(batch, quality.min_event_date, quality.max_future_hours),
-        lambda valid, values: with_dimensions(valid, values, "remote_ip", ("country",), config.geoip_database),
-        SILVER_COLUMNS,
-        run_log,
-        order_by=WINNER_ORDER,
-        lookups=LOOKUPS,
+    spec = SilverSpec(
+        dataset="product_views",
+        parse=lambda batch: product_view_rows(batch, quality.min_event_date, quality.max_future_hours),
+        silver_columns=SILVER_COLUMNS,
+        ip_column="remote_ip",
+        geo_columns=("country",),
+        winner_order=WINNER_ORDER,
+        # An event's own id may come back with another time: all of silver is searched.
+        dedupe_scope="all",
     )
+    run_silver(spark, config, spec, run_log)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,9 @@
 
 Fast path: the configured LogFormat compiled to one regex, applied in the JVM with a
 single `regexp_replace` that rewrites a matching line into its fields joined by a
-separator. Lines it rejects (and every line, when the format has directives the
+separator, then split. A line that itself holds the separator (a control byte inside a
+quoted field) is taken apart with one `regexp_extract` per field instead, so input can
+never shift the fields. Lines the regex rejects (and every line, when the format has directives the
 compiler does not model) go through `apachelogs`, in a pandas UDF that only receives
 the rejected lines' text (all others arrive as nulls, so the Python side costs little).
 """
@@ -18,6 +20,7 @@ from lakehouse.transforms.common import (
     is_blank_line,
     normalized_line,
     out_of_range_reason,
+    record_place,
     with_event_date,
     with_message_checks,
 )
@@ -61,11 +64,15 @@ def with_fast_fields(df: DataFrame, compiled: CompiledFormat) -> DataFrame:
     # Separate projections on purpose: written as one expression, Spark re-evaluated the
     # regex and the split once per field (8x the work). Flat columns, not a struct: a
     # struct is copied by every projection it passes through.
-    staged = df.withColumn("_rewritten", F.regexp_replace(line, F.lit(compiled.regex), F.lit(replacement))).withColumn(
+    holds_separator = line.contains(_SEP) | line.contains(_MARK)
+    # Exact for any input, 8x the regex work: only for the (rare) lines holding a separator.
+    extracted = F.when(line.rlike(compiled.regex), F.array(*[F.regexp_extract(line, compiled.regex, g) for g in present]))
+    staged = df.withColumn(
+        "_rewritten", F.when(~holds_separator, F.regexp_replace(line, F.lit(compiled.regex), F.lit(replacement)))
+    ).withColumn(
         "_parts",
-        F.when(
-            F.col("_rewritten").endswith(_SEP + _MARK) & ~line.endswith(_SEP + _MARK),
-            F.split(F.col("_rewritten"), _SEP, -1),
+        F.when(holds_separator, extracted).when(
+            F.col("_rewritten").endswith(_SEP + _MARK), F.split(F.col("_rewritten"), _SEP, -1)
         ),
     )
     parts = F.col("_parts")
@@ -185,29 +192,42 @@ def parse_access_log(df: DataFrame, compiled: CompiledFormat, accept_common: boo
 
 def _unescape(col: Column) -> Column:
     """Undo Apache's `\\"` and `\\\\` escapes; `-` (no header) becomes null."""
-    # Plain replaces, not a regex: `\\\\` pairs are parked on the field separator (a parsed
-    # field never holds it), then `\\"` is undone, then the parked pairs.
-    plain = F.replace(F.replace(F.replace(col, F.lit("\\\\"), F.lit(_SEP)), F.lit('\\"'), F.lit('"')), F.lit(_SEP), F.lit("\\"))
+    # One left-to-right regex pass, and only for fields holding a backslash (few).
+    plain = F.regexp_replace(col, r'\\(["\\])', "$1")
     return F.when(col != "-", F.when(col.contains("\\"), plain).otherwise(col))
 
 
 def with_request_parts(df: DataFrame) -> DataFrame:
-    """Split the request line into method, path, protocol; endpoint and query from the path."""
+    """Split the request line `METHOD TARGET [PROTOCOL]` into method, path, protocol;
+    endpoint and query from the path.
+
+    The target is everything between the method and the protocol, spaces included (a
+    client that sent `GET /a b HTTP/1.1` asked for `/a b`); the protocol is the last word
+    when it looks like one (`HTTP/1.1`). A request line without a method and a target
+    (`-`, garbage) has no method or path, and endpoint `-`.
+    """
     # Staged projections: each intermediate is computed once per row, not once per use.
     parts = F.col("_request_parts")
     n = F.size(parts)
+    last = F.get(parts, n - 1)
+    has_protocol = F.col("_has_protocol")
+    target = (
+        F.when(n == 2, F.get(parts, 1))
+        .when((n == 3) & has_protocol, F.get(parts, 1))
+        # Rare: a target holding spaces.
+        .otherwise(F.array_join(F.slice(parts, 2, n - 1 - has_protocol.cast("int")), " "))
+    )
     path = F.col("path")
     return (
         df.withColumn("_request_parts", F.split(F.col("request"), " "))
-        .withColumn(
-            "_well_formed",
-            F.col("request").isNotNull() & n.between(2, 3) & F.get(parts, 0).rlike("^[A-Za-z]+$"),
-        )
+        .withColumn("_has_protocol", (n >= 3) & last.rlike("^[A-Za-z]+/[0-9.]+$"))
+        .withColumn("_target", F.when(F.col("request").isNotNull() & (n >= 2) & F.get(parts, 0).rlike("^[A-Za-z]+$"), target))
+        .withColumn("_well_formed", F.col("_target") != "")
         .withColumns(
             {
                 "method": F.when(F.col("_well_formed"), F.upper(F.get(parts, 0))),
-                "path": F.when(F.col("_well_formed"), F.get(parts, 1)),
-                "protocol": F.when(F.col("_well_formed") & (n == 3), F.get(parts, 2)),
+                "path": F.when(F.col("_well_formed"), F.col("_target")),
+                "protocol": F.when(F.col("_well_formed") & has_protocol, last),
             }
         )
         .withColumns(
@@ -216,7 +236,7 @@ def with_request_parts(df: DataFrame) -> DataFrame:
                 "query": F.when(F.instr(path, "?") > 0, F.expr("substring(path, instr(path, '?') + 1)")),
             }
         )
-        .drop("_request_parts", "_well_formed")
+        .drop("_request_parts", "_has_protocol", "_target", "_well_formed")
     )
 
 
@@ -230,7 +250,9 @@ def type_access_log(df: DataFrame, min_event_date: str, max_future_hours: int) -
                 "request": _unescape(raw["request"]),
                 "event_ts": F.try_to_timestamp(raw["time"], F.lit(_TIME_PATTERN)),
                 "status": raw["status"].try_cast("int"),
-                "bytes": F.when(raw["bytes"] != "-", raw["bytes"].try_cast("bigint")),
+                # Digits that fit a bigint, or `-` (null: nothing sent); anything else is
+                # quarantined below, never read as 0.
+                "bytes": F.when(raw["bytes"].rlike("^[0-9]{1,19}$"), raw["bytes"].try_cast("bigint")),
                 "referrer": _unescape(raw["referrer"]),
                 "user_agent": _unescape(raw["user_agent"]),
                 "response_time_ms": F.when(raw["response_us"] != "-", raw["response_us"].try_cast("double") / 1000.0),
@@ -243,15 +265,17 @@ def type_access_log(df: DataFrame, min_event_date: str, max_future_hours: int) -
         F.when(F.col("is_blank"), F.lit(None))
         .when(~F.col("_parsed"), F.col("_rejected"))
         .when(F.col("event_ts").isNull(), F.concat(F.lit("unparseable timestamp: "), raw["time"]))
-        .when(F.col("status").isNull(), F.lit("invalid status"))
+        .when(~F.col("status").between(100, 599) | F.col("status").isNull(), F.concat(F.lit("invalid status: "), F.coalesce(raw["status"], F.lit("null"))))
+        .when(raw["bytes"].isNotNull() & (raw["bytes"] != "-") & F.col("bytes").isNull(), F.concat(F.lit("invalid bytes: "), raw["bytes"]))
         .otherwise(out_of_range_reason(F.col("event_ts"), F.col("ingested_at"), min_event_date, max_future_hours))
     )
     return typed.withColumn("reason", reason)
 
 
 def with_event_id(df: DataFrame) -> DataFrame:
-    """`event_id`: sha-256 of the normalised line, so the same line always gets the same id."""
-    return df.withColumn("event_id", F.sha2(F.col("line"), 256))
+    """`event_id`: sha-256 of the record's place in its source (`record_place`), so the same
+    record always gets the same id and two identical lines are two events."""
+    return df.withColumn("event_id", F.sha2(record_place(df), 256))
 
 
 def access_log_rows(

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-SOURCE_COLUMNS = ("topic", "partition", "offset", "kafka_ts", "source_file", "ingested_at")
+SOURCE_COLUMNS = ("topic", "partition", "offset", "kafka_ts", "source_file", "source_file_id", "source_line", "ingested_at")
+
+SOURCE_TYPES = dict(zip(SOURCE_COLUMNS, ("string", "int", "bigint", "timestamp", "string", "string", "bigint", "timestamp"), strict=True))
 
 QUARANTINE_COLUMNS = ("value", "raw_value", "reason", *SOURCE_COLUMNS, "quarantined_at")
 
@@ -93,12 +95,29 @@ def with_message_checks(df: DataFrame) -> DataFrame:
     )
 
 
+def record_place(df: DataFrame) -> Column:
+    """Where a bronze record was read, the identity of a record: `file:<file id>:<line>` or
+    `kafka:<topic>:<partition>:<offset>` (`line:<text>` for rows of bronze tables written
+    before records carried their place)."""
+    file_id = _column_or_null(df, "source_file_id", "string")
+    line = _column_or_null(df, "source_line", "bigint")
+    topic = _column_or_null(df, "topic", "string")
+    partition = _column_or_null(df, "partition", "int").cast("string")
+    offset = _column_or_null(df, "offset", "bigint").cast("string")
+    return F.coalesce(
+        F.concat(F.lit("file:"), file_id, F.lit(":"), line.cast("string")),
+        F.concat(F.lit("kafka:"), topic, F.lit(":"), partition, F.lit(":"), offset),
+        F.concat(F.lit("line:"), F.col("line")),
+    )
+
+
 def to_quarantine(df: DataFrame) -> DataFrame:
     """Rows with a `reason` -> the quarantine table's columns."""
     return df.filter(F.col("reason").isNotNull()).select(
         "value",
         _column_or_null(df, "raw_value", "binary"),
-        *QUARANTINE_COLUMNS[2:-1],
+        "reason",
+        *[_column_or_null(df, c, t) for c, t in SOURCE_TYPES.items()],
         F.current_timestamp().alias("quarantined_at"),
     )
 

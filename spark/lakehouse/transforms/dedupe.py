@@ -22,9 +22,14 @@ def duplicate_rows(keys: DataFrame, order_by: tuple[str, ...] = ()) -> DataFrame
     return candidates.withColumn("_rank", F.row_number().over(first)).where(F.col("_rank") > 1).select("_row")
 
 
-def seen_rows(keys: DataFrame, seen: DataFrame) -> DataFrame:
-    """`_row` of the rows whose (event_date, event_id) is already in `seen` (the silver table)."""
-    return keys.join(seen.select("event_date", "event_id"), ["event_date", "event_id"], "left_semi").select("_row")
+def seen_rows(keys: DataFrame, seen: DataFrame, by_date: bool = True) -> DataFrame:
+    """`_row` of the rows whose `event_id` is already in `seen` (the silver table).
+
+    `by_date`: match on (event_date, event_id), for ids that always come with the same
+    date (the caller then reads only those dates of silver); else on the id alone.
+    """
+    on = ["event_date", "event_id"] if by_date else ["event_id"]
+    return keys.join(seen.select(*on), on, "left_semi").select("_row")
 
 
 def drop_rows(df: DataFrame, rows: DataFrame) -> DataFrame:

@@ -1,20 +1,20 @@
-"""User-agent and GeoIP enrichment, computed once per *distinct* value and joined back.
+"""User-agent and GeoIP enrichment, computed once per *distinct* value, on the executors.
 
-A 100k-line log holds a few hundred distinct agents and a few thousand distinct IPs:
-classifying those in Python (user-agents, maxminddb) and broadcasting the small result
-is two orders of magnitude cheaper than a per-row UDF. The silver jobs get a batch's
-distinct values from one aggregation over its staged rows (`transforms.common.batch_facts`)
-and pass them here.
+A 100k-line log holds a few hundred distinct agents; a busy site's log may hold a
+distinct IP on most lines. Either way the values are classified where the data is
+(`mapInPandas` on the executors: `user-agents` for agents, `maxminddb` for IPs) and
+joined back to the rows; nothing whose size grows with the data goes through the
+driver. The classified values are kept in dimension tables (`io.dimensions`), so each
+value is classified once, not once per batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from pathlib import Path
+from collections.abc import Iterable, Iterator
+from importlib import metadata
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 UA_SCHEMA = T.StructType(
@@ -32,19 +32,20 @@ GEO_SCHEMA = T.StructType(
         T.StructField("ip", T.StringType()),
         T.StructField("country", T.StringType()),
         T.StructField("country_name", T.StringType()),
+        T.StructField("region", T.StringType()),
         T.StructField("city", T.StringType()),
         T.StructField("latitude", T.DoubleType()),
         T.StructField("longitude", T.DoubleType()),
     ]
 )
 
+# What each dimension table holds beyond its schema: which classifier produced the row.
+CLASSIFIER_FIELD = T.StructField("classifier", T.StringType())
 
-def default_geoip_database() -> str:
-    """Path of the GeoLite2-City.mmdb that the maxminddb-geolite2 package ships (2018)."""
-    # The package installs its data as the `_maxminddb_geolite2` folder (no __init__).
-    import geolite2
 
-    return str(Path(geolite2.__file__).parent / "_maxminddb_geolite2" / "GeoLite2-City.mmdb")
+def user_agent_classifier() -> str:
+    """The library versions that classify agents: a change means agents are classified again."""
+    return f"user-agents {metadata.version('user-agents')}, ua-parser {metadata.version('ua-parser')}"
 
 
 def classify_user_agent(agent: str) -> tuple[str | None, str | None, str, bool]:
@@ -71,75 +72,69 @@ def user_agent_rows(agents: Iterable[str | None]) -> pd.DataFrame:
     return pd.DataFrame([(a, *classify_user_agent(a)) for a in distinct], columns=UA_SCHEMA.fieldNames())
 
 
-def geo_rows(ips: Iterable[str | None], database: str | None) -> pd.DataFrame:
-    """The GeoIP dimension's rows (GEO_SCHEMA) for the distinct non-null `ips`, from a MaxMind City db."""
-    import maxminddb
-
-    rows = []
-    with maxminddb.open_database(database or default_geoip_database()) as reader:
-        for ip in sorted({i for i in ips if i is not None}):
-            try:
-                rec = reader.get(ip)
-            except ValueError:  # not an IP address (e.g. a host name from %h)
-                rec = None
-            rec = rec or {}
-            country = rec.get("country") or rec.get("registered_country") or {}
-            location = rec.get("location") or {}
-            rows.append(
-                (
-                    ip,
-                    country.get("iso_code"),
-                    (country.get("names") or {}).get("en"),
-                    ((rec.get("city") or {}).get("names") or {}).get("en"),
-                    location.get("latitude"),
-                    location.get("longitude"),
-                )
-            )
-    return pd.DataFrame(rows, columns=GEO_SCHEMA.fieldNames())
+def geo_record(reader, ip: str) -> tuple:
+    """GEO_SCHEMA's values for `ip` from an open MaxMind City reader (nulls when unknown)."""
+    try:
+        rec = reader.get(ip)
+    except ValueError:  # not an IP address (e.g. a host name from %h)
+        rec = None
+    rec = rec or {}
+    country = rec.get("country") or rec.get("registered_country") or {}
+    location = rec.get("location") or {}
+    regions = rec.get("subdivisions") or [{}]
+    return (
+        ip,
+        country.get("iso_code"),
+        (country.get("names") or {}).get("en"),
+        (regions[0].get("names") or {}).get("en"),
+        ((rec.get("city") or {}).get("names") or {}).get("en"),
+        location.get("latitude"),
+        location.get("longitude"),
+    )
 
 
-def _dimension(spark: SparkSession, rows: pd.DataFrame, schema: T.StructType) -> DataFrame:
-    # From pandas (Arrow), not from a list of tuples: tens of thousands of IPs are common.
-    if rows.empty:
-        return spark.createDataFrame([], schema)
-    return spark.createDataFrame(rows, schema)
+def geo_rows(ips: Iterable[str | None], reader) -> pd.DataFrame:
+    """The GeoIP dimension's rows (GEO_SCHEMA) for the distinct non-null `ips`."""
+    distinct = sorted({i for i in ips if i is not None})
+    return pd.DataFrame([geo_record(reader, ip) for ip in distinct], columns=GEO_SCHEMA.fieldNames())
 
 
-def user_agent_dimension(spark: SparkSession, agents: Iterable[str | None]) -> DataFrame:
-    """One row per distinct agent with its classification, classified here in the driver.
+def _with_classifier(schema: T.StructType) -> T.StructType:
+    return T.StructType([*schema.fields, CLASSIFIER_FIELD])
 
-    The caller passes the distinct agents of its batch (a few hundred in a typical log,
-    from `batch_facts`), so no Python worker pass over the rows is needed.
+
+def classify_user_agents(agents: DataFrame, classifier: str) -> DataFrame:
+    """Distinct agents (column `user_agent`) -> UA_SCHEMA rows + `classifier`, on the executors."""
+
+    def classify(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            yield user_agent_rows(batch["user_agent"]).assign(classifier=classifier)
+
+    return agents.select("user_agent").mapInPandas(classify, _with_classifier(UA_SCHEMA))
+
+
+def locate_ips(ips: DataFrame, open_reader, classifier: str) -> DataFrame:
+    """Distinct IPs (column `ip`) -> GEO_SCHEMA rows + `classifier`, on the executors.
+
+    `open_reader()` runs on the executor and returns an open MaxMind reader (for the
+    database file Spark shipped there: `io.geoip`); it must be picklable.
     """
-    return _dimension(spark, user_agent_rows(agents), UA_SCHEMA)
 
+    def locate(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        reader = open_reader()
+        for batch in batches:
+            yield geo_rows(batch["ip"], reader).assign(classifier=classifier)
 
-def ip_geo_dimension(spark: SparkSession, ips: Iterable[str | None], database: str | None) -> DataFrame:
-    """One row per distinct IP with country, city and coordinates (looked up in the driver)."""
-    return _dimension(spark, geo_rows(ips, database), GEO_SCHEMA)
+    return ips.select("ip").mapInPandas(locate, _with_classifier(GEO_SCHEMA))
 
 
 def with_user_agent(df: DataFrame, dimension: DataFrame, column: str = "user_agent") -> DataFrame:
-    """Join the user-agent dimension onto `df` (broadcast: it is small)."""
-    dim = dimension.withColumnRenamed("user_agent", "_ua_key")
-    return df.join(F.broadcast(dim), df[column] == dim["_ua_key"], "left").drop("_ua_key")
+    """Join the user-agent dimension's classification onto `df` by `df[column]`."""
+    dim = dimension.select(UA_SCHEMA.fieldNames()).withColumnRenamed("user_agent", "_ua_key")
+    return df.join(dim, df[column] == dim["_ua_key"], "left").drop("_ua_key")
 
 
 def with_geo(df: DataFrame, dimension: DataFrame, column: str, keep: tuple[str, ...]) -> DataFrame:
     """Join the GeoIP dimension's `keep` columns onto `df` by `df[column]`."""
-    dim = dimension.select(F.col("ip").alias("_geo_key"), *keep)
-    return df.join(F.broadcast(dim), df[column] == dim["_geo_key"], "left").drop("_geo_key")
-
-
-def with_dimensions(
-    rows: DataFrame, values: dict[str, set[str]], ip_column: str, geo_columns: tuple[str, ...], database: str | None
-) -> DataFrame:
-    """`rows` + user-agent classification and the GeoIP `geo_columns` of `rows[ip_column]`.
-
-    `values` holds the batch's distinct `user_agent` and `ip_column` values: the dimensions
-    are built for those alone and broadcast-joined.
-    """
-    spark = rows.sparkSession
-    agents = user_agent_dimension(spark, values["user_agent"])
-    places = ip_geo_dimension(spark, values[ip_column], database)
-    return with_geo(with_user_agent(rows, agents), places, ip_column, geo_columns)
+    dim = dimension.select(dimension["ip"].alias("_geo_key"), *keep)
+    return df.join(dim, df[column] == dim["_geo_key"], "left").drop("_geo_key")

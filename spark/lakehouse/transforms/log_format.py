@@ -18,8 +18,11 @@ _DIRECTIVE = re.compile(r"%([<>])?(?:!?\d{3}(?:,\d{3})*)?(?:\{([^}]*)\})?([a-zA-
 
 # A quoted field as Apache writes it: any char but a quote or backslash, or an escape.
 # Written as an unrolled loop: `(?:[^"\\]|\\.)*` tries an alternation per character
-# and is several times slower in java.util.regex.
-_QUOTED = r'([^"\\]*(?:\\.[^"\\]*)*)'
+# and is several times slower in java.util.regex. Possessive (`*+`): java.util.regex
+# recurses once per repetition of a greedy group, so a field of a few thousand escapes
+# overflowed the thread's stack, which kills the executor (and a local driver) outright.
+# The two parts never match the same character, so giving up backtracking loses no match.
+_QUOTED = r'([^"\\]*+(?:\\.[^"\\]*+)*+)'
 _TOKEN = r"(\S+)"
 _NUMBER_OR_DASH = r"(\d+|-)"
 

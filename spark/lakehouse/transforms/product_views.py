@@ -14,6 +14,7 @@ from pyspark.sql import types as T
 from lakehouse.transforms.common import (
     normalized_line,
     out_of_range_reason,
+    record_place,
     with_event_date,
     with_message_checks,
 )
@@ -24,6 +25,9 @@ KNOWN_FIELDS = (
     "_id", "event_id", "product_id", "device_id", "store_id", "referrer_url", "remote_ip",
     "user_agent", "timestamp", "time_stamp", "local_time", "collection",
 )
+# Ids that must be a JSON string or number: an object, array or boolean there is not an id
+# (read as text, `{"a": 1}` would become a product called `{"a":1}`).
+SCALAR_IDS = ("product_id", "device_id")
 EVENT_SCHEMA = T.StructType([T.StructField(name, T.StringType()) for name in KNOWN_FIELDS])
 
 SILVER_COLUMNS = (
@@ -47,12 +51,26 @@ def parse_product_views(df: DataFrame) -> DataFrame:
     parsed = (
         df.withColumn("line", line)
         .withColumn("is_blank", F.coalesce(F.col("line").rlike(r"^\s*$"), F.lit(True)))
-        .withColumn("is_json", F.try_parse_json(F.col("line")).isNotNull())
+        .withColumn("_json", F.try_parse_json(F.col("line")))
+        .withColumn("is_json", F.col("_json").isNotNull())
         .withColumn("is_object", as_map.isNotNull())
         .withColumn("event", F.from_json(F.col("line"), EVENT_SCHEMA))
         .withColumn("extra", F.when(F.size(extra) > 0, F.to_json(extra)))
     )
-    return parsed.select("*", *[F.col("event").getField(name).alias(name) for name in KNOWN_FIELDS]).drop("event")
+    return (
+        parsed.select("*", *[F.col("event").getField(name).alias(name) for name in KNOWN_FIELDS])
+        .withColumns({f"_{name}_type": _json_type(F.col("_json"), name) for name in SCALAR_IDS})
+        .drop("event", "_json")
+    )
+
+
+def _json_type(doc, name: str):
+    """The JSON type of top-level field `name` of the parsed document, as Spark names it (null when absent)."""
+    return F.schema_of_variant(F.try_variant_get(doc, f"$.{name}", "variant"))
+
+
+def _not_scalar(type_name):
+    return type_name.startswith("OBJECT") | type_name.startswith("ARRAY") | (type_name == "BOOLEAN")
 
 
 def with_event_time(df: DataFrame) -> DataFrame:
@@ -64,11 +82,12 @@ def with_event_time(df: DataFrame) -> DataFrame:
 
 
 def with_ids(df: DataFrame) -> DataFrame:
-    """`event_id` from `_id` / `{"$oid"}` / `event_id`, else the sha-256 of the line."""
+    """`event_id` from `_id` / `{"$oid"}` / `event_id`, else the sha-256 of the record's
+    place in its source (two identical events without an id are two views)."""
     oid = F.get_json_object(F.col("_id"), "$['$oid']")
     return df.withColumn(
         "event_id",
-        F.coalesce(oid, _blank_to_null(F.col("_id")), _blank_to_null(F.col("event_id")), F.sha2(F.col("line"), 256)),
+        F.coalesce(oid, _blank_to_null(F.col("_id")), _blank_to_null(F.col("event_id")), F.sha2(record_place(df), 256)),
     ).withColumn("product_id", _blank_to_null(F.trim(F.col("product_id"))))
 
 
@@ -86,7 +105,9 @@ def type_product_views(df: DataFrame, min_event_date: str, max_future_hours: int
         F.when(F.col("is_blank"), F.lit(None))
         .when(~F.col("is_json"), F.lit("invalid JSON"))
         .when(~F.col("is_object"), F.lit("JSON is not an object"))
+        .when(_not_scalar(F.col("_product_id_type")), F.concat(F.lit("invalid product_id: not a string or number but "), F.lower("_product_id_type")))
         .when(F.col("product_id").isNull(), F.lit("missing product_id"))
+        .when(_not_scalar(F.col("_device_id_type")), F.concat(F.lit("invalid device_id: not a string or number but "), F.lower("_device_id_type")))
         .when(
             F.col("event_ts").isNull(),
             F.concat(
