@@ -1,5 +1,6 @@
 """Silver access-log parsing on inline lines: each kind of line and its exact outcome."""
 
+import hashlib
 from datetime import date, datetime
 
 import pytest
@@ -84,17 +85,78 @@ def test_apachelogs_parses_formats_the_fast_path_does_not_model(spark):
     assert tuple(row) == ("198.51.100.1", datetime(2024, 3, 1, 8, 0), "/x", 200, 42, None)
 
 
-def test_same_line_same_event_id(spark):
+def test_event_id_is_the_place_not_the_bytes(spark):
     line = '198.51.100.1 - - [01/Mar/2024:10:00:00 +0000] "GET / HTTP/1.0" 200 512'
-    ids = [r[0] for r in parse(spark, line, line + "\r", line.replace("512", "513")).select("event_id").collect()]
-    assert ids[0] == ids[1] != ids[2]
+    rows = [
+        (line, "f1", 1, None, None, None),
+        (line, "f1", 2, None, None, None),  # the same bytes on the next line: another request
+        (line, "f1", 1, None, None, None),  # the same place read again: the same record
+        (line, None, None, "access_logs", 0, 7),
+        (line, None, None, "access_logs", 1, 7),
+    ]
+    df = spark.createDataFrame(
+        [(*r, INGESTED) for r in rows],
+        "value string, source_file_id string, source_line bigint, topic string, partition int, offset bigint, ingested_at timestamp",
+    )
+    compiled = compile_log_format(COMBINED, accept_common=True)
+    ids = [r[0] for r in access_log_rows(df, compiled, True, "2000-01-01", 24).select("event_id").collect()]
+    assert ids[0] == ids[2]
+    assert len({ids[0], ids[1], ids[3], ids[4]}) == 4
+    assert ids[0] == hashlib.sha256(b"file:f1:1").hexdigest()
+    assert ids[3] == hashlib.sha256(b"kafka:access_logs:0:7").hexdigest()
+
+
+def _ok(ua='"-" "UA"', status="200", size="5", request="GET / HTTP/1.1"):
+    return f'198.51.100.1 - - [01/Mar/2024:10:00:00 +0000] "{request}" {status} {size} {ua}'
+
+
+def test_thousands_of_escaped_quotes_neither_overflow_nor_stop_the_parse(spark):
+    agent = '\\"' * 3000  # a 9 kB user agent: overflowed java.util.regex's stack
+    huge = '\\"a' * 100_000
+    rows = parse(spark, _ok(f'"-" "{agent}"'), _ok(f'"-" "{huge}"'), _ok()).select("status", "user_agent", "reason").collect()
+    assert [(r.status, r.reason) for r in rows] == [(200, None), (200, None), (200, None)]
+    assert rows[0].user_agent == '"' * 3000
+    assert rows[1].user_agent == '"a' * 100_000
+
+
+def test_a_control_byte_inside_a_field_does_not_shift_the_others(spark):
+    for byte in ("\x01", "\x02", "\x01\x02"):
+        line = _ok(f'"-" "evil{byte} 404 spoofed"')
+        row = parse(spark, line).select("status", "bytes", "user_agent", "reason").first()
+        assert tuple(row) == (200, 5, f"evil{byte} 404 spoofed", None)
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (_ok(size="100000000000000000000"), "invalid bytes: 100000000000000000000"),
+        (_ok(size="-5"), "invalid bytes: -5"),
+        (_ok(status="999"), "invalid status: 999"),
+        (_ok(status="099"), "invalid status: 099"),
+    ],
+)
+def test_out_of_range_numbers_are_quarantined_not_zeroed(spark, line, reason):
+    assert parse(spark, line).select("reason").first()[0] == reason
+
+
+def test_a_path_with_spaces_keeps_its_endpoint(spark):
+    row = parse(spark, _ok(request="GET /a b/c?q=1 2 HTTP/1.1")).select("method", "path", "endpoint", "query", "protocol", "reason").first()
+    assert tuple(row) == ("GET", "/a b/c?q=1 2", "/a b/c", "q=1 2", "HTTP/1.1", None)
 
 
 def test_request_parts_of_odd_request_lines(spark):
-    df = spark.createDataFrame([("POST /api/v1/cart?id=3 HTTP/2.0",), ("GET /only-path",), ("\\x16\\x03",), (None,)], "request string")
+    requests = ["POST /api/v1/cart?id=3 HTTP/2.0", "GET /only-path", "get /a b", "GET  HTTP/1.1", "\\x16\\x03", None]
+    df = spark.createDataFrame([(r,) for r in requests], "request string")
     out = df.transform(with_request_parts).select("method", "endpoint", "query", "protocol")
     expected = spark.createDataFrame(
-        [("POST", "/api/v1/cart", "id=3", "HTTP/2.0"), ("GET", "/only-path", None, None), (None, "-", None, None), (None, "-", None, None)],
+        [
+            ("POST", "/api/v1/cart", "id=3", "HTTP/2.0"),
+            ("GET", "/only-path", None, None),
+            ("GET", "/a b", None, None),
+            (None, "-", None, None),
+            (None, "-", None, None),
+            (None, "-", None, None),
+        ],
         out.schema,
     )
     assert_df_equality(out, expected, ignore_nullable=True, ignore_row_order=True)

@@ -1,5 +1,6 @@
 """Silver product-view parsing on inline events."""
 
+import hashlib
 from datetime import date, datetime
 
 import pytest
@@ -47,10 +48,28 @@ def test_unknown_fields_are_kept_as_json(spark):
         ('{"_id": "a", "product_id": " ", "timestamp": "2024-03-01T00:00:00Z"}', "missing product_id"),
         ('{"_id": "a", "product_id": "p", "timestamp": "yesterday"}', "unparseable time: timestamp=yesterday time_stamp=null"),
         ('{"_id": "a", "product_id": "p", "time_stamp": 0}', "timestamp out of range: before 2000-01-01: 1970-01-01 00:00:00"),
+        ('{"_id": "a", "product_id": {"sku": 1}, "time_stamp": 1709290000}', "invalid product_id: not a string or number but object<sku: bigint>"),
+        ('{"_id": "a", "product_id": [1], "time_stamp": 1709290000}', "invalid product_id: not a string or number but array<bigint>"),
+        ('{"_id": "a", "product_id": true, "time_stamp": 1709290000}', "invalid product_id: not a string or number but boolean"),
+        ('{"_id": "a", "product_id": "p", "device_id": {"x": "y"}, "time_stamp": 1709290000}', "invalid device_id: not a string or number but object<x: string>"),
     ],
 )
 def test_bad_events_get_a_reason(spark, line, reason):
     assert parse(spark, line).select("reason").first()[0] == reason
+
+
+def test_numeric_ids_are_text(spark):
+    row = parse(spark, '{"_id": "a", "product_id": 12, "device_id": 3.5, "time_stamp": 1709290000}').select("product_id", "device_id", "reason").first()
+    assert tuple(row) == ("12", "3.5", None)
+
+
+def test_events_without_an_id_are_identified_by_their_place(spark):
+    line = '{"product_id": "p", "time_stamp": 1709290000}'
+    df = spark.createDataFrame(
+        [(line, "f1", 1, INGESTED), (line, "f1", 2, INGESTED)], "value string, source_file_id string, source_line bigint, ingested_at timestamp"
+    )
+    ids = [r[0] for r in product_view_rows(df, "2000-01-01", 24).select("event_id").collect()]
+    assert ids == [hashlib.sha256(b"file:f1:1").hexdigest(), hashlib.sha256(b"file:f1:2").hexdigest()]
 
 
 def test_blank_line_is_a_skip_not_a_reject(spark):
