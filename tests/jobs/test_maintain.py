@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from lakehouse.io import delta
 from lakehouse.jobs.common import JobRun
-from lakehouse.jobs.maintain import file_count, maintain_table, warehouse_tables
+from lakehouse.jobs.maintain import maintain_table, warehouse_tables
+
+file_count = delta.file_count
 
 
 def test_optimize_compacts_small_files_and_keeps_rows(spark, warehouse_config):
@@ -33,3 +35,23 @@ def test_optimize_compacts_small_files_and_keeps_rows(spark, warehouse_config):
     seen.clear()
     delta.process_new_rows(spark, path, checkpoint, "maintain_test", lambda df, _b, _a: seen.append(df.count()))
     assert sum(seen) == 0
+
+
+def _parquet_files(path):
+    return sorted(p.name for p in path.rglob("*.parquet") if "_delta_log" not in p.parts)
+
+
+def test_vacuum_keeps_files_younger_than_the_retention_and_removes_older_ones(spark, warehouse_config, tmp_path):
+    from pathlib import Path
+
+    path = warehouse_config.table_path("gold", "endpoint_daily")
+    for i in range(3):  # each overwrite leaves the previous file unreferenced
+        spark.range(i, i + 5).coalesce(1).write.format("delta").mode("overwrite").save(path)
+    assert len(_parquet_files(Path(path))) == 3
+    maintain_table(spark, path, 168, JobRun("maintain"))
+    assert len(_parquet_files(Path(path))) == 3  # younger than 7 days: kept for time travel
+    maintain_table(spark, path, 0, JobRun("maintain"))
+    assert len(_parquet_files(Path(path))) == 1
+    assert sorted(r.id for r in delta.read_table(spark, path).collect()) == [2, 3, 4, 5, 6]
+    props = spark.sql(f"SHOW TBLPROPERTIES delta.`{path}`").collect()
+    assert {r.key: r.value for r in props}["delta.deletedFileRetentionDuration"] == "interval 0 seconds"

@@ -221,3 +221,54 @@ def process_new_rows(spark: SparkSession, path: str, checkpoint: str, name: str,
     if query.exception() is not None:
         raise RuntimeError(f"{name} failed: {query.exception()}")
     return len(batches)
+
+
+def tables_under(spark: SparkSession, folder: str) -> list[str]:
+    """Paths of the Delta tables directly under `folder` (none when it does not exist)."""
+    fs, root = filesystem(spark, folder)
+    if not fs.exists(root):
+        return []
+    found = [s.getPath().toString() for s in fs.listStatus(root) if s.isDirectory()]
+    return sorted(p for p in found if table_exists(spark, p))
+
+
+def file_count(spark: SparkSession, path: str) -> int:
+    """Live data files of the table's current version."""
+    return int(DeltaTable.forPath(spark, path).detail().select("numFiles").first()[0])
+
+
+def compact(spark: SparkSession, path: str) -> None:
+    """OPTIMIZE: small files rewritten into large ones, in a commit with `dataChange=false`
+    (incremental readers of the table see nothing new)."""
+    DeltaTable.forPath(spark, path).optimize().executeCompaction()
+
+
+# Delta's safety floor: VACUUM below it needs `retentionDurationCheck` turned off.
+SAFE_RETENTION_HOURS = 168
+
+
+def vacuum(spark: SparkSession, path: str, retention_hours: float) -> None:
+    """Delete the table's files that no version younger than `retention_hours` needs.
+
+    The retention is also stored as the table's `delta.deletedFileRetentionDuration`, the
+    setting Delta goes by whenever it is not told a number (and that some Delta builds take
+    over the argument), so every VACUUM of the table keeps what was asked for.
+    """
+    seconds = int(round(retention_hours * 3600))
+    set_properties(spark, path, {"delta.deletedFileRetentionDuration": f"interval {seconds} seconds"})
+    check = "spark.databricks.delta.retentionDurationCheck.enabled"
+    # Listing the table's files runs this many tasks; Spark's default (10,000) turned the
+    # VACUUM of a tiny table into ~30 s of task scheduling.
+    listing = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
+    before = {key: spark.conf.get(key, None) for key in (check, listing)}
+    spark.conf.set(listing, str(max(8, 2 * spark.sparkContext.defaultParallelism)))
+    if retention_hours < SAFE_RETENTION_HOURS:
+        spark.conf.set(check, "false")
+    try:
+        DeltaTable.forPath(spark, path).vacuum(retention_hours)
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)

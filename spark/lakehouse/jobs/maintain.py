@@ -9,17 +9,18 @@ tens of thousands a day. Reads slow down with the file count, so run `maintain` 
 (the Airflow DAG does, after gold) or whenever `files before` grows into the thousands.
 OPTIMIZE rewrites small files into large ones in a commit marked `dataChange=false`, so
 incremental readers (silver reads bronze as a stream) do not see the rows twice. VACUUM
-then deletes files no version newer than `--vacuum-hours` needs; it never goes below
-Delta's 7-day safety default unless you pass a smaller value on purpose, because a
-running stream or a time-travel query may still read them.
+then deletes files no version newer than `--vacuum-hours` needs (also stored as the
+table's `delta.deletedFileRetentionDuration`); it never goes below Delta's 7-day safety
+default unless you pass a smaller value on purpose, because a running stream or a
+time-travel query may still read them.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
 
-from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
 from lakehouse.config import Config
@@ -29,39 +30,23 @@ from lakehouse.jobs.common import JobRun, base_parser, config_from_args, get_ses
 log = logging.getLogger("lakehouse.maintain")
 
 LAYERS = ("bronze", "silver", "gold", "quarantine", "_meta")
-DEFAULT_VACUUM_HOURS = 168
+DEFAULT_VACUUM_HOURS = delta.SAFE_RETENTION_HOURS
 
 
 def warehouse_tables(spark: SparkSession, config: Config, layers: tuple[str, ...]) -> list[str]:
     """Paths of the Delta tables under `<warehouse>/<layer>/` for the given layers."""
-    jvm = spark.sparkContext._jvm
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
-    found = []
-    for layer in layers:
-        root = jvm.org.apache.hadoop.fs.Path(config.table_path(layer, "x")).getParent()
-        fs = root.getFileSystem(conf)
-        if not fs.exists(root):
-            continue
-        for status in fs.listStatus(root):
-            path = status.getPath().toString()
-            if status.isDirectory() and delta.table_exists(spark, path):
-                found.append(path)
-    return sorted(found)
-
-
-def file_count(spark: SparkSession, path: str) -> int:
-    return int(DeltaTable.forPath(spark, path).detail().select("numFiles").first()[0])
+    return [path for layer in layers for path in delta.tables_under(spark, config.table_path(layer, "x").rsplit("/", 1)[0])]
 
 
 def maintain_table(spark: SparkSession, path: str, vacuum_hours: float, run: JobRun) -> None:
     """OPTIMIZE then VACUUM one table, logging the file count before and after."""
-    table = DeltaTable.forPath(spark, path)
-    before = file_count(spark, path)
-    table.optimize().executeCompaction()
-    after = file_count(spark, path)
-    table.vacuum(vacuum_hours)
+    started = time.time()
+    before = delta.file_count(spark, path)
+    delta.compact(spark, path)
+    after = delta.file_count(spark, path)
+    delta.vacuum(spark, path, vacuum_hours)
     run.add(tables=1, files_before=before, files_after=after)
-    log.info("%s: %d -> %d files (vacuumed files older than %gh)", path, before, after, vacuum_hours)
+    log.info("%s: %d -> %d files, vacuumed files older than %gh (%.1fs)", path, before, after, vacuum_hours, time.time() - started)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,13 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     config = config_from_args(args)
-    extra = {}
     if args.vacuum_hours < DEFAULT_VACUUM_HOURS:
         log.warning("vacuum below 7 days: readers older than %gh may fail", args.vacuum_hours)
-        extra["spark.databricks.delta.retentionDurationCheck.enabled"] = "false"
     spark = get_session(config, "maintain")
-    for key, value in extra.items():
-        spark.conf.set(key, value)
     run = JobRun("maintain")
     for path in warehouse_tables(spark, config, tuple(args.layer or LAYERS)):
         maintain_table(spark, path, args.vacuum_hours, run)
