@@ -40,7 +40,6 @@ Run directly to print totals::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import sys
@@ -140,9 +139,9 @@ def split_request_line(request_line: str | None) -> tuple[str | None, str | None
     protocol = None
     head, _, last = rest.rpartition(" ")
     name, slash, version = last.partition("/")
-    if head != "" or rest.startswith(" "):
-        if slash and name.isascii() and name.isalpha() and version and all(c.isdigit() or c == "." for c in version):
-            protocol, rest = last, head
+    looks_like_protocol = slash and name.isascii() and name.isalpha() and version and all(c.isdigit() or c == "." for c in version)
+    if (head != "" or rest.startswith(" ")) and looks_like_protocol:
+        protocol, rest = last, head
     if rest == "":
         return None, None, None
     return method.upper(), rest, protocol

@@ -1,9 +1,11 @@
 """Benchmark: the batch on N synthetic access-log lines, next to the engine's own ceiling.
 
-    make bench                      # 2,000,000 lines
-    python -m lakehouse.bench --lines 1000000 [--keep]
+    make bench                      # 2,000,000 lines, both cardinality cases
+    python -m lakehouse.bench --lines 1000000 [--case low|high]
 
-Prints, for one session on this machine:
+Two cases of the same size: "low" (distinct client IPs about 3 % of the lines, a few
+hundred agents) and "high" (about 90 % of the lines from an IP of their own: a busy
+site's long tail). Prints, per case, in one session on this machine:
 - the ceiling: Spark reading the text file and writing it as Parquet (same settings),
 - the silver access-log stage (bronze -> silver) in lines/s and as a ratio of the ceiling,
 - the floor under any silver stage on the same bronze: the JVM parse alone (Spark's noop
@@ -11,13 +13,14 @@ Prints, for one session on this machine:
   silver's other work (fallback, quarantine, dedupe, user-agent and GeoIP enrichment),
 - the whole `lakehouse batch` (files -> bronze -> silver -> gold -> SQLite export),
 - GoAccess on the same file when it is installed (`apt-get install goaccess`),
-- peak memory (RSS) of the driver JVM and of this Python process.
+- the driver JVM's peak memory (RSS) during the batch, and the gold stage's time.
 Figures are measured, not asserted: speed targets live here, not in timed tests.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import shutil
@@ -25,6 +28,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from pyspark.sql import functions as F
 
 from lakehouse.config import load_config
 from lakehouse.samples import write_access_log
@@ -84,12 +89,88 @@ def _silver_floor(spark, config, work: Path) -> tuple[float, float]:
     return parse_s, write_s
 
 
+def _reset_peak_rss(spark) -> None:
+    """Start the driver JVM's peak RSS (VmHWM) afresh (Linux: `5` into /proc/<pid>/clear_refs)."""
+    pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+# name -> share of lines that come from an IP of their own (None: ~3 % of lines are distinct IPs)
+CASES = {"low": None, "high": 0.9}
+
+
+def _data(work: Path, lines: int, seed: int, share: float | None) -> Path:
+    suffix = "" if share is None else f"_ips{int(share * 100)}"
+    data = work / f"access_{lines}_{seed}{suffix}.log"
+    if not data.exists():
+        print(f"bench: generating {lines:,} lines -> {data}", flush=True)
+        started = time.time()
+        tmp = data.with_suffix(".tmp")
+        write_access_log(tmp, lines, seed=seed, days=7, bad_lines=True, distinct_ip_share=share)
+        tmp.rename(data)
+        print(f"bench: generated in {time.time() - started:.1f}s ({data.stat().st_size / 1e6:.0f} MB)", flush=True)
+    return data
+
+
+def _distinct_ip_share(spark, data: Path) -> float:
+    lines = spark.read.text(str(data)).select(F.substring_index("value", " ", 1).alias("ip"))
+    row = lines.agg(F.count_distinct("ip").alias("ips"), F.count(F.lit(1)).alias("n")).first()
+    return row["ips"] / row["n"]
+
+
+def _case(spark, cfg, work: Path, data: Path, n: int, name: str) -> list[str]:
+    from lakehouse.jobs.batch import run_batch
+
+    warehouse = work / "warehouse"
+    shutil.rmtree(warehouse, ignore_errors=True)
+    cfg = cfg.with_warehouse(str(warehouse))
+    ceiling_out = work / "ceiling.parquet"
+    shutil.rmtree(ceiling_out, ignore_errors=True)
+    started = time.time()
+    spark.read.text(str(data)).write.mode("overwrite").parquet(str(ceiling_out))
+    ceiling_s = time.time() - started
+    shutil.rmtree(ceiling_out, ignore_errors=True)
+
+    _reset_peak_rss(spark)
+    started = time.time()
+    stages = run_batch(spark, cfg, str(data), None, export=True)
+    batch_s = time.time() - started
+    silver_s = stages["2/4 silver access_logs"].seconds or float("nan")
+    bronze_s = stages["1/4 bronze"].seconds or float("nan")
+    gold_s = stages["3/4 gold"].seconds or float("nan")
+    # Peak memory of the pipeline itself, before the floor measurements below run.
+    jvm_mb = _jvm_peak_rss_mb(spark)
+    floor_parse_s, floor_delta_s = _silver_floor(spark, cfg, work)
+    goaccess_s = _goaccess_seconds(data)
+    share = _distinct_ip_share(spark, data)
+    lines = [
+        "",
+        f"case {name}: {n:,} lines, distinct IPs {share:.1%} of lines",
+        f"  ceiling   text -> Parquet        {ceiling_s:8.1f} s  {n / ceiling_s:12,.0f} lines/s",
+        f"  bronze    files -> bronze Delta  {bronze_s:8.1f} s  {n / bronze_s:12,.0f} lines/s",
+        f"  floor     parse -> noop sink     {floor_parse_s:8.1f} s  {n / floor_parse_s:12,.0f} lines/s  ratio to ceiling {ceiling_s / floor_parse_s:.2f}",
+        f"  floor     parse -> Delta by date {floor_delta_s:8.1f} s  {n / floor_delta_s:12,.0f} lines/s  ratio to ceiling {ceiling_s / floor_delta_s:.2f}",
+        f"  silver    bronze -> silver       {silver_s:8.1f} s  {n / silver_s:12,.0f} lines/s  ratio to ceiling {ceiling_s / silver_s:.2f}"
+        f"  silver/floor time {silver_s / floor_delta_s:.2f}",
+        f"  gold      silver -> gold         {gold_s:8.1f} s  ({stages['3/4 gold'].counts.get('access_logs_dates_refreshed', 0)} dates)",
+        f"  batch     files -> ... -> export {batch_s:8.1f} s  {n / batch_s:12,.0f} lines/s  ratio to ceiling {ceiling_s / batch_s:.2f}",
+    ]
+    if goaccess_s is not None:
+        lines.append(f"  goaccess  same file, JSON report  {goaccess_s:8.1f} s  {n / goaccess_s:12,.0f} lines/s  batch/goaccess time {batch_s / goaccess_s:.2f}")
+    else:
+        lines.append("  goaccess  not installed (apt-get install goaccess) - comparison skipped")
+    lines.append(f"  peak RSS  driver JVM {jvm_mb or float('nan'):,.0f} MB during the batch")
+    shutil.rmtree(warehouse, ignore_errors=True)
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lakehouse bench", description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=2_000_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--case", action="append", choices=sorted(CASES), help="cardinality case (repeatable; default: all)")
     parser.add_argument("--dir", default=None, help="work folder (default <project>/bench_data)")
-    parser.add_argument("--keep", action="store_true", help="keep the warehouse afterwards")
     args = parser.parse_args(argv)
 
     from lakehouse.jobs.batch import run_batch
@@ -100,64 +181,23 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config()
     work = Path(args.dir) if args.dir else config.root / "bench_data"
     work.mkdir(parents=True, exist_ok=True)
-    data = work / f"access_{args.lines}_{args.seed}.log"
-    if not data.exists():
-        print(f"bench: generating {args.lines:,} lines -> {data}", flush=True)
-        started = time.time()
-        tmp = data.with_suffix(".tmp")
-        write_access_log(tmp, args.lines, seed=args.seed, days=7, bad_lines=True)
-        tmp.rename(data)
-        print(f"bench: generated in {time.time() - started:.1f}s ({data.stat().st_size / 1e6:.0f} MB)", flush=True)
-
-    warehouse = work / "warehouse"
-    shutil.rmtree(warehouse, ignore_errors=True)
-    cfg = config.with_warehouse(str(warehouse))
-    spark = get_spark(cfg, app_name="lakehouse-bench")
+    cases = args.case or list(CASES)
+    inputs = {name: _data(work, args.lines, args.seed, CASES[name]) for name in cases}
+    spark = get_spark(config.with_warehouse(str(work / "warehouse")), app_name="lakehouse-bench")
 
     # Warm-up on a tiny file so JIT and Python workers are not billed to either side.
     tiny = work / "warmup.log"
     write_access_log(tiny, 2000, seed=1, bad_lines=True)
-    run_batch(spark, cfg.with_warehouse(str(work / "warmup_wh")), str(tiny), None, export=False)
+    run_batch(spark, config.with_warehouse(str(work / "warmup_wh")), str(tiny), None, export=False)
     shutil.rmtree(work / "warmup_wh", ignore_errors=True)
 
-    ceiling_out = work / "ceiling.parquet"
-    shutil.rmtree(ceiling_out, ignore_errors=True)
-    started = time.time()
-    spark.read.text(str(data)).write.mode("overwrite").parquet(str(ceiling_out))
-    ceiling_s = time.time() - started
-    shutil.rmtree(ceiling_out, ignore_errors=True)
-
-    started = time.time()
-    stages = run_batch(spark, cfg, str(data), None, export=True)
-    batch_s = time.time() - started
-    silver_s = stages["2/4 silver access_logs"].seconds or float("nan")
-    bronze_s = stages["1/4 bronze"].seconds or float("nan")
-    # Peak memory of the pipeline itself, before the floor measurements below run.
-    jvm_mb = _jvm_peak_rss_mb(spark)
+    report = [f"lakehouse bench: {os.cpu_count()} cores, {spark.sparkContext.master}"]
+    for name in cases:
+        report += _case(spark, config, work, inputs[name], args.lines, name)
+        print("\n".join(report), flush=True)
     py_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    floor_parse_s, floor_delta_s = _silver_floor(spark, cfg, work)
-    goaccess_s = _goaccess_seconds(data)
-
-    n = args.lines
-    lines = [
-        "",
-        f"lakehouse bench: {n:,} access-log lines, {os.cpu_count()} cores, {spark.sparkContext.master}",
-        f"  ceiling   text -> Parquet        {ceiling_s:8.1f} s  {n / ceiling_s:12,.0f} lines/s",
-        f"  bronze    files -> bronze Delta  {bronze_s:8.1f} s  {n / bronze_s:12,.0f} lines/s",
-        f"  floor     parse -> noop sink     {floor_parse_s:8.1f} s  {n / floor_parse_s:12,.0f} lines/s  ratio to ceiling {ceiling_s / floor_parse_s:.2f}",
-        f"  floor     parse -> Delta by date {floor_delta_s:8.1f} s  {n / floor_delta_s:12,.0f} lines/s  ratio to ceiling {ceiling_s / floor_delta_s:.2f}",
-        f"  silver    bronze -> silver       {silver_s:8.1f} s  {n / silver_s:12,.0f} lines/s  ratio to ceiling {ceiling_s / silver_s:.2f}"
-        f"  silver/floor time {silver_s / floor_delta_s:.2f}",
-        f"  batch     files -> ... -> export {batch_s:8.1f} s  {n / batch_s:12,.0f} lines/s  ratio to ceiling {ceiling_s / batch_s:.2f}",
-    ]
-    if goaccess_s is not None:
-        lines.append(f"  goaccess  same file, JSON report  {goaccess_s:8.1f} s  {n / goaccess_s:12,.0f} lines/s  batch/goaccess time {batch_s / goaccess_s:.2f}")
-    else:
-        lines.append("  goaccess  not installed (apt-get install goaccess) - comparison skipped")
-    lines.append(f"  peak RSS  driver JVM {jvm_mb or float('nan'):,.0f} MB, Python driver {py_mb:,.0f} MB")
-    print("\n".join(lines), flush=True)
-    if not args.keep:
-        shutil.rmtree(warehouse, ignore_errors=True)
+    report.append(f"\npeak RSS of the Python driver over all cases: {py_mb:,.0f} MB")
+    print("\n".join(["", "=" * 60, *report]), flush=True)
     spark.stop()
     return 0
 

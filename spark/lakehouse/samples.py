@@ -530,6 +530,7 @@ def write_access_log(
     log_format: str = "combined",
     bad_lines: bool = True,
     bad_per_kind: int | None = None,
+    distinct_ip_share: float | None = None,
 ) -> dict:
     """Write ``n_lines`` access-log lines (every line ends with ``\\n``) to ``path``.
 
@@ -538,6 +539,9 @@ def write_access_log(
     days from ``start``; each line is written with its server's offset (+0000,
     -0700 or +0530). With ``bad_lines``, ``bad_per_kind`` lines of each kind in
     :data:`ACCESS_BAD_KINDS` are mixed in (default: ``max(2, n_lines // 1000)``).
+    Clients: about 3 % of the lines' count, Zipf-distributed; with ``distinct_ip_share``
+    (e.g. 0.9), that share of the lines each come from an IP of their own (a busy site
+    under a botnet or a CDN-less long tail) and the rest from the Zipf pool.
 
     Returns counts: ``lines``, ``valid_plain`` and one entry per bad kind, plus
     ``expected_read``, ``expected_skipped_blank``, ``expected_quarantined``,
@@ -571,7 +575,9 @@ def write_access_log(
         ua_cum.append(acc)
 
     n_ips = max(20, round(0.03 * n_lines))
-    ips = _ip_pool(rng, n_ips, reader)
+    n_own = round((distinct_ip_share or 0.0) * n_lines)
+    ips = _ip_pool(rng, n_ips + n_own, reader)
+    own_ips, ips = ips[n_ips:], ips[:n_ips]
     # Each client mostly keeps one agent; crawlers come from their own networks.
     primary = rng.choices(agents, cum_weights=ua_cum, k=n_ips)
     taken = set(ips)
@@ -623,6 +629,7 @@ def write_access_log(
         for chunk_start in range(0, n_lines, _CHUNK):
             k = min(_CHUNK, n_lines - chunk_start)
             ip_idx = rng.choices(rng_ip_index, cum_weights=ip_cum, k=k)
+            own = [rng.random() < (distinct_ip_share or 0.0) for _ in range(k)] if n_own else None
             req_idx = rng.choices(n_req, cum_weights=req_cum, k=k)
             ua_draw = rng.choices(agents, cum_weights=ua_cum, k=k)
             offs = rng.choices(_OFFSETS, k=k)
@@ -686,6 +693,8 @@ def write_access_log(
                     else:
                         ipi = ip_idx[j]
                         ip = ips[ipi]
+                        if own is not None and own[j] and own_ips:
+                            ip = own_ips.pop()
                         method, uri, cls, size = requests[req_idx[j]]
                         agent = primary[ipi] if r < 0.9 else ua_draw[j]
                         refs = asset_refs if cls == "static" else page_refs
