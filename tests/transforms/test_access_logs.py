@@ -61,7 +61,7 @@ def test_crlf_and_blank_lines(spark):
     ("line", "reason"),
     [
         ('198.51.100.1 - - [01/Mar/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "Mozilla/5.0 (trunc', "truncated line: unbalanced quotes"),
-        ("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", "unparseable line: binary or non-UTF-8 bytes"),
+        ("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", "unparseable line: control bytes (binary data)"),
         ("hello world", "line does not match the log format"),
         ('198.51.100.1 - - [32/Foo/2024:99:99:99 +0000] "GET / HTTP/1.1" 200 5 "-" "x"', "unparseable timestamp: 32/Foo/2024:99:99:99 +0000"),
         ('198.51.100.1 - - [01/Jan/1970:00:00:01 +0000] "GET / HTTP/1.1" 200 5 "-" "x"', "timestamp out of range: before 2000-01-01: 1970-01-01 00:00:01"),
@@ -119,11 +119,13 @@ def test_thousands_of_escaped_quotes_neither_overflow_nor_stop_the_parse(spark):
     assert rows[1].user_agent == '"a' * 100_000
 
 
-def test_a_control_byte_inside_a_field_does_not_shift_the_others(spark):
-    for byte in ("\x01", "\x02", "\x01\x02"):
-        line = _ok(f'"-" "evil{byte} 404 spoofed"')
-        row = parse(spark, line).select("status", "bytes", "user_agent", "reason").first()
-        assert tuple(row) == (200, 5, f"evil{byte} 404 spoofed", None)
+def test_a_control_byte_inside_a_field_never_shifts_the_others(spark):
+    # Apache writes control bytes escaped (`\\x01` as text): a raw one is not its log line.
+    # The fast parser joins fields with such a byte, so these lines never take that path:
+    # the fallback parser (no separator) rejects them, instead of reading a spoofed 404.
+    lines = [_ok(f'"-" "evil{byte} 404 spoofed"') for byte in ("\x01", "\x02", "\x01\x02")]
+    rows = parse(spark, *lines).select("status", "user_agent", "reason").collect()
+    assert [tuple(r) for r in rows] == [(None, None, "unparseable line: control bytes (binary data)")] * 3
 
 
 @pytest.mark.parametrize(

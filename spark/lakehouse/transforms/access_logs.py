@@ -3,8 +3,8 @@
 Fast path: the configured LogFormat compiled to one regex, applied in the JVM with a
 single `regexp_replace` that rewrites a matching line into its fields joined by a
 separator, then split. A line that itself holds the separator (a control byte inside a
-quoted field) is taken apart with one `regexp_extract` per field instead, so input can
-never shift the fields. Lines the regex rejects (and every line, when the format has directives the
+quoted field) never takes that path, so input can never shift the fields: like the
+lines the regex rejects, it goes to the fallback. Lines the regex rejects (and every line, when the format has directives the
 compiler does not model) go through `apachelogs`, in a pandas UDF that only receives
 the rejected lines' text (all others arrive as nulls, so the Python side costs little).
 """
@@ -64,15 +64,14 @@ def with_fast_fields(df: DataFrame, compiled: CompiledFormat) -> DataFrame:
     # Separate projections on purpose: written as one expression, Spark re-evaluated the
     # regex and the split once per field (8x the work). Flat columns, not a struct: a
     # struct is copied by every projection it passes through.
-    holds_separator = line.contains(_SEP) | line.contains(_MARK)
-    # Exact for any input, 8x the regex work: only for the (rare) lines holding a separator.
-    extracted = F.when(line.rlike(compiled.regex), F.array(*[F.regexp_extract(line, compiled.regex, g) for g in present]))
-    staged = df.withColumn(
-        "_rewritten", F.when(~holds_separator, F.regexp_replace(line, F.lit(compiled.regex), F.lit(replacement)))
-    ).withColumn(
+    # A line that itself holds the separator or the mark (control bytes Apache never writes
+    # unescaped) would come apart in the wrong places: it is left to the fallback parser,
+    # which needs no separator, like any line the regex rejects.
+    staged = df.withColumn("_rewritten", F.regexp_replace(line, F.lit(compiled.regex), F.lit(replacement))).withColumn(
         "_parts",
-        F.when(holds_separator, extracted).when(
-            F.col("_rewritten").endswith(_SEP + _MARK), F.split(F.col("_rewritten"), _SEP, -1)
+        F.when(
+            F.col("_rewritten").endswith(_SEP + _MARK) & ~line.contains(_SEP) & ~line.contains(_MARK),
+            F.split(F.col("_rewritten"), _SEP, -1),
         ),
     )
     parts = F.col("_parts")
@@ -155,7 +154,7 @@ def rejected_line_reason(line: Column) -> Column:
     quotes = F.length(line) - F.length(F.replace(line, F.lit('"'), F.lit("")))
     escaped_quotes = (F.length(line) - F.length(F.replace(line, F.lit('\\"'), F.lit("")))) / 2
     return (
-        F.when(line.rlike("[\\x00-\\x08\\x0E-\\x1F\\uFFFD]"), F.lit("unparseable line: binary or non-UTF-8 bytes"))
+        F.when(line.rlike("[\\x00-\\x08\\x0E-\\x1F\\uFFFD]"), F.lit("unparseable line: control bytes (binary data)"))
         .when(((quotes - escaped_quotes) % 2) == 1, F.lit("truncated line: unbalanced quotes"))
         .otherwise(F.lit(NO_MATCH))
     )
@@ -206,26 +205,28 @@ def with_request_parts(df: DataFrame) -> DataFrame:
     when it looks like one (`HTTP/1.1`). A request line without a method and a target
     (`-`, garbage) has no method or path, and endpoint `-`.
     """
-    # Staged projections: each intermediate is computed once per row, not once per use.
-    parts = F.col("_request_parts")
-    n = F.size(parts)
-    last = F.get(parts, n - 1)
+    # Plain string functions in staged projections (each computed once per row): the parse
+    # is one generated method, which the JIT stops compiling past a size.
+    request = F.col("request")
+    rest = F.col("_rest")
+    last = F.substring_index(rest, " ", -1)
     has_protocol = F.col("_has_protocol")
-    target = (
-        F.when(n == 2, F.get(parts, 1))
-        .when((n == 3) & has_protocol, F.get(parts, 1))
-        # Rare: a target holding spaces.
-        .otherwise(F.array_join(F.slice(parts, 2, n - 1 - has_protocol.cast("int")), " "))
-    )
     path = F.col("path")
     return (
-        df.withColumn("_request_parts", F.split(F.col("request"), " "))
-        .withColumn("_has_protocol", (n >= 3) & last.rlike("^[A-Za-z]+/[0-9.]+$"))
-        .withColumn("_target", F.when(F.col("request").isNotNull() & (n >= 2) & F.get(parts, 0).rlike("^[A-Za-z]+$"), target))
-        .withColumn("_well_formed", F.col("_target") != "")
+        df.withColumn("_space", F.instr(request, " "))
+        .withColumn("_rest", F.when(F.col("_space") > 0, F.substr(request, F.col("_space") + 1)))
+        .withColumn("_has_protocol", F.coalesce(F.instr(rest, " ") > 0, F.lit(False)) & last.rlike("^[A-Za-z]+/[0-9.]+$"))
+        .withColumn(
+            "_target",
+            F.when(
+                F.substring_index(request, " ", 1).rlike("^[A-Za-z]+$"),
+                F.when(has_protocol, F.expr("substr(_rest, 1, length(_rest) - length(substring_index(_rest, ' ', -1)) - 1)")).otherwise(rest),
+            ),
+        )
+        .withColumn("_well_formed", F.coalesce(F.col("_target") != "", F.lit(False)))
         .withColumns(
             {
-                "method": F.when(F.col("_well_formed"), F.upper(F.get(parts, 0))),
+                "method": F.when(F.col("_well_formed"), F.upper(F.substring_index(request, " ", 1))),
                 "path": F.when(F.col("_well_formed"), F.col("_target")),
                 "protocol": F.when(F.col("_well_formed") & has_protocol, last),
             }
@@ -236,7 +237,7 @@ def with_request_parts(df: DataFrame) -> DataFrame:
                 "query": F.when(F.instr(path, "?") > 0, F.expr("substring(path, instr(path, '?') + 1)")),
             }
         )
-        .drop("_request_parts", "_has_protocol", "_target", "_well_formed")
+        .drop("_space", "_rest", "_has_protocol", "_target", "_well_formed")
     )
 
 
@@ -250,9 +251,9 @@ def type_access_log(df: DataFrame, min_event_date: str, max_future_hours: int) -
                 "request": _unescape(raw["request"]),
                 "event_ts": F.try_to_timestamp(raw["time"], F.lit(_TIME_PATTERN)),
                 "status": raw["status"].try_cast("int"),
-                # Digits that fit a bigint, or `-` (null: nothing sent); anything else is
+                # A count that fits a bigint, or `-` (null: nothing sent); anything else is
                 # quarantined below, never read as 0.
-                "bytes": F.when(raw["bytes"].rlike("^[0-9]{1,19}$"), raw["bytes"].try_cast("bigint")),
+                "bytes": F.when(raw["bytes"] != "-", raw["bytes"].try_cast("bigint")),
                 "referrer": _unescape(raw["referrer"]),
                 "user_agent": _unescape(raw["user_agent"]),
                 "response_time_ms": F.when(raw["response_us"] != "-", raw["response_us"].try_cast("double") / 1000.0),
@@ -266,7 +267,7 @@ def type_access_log(df: DataFrame, min_event_date: str, max_future_hours: int) -
         .when(~F.col("_parsed"), F.col("_rejected"))
         .when(F.col("event_ts").isNull(), F.concat(F.lit("unparseable timestamp: "), raw["time"]))
         .when(~F.col("status").between(100, 599) | F.col("status").isNull(), F.concat(F.lit("invalid status: "), F.coalesce(raw["status"], F.lit("null"))))
-        .when(raw["bytes"].isNotNull() & (raw["bytes"] != "-") & F.col("bytes").isNull(), F.concat(F.lit("invalid bytes: "), raw["bytes"]))
+        .when((raw["bytes"] != "-") & (F.col("bytes").isNull() | (F.col("bytes") < 0)), F.concat(F.lit("invalid bytes: "), raw["bytes"]))
         .otherwise(out_of_range_reason(F.col("event_ts"), F.col("ingested_at"), min_event_date, max_future_hours))
     )
     return typed.withColumn("reason", reason)
