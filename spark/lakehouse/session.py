@@ -13,7 +13,6 @@ from pyspark.sql import SparkSession
 
 from lakehouse.config import Config, S3Config, load_config
 
-
 # HotSpot does not compile methods over 8,000 bytes of bytecode by default: the one method
 # Spark generates for the silver parse (regex, split, typing, checks) is over it, and
 # interpreted it ran 2-3x slower (2M lines: 21 s against 9 s). Also set for executors in

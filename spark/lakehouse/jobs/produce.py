@@ -89,7 +89,7 @@ def produce_file(
         sent = stats.sent
         log.info("%s: %d records in %.1fs (%.0f/s)", topic, sent, stats.seconds, sent / max(stats.seconds, 1e-9))
     else:
-        lines = files.read_lines(spark, files.list_files(spark, path)).select("value")
+        lines = files.read_lines(spark, [f.path for f in files.list_files(spark, path).files]).select("value")
         rows = lines.transform(lambda df: kafka.keyed(df, dataset))
         rows = rows.selectExpr("key", "CAST(value AS BINARY) AS value").cache()
         sent = rows.count()
