@@ -49,7 +49,10 @@ def with_ingest_columns(df: DataFrame) -> DataFrame:
 
 def _text_and_bytes(raw: Column) -> tuple[Column, Column]:
     """(`value`, `raw_value`) of a record read as `raw` (string or binary)."""
-    return F.make_valid_utf8(raw).alias("value"), F.when(~F.is_valid_utf8(raw), raw.cast("binary")).alias("raw_value")
+    # The repair (a copy of the text) only for the few records that need it.
+    valid = F.is_valid_utf8(raw)
+    text = F.when(valid, raw.cast("string")).otherwise(F.make_valid_utf8(raw))
+    return text.alias("value"), F.when(~valid, raw.cast("binary")).alias("raw_value")
 
 
 def from_file_lines(df: DataFrame) -> DataFrame:
