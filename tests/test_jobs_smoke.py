@@ -30,3 +30,11 @@ def test_cli_help_and_unknown_command(capsys):
 def test_silver_needs_a_dataset(capsys):
     assert main(["silver"]) == 2
     assert "--dataset" in capsys.readouterr().err
+
+
+def test_a_bad_log_format_stops_the_batch_before_it_writes(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("LAKEHOUSE_ACCESS_LOGS__LOG_FORMAT", '%h %l %u %t "%r" %>s %b %Z')
+    warehouse = tmp_path / "warehouse"
+    assert main(["batch", "--access-logs", "sample_logs/access.log", "--warehouse", str(warehouse)]) == 2
+    assert "Unknown log format directive: '%Z'" in capsys.readouterr().err
+    assert not warehouse.exists()

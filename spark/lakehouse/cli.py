@@ -17,6 +17,8 @@ from __future__ import annotations
 import sys
 from importlib import import_module
 
+from lakehouse.config import ConfigError
+
 # subcommand -> (module with main(argv), one-line help)
 COMMANDS = {
     "batch": ("lakehouse.jobs.batch", "files -> bronze -> silver -> gold (-> export) in one go"),
@@ -63,7 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lakehouse: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module = import_module(COMMANDS[command][0])
-    return int(module.main(rest) or 0)
+    try:
+        return int(module.main(rest) or 0)
+    except ConfigError as error:  # before anything was written: say what to fix, no trace
+        print(f"lakehouse {command}: configuration error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
