@@ -27,9 +27,12 @@ def table_exists(spark: SparkSession, path: str) -> bool:
     )
 
 
-def read_table(spark: SparkSession, path: str) -> DataFrame:
-    """The current snapshot of the Delta table at `path`."""
-    return spark.read.format("delta").load(path)
+def read_table(spark: SparkSession, path: str, version: int | None = None) -> DataFrame:
+    """The current snapshot of the Delta table at `path` (or the given version of it)."""
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return reader.load(path)
 
 
 def _append_writer(

@@ -38,14 +38,17 @@ def lookup(spark: SparkSession, dimension: Dimension, values: DataFrame, scratch
     key = dimension.key
     current = F.col("classifier") == dimension.classifier
     values = values.select(key).where(F.col(key).isNotNull()).distinct()
-    exists = delta.table_exists(spark, dimension.table)
-    new = values.join(delta.read_table(spark, dimension.table).where(current).select(key), key, "left_anti") if exists else values
-    new = staging.write(new, f"{scratch}/new")
-    count = new.count()
+    # The version before this lookup's own append: what was stored before.
+    version = delta.table_version(spark, dimension.table)
+    known = None if version is None else delta.read_table(spark, dimension.table, version).where(current)
+    new = values if known is None else values.join(known.select(key), key, "left_anti")
+    classified = staging.write(dimension.classify(new), f"{scratch}/new")
+    count = classified.count()
     if count:
-        delta.append(dimension.classify(new), dimension.table)
-    elif not exists:  # no values at all and no table yet: the (empty) classification gives the columns
-        return dimension.classify(new), 0
-    # Two jobs classifying the same new value at once may both append it: one row per key.
-    rows = delta.read_table(spark, dimension.table).where(current).join(values, key, "left_semi").dropDuplicates([key])
-    return staging.write(rows, f"{scratch}/rows"), count
+        delta.append(classified, dimension.table)
+    if known is None:
+        return classified, count
+    # Two jobs classifying the same new value at once may both have stored it: one row per
+    # key of what was stored before (the values classified now are distinct already).
+    seen = known.join(values, key, "left_semi").dropDuplicates([key])
+    return staging.write(seen.unionByName(classified), f"{scratch}/rows"), count

@@ -10,6 +10,7 @@ value is classified once, not once per batch.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterable, Iterator
 from importlib import metadata
 
@@ -72,18 +73,13 @@ def user_agent_rows(agents: Iterable[str | None]) -> pd.DataFrame:
     return pd.DataFrame([(a, *classify_user_agent(a)) for a in distinct], columns=UA_SCHEMA.fieldNames())
 
 
-def geo_record(reader, ip: str) -> tuple:
-    """GEO_SCHEMA's values for `ip` from an open MaxMind City reader (nulls when unknown)."""
-    try:
-        rec = reader.get(ip)
-    except ValueError:  # not an IP address (e.g. a host name from %h)
-        rec = None
+def _geo_values(rec: dict | None) -> tuple:
+    """GEO_SCHEMA's values after the IP, from a MaxMind City record (nulls when unknown)."""
     rec = rec or {}
     country = rec.get("country") or rec.get("registered_country") or {}
     location = rec.get("location") or {}
     regions = rec.get("subdivisions") or [{}]
     return (
-        ip,
         country.get("iso_code"),
         (country.get("names") or {}).get("en"),
         (regions[0].get("names") or {}).get("en"),
@@ -93,10 +89,46 @@ def geo_record(reader, ip: str) -> tuple:
     )
 
 
+def geo_record(reader, ip: str) -> tuple:
+    """GEO_SCHEMA's values for `ip` from an open MaxMind City reader (nulls when unknown)."""
+    try:
+        rec = reader.get(ip)
+    except ValueError:  # not an IP address (e.g. a host name from %h)
+        rec = None
+    return (ip, *_geo_values(rec))
+
+
 def geo_rows(ips: Iterable[str | None], reader) -> pd.DataFrame:
-    """The GeoIP dimension's rows (GEO_SCHEMA) for the distinct non-null `ips`."""
-    distinct = sorted({i for i in ips if i is not None})
-    return pd.DataFrame([geo_record(reader, ip) for ip in distinct], columns=GEO_SCHEMA.fieldNames())
+    """The GeoIP dimension's rows (GEO_SCHEMA) for the distinct non-null `ips`.
+
+    In address order, so that an IP inside the network of the previous lookup takes its
+    answer without decoding the database record again (decoding is most of a lookup).
+    """
+    keyed = []
+    for ip in {i for i in ips if i is not None}:
+        try:
+            packed = socket.inet_pton(socket.AF_INET6 if ":" in ip else socket.AF_INET, ip)
+        except OSError:  # not an IP address (e.g. a host name from %h)
+            packed = b""
+        keyed.append((packed, ip))
+    keyed.sort()
+    rows = []
+    network: tuple[int, int, int] | None = None  # (address length, first, last) of the last lookup
+    answer: tuple = ()
+    for packed, ip in keyed:
+        if not packed:
+            rows.append((ip, *_geo_values(None)))
+            continue
+        number = int.from_bytes(packed, "big")
+        if network is None or network[0] != len(packed) or not network[1] <= number <= network[2]:
+            record, prefix = reader.get_with_prefix_len(ip)
+            answer = _geo_values(record)
+            host_bits = len(packed) * 8 - prefix
+            first = number >> host_bits << host_bits
+            network = (len(packed), first, first | ((1 << host_bits) - 1))
+        rows.append((ip, *answer))
+    columns = list(zip(*rows, strict=True)) or [()] * len(GEO_SCHEMA)
+    return pd.DataFrame(dict(zip(GEO_SCHEMA.fieldNames(), columns, strict=True)))
 
 
 def _with_classifier(schema: T.StructType) -> T.StructType:
