@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import multiprocessing
 import os
 import resource
 import shutil
@@ -107,7 +108,14 @@ def _data(work: Path, lines: int, seed: int, share: float | None) -> Path:
         print(f"bench: generating {lines:,} lines -> {data}", flush=True)
         started = time.time()
         tmp = data.with_suffix(".tmp")
-        write_access_log(tmp, lines, seed=seed, days=7, bad_lines=True, distinct_ip_share=share)
+        # In a child process: the generator's memory must not count as the driver's.
+        child = multiprocessing.get_context("fork").Process(
+            target=write_access_log, args=(tmp, lines), kwargs={"seed": seed, "days": 7, "distinct_ip_share": share}
+        )
+        child.start()
+        child.join()
+        if child.exitcode != 0:
+            raise RuntimeError(f"generating {data} failed (exit code {child.exitcode})")
         tmp.rename(data)
         print(f"bench: generated in {time.time() - started:.1f}s ({data.stat().st_size / 1e6:.0f} MB)", flush=True)
     return data
@@ -186,8 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     spark = get_spark(config.with_warehouse(str(work / "warehouse")), app_name="lakehouse-bench")
 
     # Warm-up on a tiny file so JIT and Python workers are not billed to either side.
-    tiny = work / "warmup.log"
-    write_access_log(tiny, 2000, seed=1, bad_lines=True)
+    tiny = _data(work, 2000, 1, None)
     run_batch(spark, config.with_warehouse(str(work / "warmup_wh")), str(tiny), None, export=False)
     shutil.rmtree(work / "warmup_wh", ignore_errors=True)
 

@@ -7,6 +7,8 @@ import logging
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -26,6 +28,14 @@ RUNS_SCHEMA = T.StructType(
         T.StructField("counts", T.MapType(T.StringType(), T.LongType())),
     ]
 )
+
+
+@contextmanager
+def timed(log: logging.Logger, name: str) -> Iterator[None]:
+    """Log (debug level) how long a step took: `-v` shows where a job's time goes."""
+    started = time.time()
+    yield
+    log.debug("  %s: %.2fs", name, time.time() - started)
 
 
 def setup_logging(verbose: bool = False) -> None:

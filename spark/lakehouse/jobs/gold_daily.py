@@ -24,7 +24,14 @@ from pyspark.sql import types as T
 
 from lakehouse.config import Config
 from lakehouse.io import delta
-from lakehouse.jobs.common import JobRun, base_parser, config_from_args, get_session, setup_logging
+from lakehouse.jobs.common import (
+    JobRun,
+    base_parser,
+    config_from_args,
+    get_session,
+    setup_logging,
+    timed,
+)
 from lakehouse.transforms.gold import GOLD_TABLES, build_gold
 
 log = logging.getLogger("lakehouse.gold")
@@ -66,14 +73,16 @@ def refresh_dates(
     condition = f"report_date IN ({_date_list(dates)})"
     for table in tables_from(source):
         rows = build_gold(table, silver, config.top_ips_per_day)
-        delta.replace_where(rows, config.table_path("gold", table), condition, txn=txn)
-        written = int(delta.last_commit_metrics(spark, config.table_path("gold", table)).get("numOutputRows", 0))
+        with timed(log, table):
+            delta.replace_where(rows, config.table_path("gold", table), condition, txn=txn)
+            written = int(delta.last_commit_metrics(spark, config.table_path("gold", table)).get("numOutputRows", 0))
         run.add(**{f"{table}_rows": written})
     refresh_id = uuid.uuid4().hex
     log_rows = spark.createDataFrame(
         [(d, source, refresh_id, None) for d in sorted(dates)], REPORT_DATES_SCHEMA
     ).withColumn("refreshed_at", F.current_timestamp())
-    delta.append(log_rows, config.table_path("gold", "_report_dates"), txn=txn)
+    with timed(log, "_report_dates"):
+        delta.append(log_rows, config.table_path("gold", "_report_dates"), txn=txn)
     run.add(**{f"{source}_dates_refreshed": len(dates)})
     log.info("%s: refreshed %d report date(s): %s", source, len(dates), ", ".join(str(d) for d in sorted(dates)))
 
@@ -87,7 +96,8 @@ def run(spark: SparkSession, config: Config, run_log: JobRun, forced: set[date] 
             continue
 
         def handle(batch: DataFrame, batch_id: int, app_id: str, source: str = source) -> None:
-            touched = {r[0] for r in batch.select("event_date").distinct().collect() if r[0] is not None}
+            with timed(log, "touched dates"):
+                touched = {r[0] for r in batch.select("event_date").distinct().collect() if r[0] is not None}
             refresh_dates(spark, config, source, touched, (app_id, batch_id), run_log)
 
         delta.process_new_rows(spark, silver_path, config.checkpoint(f"gold_{source}"), f"gold_{source}", handle)

@@ -10,9 +10,7 @@ and append the rest, enriched, to silver.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -21,7 +19,14 @@ from pyspark.sql import functions as F
 
 from lakehouse.config import Config
 from lakehouse.io import delta, dimensions, geoip, staging
-from lakehouse.jobs.common import JobRun, base_parser, config_from_args, get_session, setup_logging
+from lakehouse.jobs.common import (
+    JobRun,
+    base_parser,
+    config_from_args,
+    get_session,
+    setup_logging,
+    timed,
+)
 from lakehouse.transforms import enrich
 from lakehouse.transforms.common import QUARANTINE_COLUMNS, batch_facts, to_quarantine
 from lakehouse.transforms.dedupe import drop_rows, duplicate_rows, seen_rows
@@ -35,14 +40,6 @@ RAW_COLUMNS = ("value", "raw_value")
 # File statistics on event_ts only: readers select silver by event_date (the partition),
 # and min/max of every column cost about a third of the silver write.
 SILVER_PROPERTIES = {"delta.dataSkippingStatsColumns": "event_ts"}
-
-
-@contextmanager
-def _step(name: str) -> Iterator[None]:
-    """Log how long one step of a batch took (debug level: the batch's line says the rest)."""
-    started = time.time()
-    yield
-    log.debug("  %s: %.2fs", name, time.time() - started)
 
 
 @dataclass(frozen=True)
@@ -108,16 +105,16 @@ def stage_parsed_rows(spec: SilverSpec, batch: DataFrame, staging_path: str) -> 
     keep = {*spec.silver_columns, *QUARANTINE_COLUMNS, *spec.winner_order, *STAGE_FLAGS}
     lookups = {"user_agent": "user_agent", "ip": spec.ip_column}
     parsed = spec.parse(batch).withColumn("_row", F.monotonically_increasing_id())
-    with _step("parse + stage"):
+    with timed(log, "parse + stage"):
         staged = staging.write(_staged(parsed, keep), f"{staging_path}/rows")
-    with _step("facts"):
+    with timed(log, "facts"):
         counts, dates, values = _facts(staged, lookups, f"{staging_path}/facts")
     read = sum(counts.values())
     if spec.fallback is not None and counts.get("flagged"):
         source = [c for c in batch.columns if c in staged.columns]
         flagged = staged.where(F.col("needs_fallback")).select(*source, "_row")
         redone = spec.fallback(flagged).withColumn("needs_fallback", F.lit(False))
-        with _step("fallback parse"):
+        with timed(log, "fallback parse"):
             redone = staging.write(_staged(redone, keep).select(*staged.columns), f"{staging_path}/fallback")
             more_counts, more_dates, more_values = _facts(redone, lookups, f"{staging_path}/fallback_facts")
         for kind, n in more_counts.items():
@@ -164,15 +161,15 @@ def write_silver_batch(
     staged, valid_count = batch.rows, batch.counts["valid"]
     counts = {k: batch.counts[k] for k in ("read", "skipped_blank", "quarantined")}
     if counts["quarantined"]:
-        with _step("quarantine"):
+        with timed(log, "quarantine"):
             delta.append(to_quarantine(staged), config.table_path("quarantine", spec.dataset), txn=txn)
     written = 0
     if valid_count:
         valid = staged.where(~F.col("is_blank") & F.col("reason").isNull())
         agents_dim, ips_dim = dimension_tables(spark, config)
-        with _step("user-agent dimension"):
+        with timed(log, "user-agent dimension"):
             agents, new_agents = dimensions.lookup(spark, agents_dim, batch.values["user_agent"], f"{staging_path}/dim_ua")
-        with _step("GeoIP dimension"):
+        with timed(log, "GeoIP dimension"):
             places, new_ips = dimensions.lookup(spark, ips_dim, batch.values["ip"], f"{staging_path}/dim_ip")
         counts.update(user_agents_classified=new_agents, ips_located=new_ips)
         keys = valid.select("_row", "event_date", "event_id", *spec.winner_order)
@@ -188,7 +185,7 @@ def write_silver_batch(
             ),
             drop,
         )
-        with _step("dedupe + enrich + silver append"):
+        with timed(log, "dedupe + enrich + silver append"):
             delta.append(
                 new.select(*spec.silver_columns),
                 silver_path,
