@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,26 @@ def spark(config):
 def warehouse_config(config, tmp_path):
     """A config whose warehouse (and SQLite export) is a fresh temp folder."""
     return config.with_warehouse(str(tmp_path / "warehouse"))
+
+
+def bronze_rows(spark, records: list[dict]):
+    """Bronze-shaped rows: every column of the bronze contract, those not given null."""
+    from lakehouse.transforms.bronze import BRONZE_SCHEMA
+
+    names = BRONZE_SCHEMA.fieldNames()
+    unknown = {k for r in records for k in r} - set(names)
+    assert not unknown, f"not bronze columns: {unknown}"
+    return spark.createDataFrame([tuple(r.get(n) for n in names) for r in records], BRONZE_SCHEMA)
+
+
+def free_ports(n: int = 1) -> list[int]:
+    """`n` distinct loopback ports free right now, picked by the OS (never fixed numbers:
+    tests and whatever else runs on the machine must not collide)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()

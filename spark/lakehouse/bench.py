@@ -72,7 +72,7 @@ def _silver_floor(spark, config, work: Path) -> tuple[float, float]:
     from lakehouse.transforms.enrich import UA_SCHEMA
 
     _, parse = make_parse(config)
-    parsed = parse(spark.read.format("delta").load(config.table_path("bronze", "access_logs")), fallback=False)
+    parsed = parse(spark.read.format("delta").load(config.table_path("bronze", "access_logs")), with_apachelogs=False)
     # Every parsed column silver stores, minus the enrichment (not known without the dimensions).
     enriched = {*UA_SCHEMA.fieldNames(), *GEO_COLUMNS} - {"user_agent"}
     rows = parsed.select(*[c for c in SILVER_COLUMNS if c not in enriched])
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from lakehouse.jobs.batch import run_batch
-    from lakehouse.jobs.common import setup_logging
+    from lakehouse.jobs.runtime import setup_logging
     from lakehouse.session import get_spark
 
     setup_logging()

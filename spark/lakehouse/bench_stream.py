@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from lakehouse.io import kafka as kafka_io
     from lakehouse.jobs import produce
-    from lakehouse.jobs.common import JobRun, setup_logging
+    from lakehouse.jobs.runtime import JobRun, setup_logging
     from lakehouse.jobs.stream_kafka import StreamOptions, run_streams
     from lakehouse.services import kafka, minio
     from lakehouse.session import get_spark
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         tuned = topic(**kafka_io.FETCH_OPTIONS)
         for attempt in range(2):
             started = time.time()
-            tuned.transform(bronze.from_kafka).write.format("delta").partitionBy("ingest_date").mode("append").save(
+            bronze.from_kafka(tuned, F.current_timestamp()).write.format("delta").partitionBy("ingest_date").mode("append").save(
                 f"{config.warehouse}/_floor_{attempt}"
             )
             floor_rate = sent / (time.time() - started)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from tests.conftest import free_ports
 
 from lakehouse.config import load_config
 from lakehouse.io import delta
@@ -25,7 +26,7 @@ SCHEMA = "id INT, page STRING, ms DOUBLE"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[minio.MinioServer]:
     base = tmp_path_factory.mktemp("minio-s3a")
-    yield minio.start(base, port=29000, console_port=29001, buckets=(BUCKET,))
+    yield minio.start(base, *free_ports(2), buckets=(BUCKET,))
     minio.stop(base, kill=True)
 
 

@@ -13,8 +13,9 @@ from pyspark.sql import functions as F
 from lakehouse.config import project_root
 from lakehouse.io import delta
 from lakehouse.jobs import export_gold, gold_daily
-from lakehouse.jobs.common import JobRun
+from lakehouse.jobs.runtime import JobRun
 from lakehouse.services import postgres
+from tests.conftest import free_ports
 
 pytestmark = pytest.mark.services
 
@@ -29,7 +30,7 @@ ENDPOINT_COLUMNS = (
 @pytest.fixture(scope="module")
 def server():
     base = project_root() / ".data" / f"test-export-pg-{uuid.uuid4().hex[:8]}"
-    pg = postgres.start(base, port=15434, password="export-test")
+    pg = postgres.start(base, port=free_ports()[0], password="export-test")
     yield pg
     postgres.stop(base)
     shutil.rmtree(base, ignore_errors=True)

@@ -13,8 +13,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from lakehouse.io import delta
-from lakehouse.jobs.common import JobRun
 from lakehouse.jobs.ingest_files import ingest
+from lakehouse.jobs.runtime import JobRun
 
 
 def _line(i: int, path: str = "/feed") -> bytes:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from lakehouse.io import delta
-from lakehouse.jobs.common import JobRun
 from lakehouse.jobs.maintain import maintain_table, warehouse_tables
+from lakehouse.jobs.runtime import JobRun
 
 file_count = delta.file_count
 

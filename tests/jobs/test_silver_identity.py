@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.io import delta, geoip
 from lakehouse.jobs import gold_daily, ingest_files, silver_access_logs, silver_product_views
-from lakehouse.jobs.common import JobRun
+from lakehouse.jobs.runtime import JobRun
 
 
 def _access(i: int, ip: str = "81.2.69.160", ua: str = "UA", path: str = "/feed", day: int = 1) -> str:

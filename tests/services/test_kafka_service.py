@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.conftest import free_ports
 
 from lakehouse.services import kafka
 
 pytestmark = pytest.mark.services
 
-PORT = 29092
-CONTROLLER_PORT = 29093
+PORT, CONTROLLER_PORT = free_ports(2)
 TOPICS = {"events": 2, "single": 1}
 
 

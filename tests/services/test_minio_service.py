@@ -12,12 +12,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from tests.conftest import free_ports
 
 from lakehouse.services import minio
 
 pytestmark = pytest.mark.services
 
-PORT, CONSOLE_PORT = 29100, 29101
+PORT, CONSOLE_PORT = free_ports(2)
 BUCKETS = ("lakehouse", "lakehouse-extra")
 
 

@@ -14,13 +14,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from tests.conftest import free_ports
 
 from lakehouse.config import project_root
 from lakehouse.services import postgres
 
 pytestmark = pytest.mark.services
 
-PORT = 15433
+(PORT,) = free_ports()
 PASSWORD = "it's a test"  # the quote checks that the password is escaped when set
 SELECT = "SELECT id, page, ms FROM visits ORDER BY id"
 ROWS = "1|/home|12.5\n2|/cart?x=1|300.0\n3|/ünïcode|0.1\n"

@@ -21,10 +21,8 @@ import pytest
 from lakehouse.config import Config, load_config, project_root
 from lakehouse.io import delta
 from lakehouse.services import kafka, minio, postgres
+from tests.conftest import free_ports
 
-KAFKA_PORT, KAFKA_CONTROLLER_PORT = 29192, 29193
-MINIO_PORT, MINIO_CONSOLE_PORT = 29100, 29101
-PG_PORT = 15436
 BUCKET = "lakehouse"
 
 
@@ -34,6 +32,7 @@ class Stack:
     kafka: kafka.KafkaServer
     minio: minio.MinioServer
     pg: postgres.PostgresServer
+    ports: dict[str, int]
 
     @property
     def kafka_dir(self) -> Path:
@@ -46,26 +45,27 @@ class Stack:
     def restart_kafka(self, down_seconds: float) -> None:
         kafka.stop(self.kafka_dir)
         time.sleep(down_seconds)
-        self.kafka = kafka.start(self.kafka_dir, port=KAFKA_PORT, controller_port=KAFKA_CONTROLLER_PORT)
+        self.kafka = kafka.start(self.kafka_dir, port=self.ports["kafka"], controller_port=self.ports["controller"])
 
     def restart_minio(self, down_seconds: float) -> None:
         minio.stop(self.minio_dir)
         time.sleep(down_seconds)
-        self.minio = minio.start(self.minio_dir, port=MINIO_PORT, console_port=MINIO_CONSOLE_PORT, buckets=(BUCKET,))
+        self.minio = minio.start(self.minio_dir, port=self.ports["minio"], console_port=self.ports["console"], buckets=(BUCKET,))
 
 
 @pytest.fixture(scope="session")
 def stack():
     base = project_root() / ".data" / f"test-stack-{uuid.uuid4().hex[:8]}"
+    ports = dict(zip(("kafka", "controller", "minio", "console", "postgres"), free_ports(5), strict=True))
     started = []
     try:
-        k = kafka.start(base / "kafka", port=KAFKA_PORT, controller_port=KAFKA_CONTROLLER_PORT)
+        k = kafka.start(base / "kafka", port=ports["kafka"], controller_port=ports["controller"])
         started.append(lambda: kafka.stop(base / "kafka"))
-        m = minio.start(base / "minio", port=MINIO_PORT, console_port=MINIO_CONSOLE_PORT, buckets=(BUCKET,))
+        m = minio.start(base / "minio", port=ports["minio"], console_port=ports["console"], buckets=(BUCKET,))
         started.append(lambda: minio.stop(base / "minio"))
-        pg = postgres.start(base / "postgres", port=PG_PORT, password="stream-test")
+        pg = postgres.start(base / "postgres", port=ports["postgres"], password="stream-test")
         started.append(lambda: postgres.stop(base / "postgres"))
-        yield Stack(base, k, m, pg)
+        yield Stack(base, k, m, pg, ports)
     finally:
         for stop in reversed(started):
             stop()

@@ -11,18 +11,12 @@ from dataclasses import replace
 import pytest
 
 from lakehouse.io import delta, kafka
-from lakehouse.jobs.common import JobRun
-from lakehouse.jobs.stream_kafka import DataLossError, StreamOptions, find_gaps, run_streams
+from lakehouse.jobs.runtime import JobRun
+from lakehouse.jobs.stream_kafka import DataLossError, StreamOptions, run_streams
 from lakehouse.services import kafka as services_kafka
 from tests.streaming.conftest import stack_config, use_stack
 
 pytestmark = pytest.mark.services
-
-
-def test_find_gaps_only_reports_offsets_that_are_gone():
-    assert find_gaps({0: 10, 1: 5}, {0: 10, 1: 8}) == [(1, 5, 8)]
-    assert find_gaps({0: 10}, {0: 3}) == []
-    assert find_gaps({0: 10}, {}) == []
 
 
 def send(spark, config, start: int, n: int) -> None:

@@ -16,7 +16,7 @@ from lakehouse.jobs import (
     silver_access_logs,
     silver_product_views,
 )
-from lakehouse.jobs.common import JobRun
+from lakehouse.jobs.runtime import JobRun
 from lakehouse.jobs.stream_kafka import StreamOptions, run_streams
 from tests.conftest import SAMPLES
 from tests.jobs.test_batch_end_to_end import rows_of

@@ -13,7 +13,6 @@ import threading
 import pytest
 
 from lakehouse.io import kafka
-from lakehouse.jobs.produce import record_key
 from tests.streaming.conftest import bronze_offsets, stack_config, start_stream, use_stack, wait_for
 
 pytestmark = pytest.mark.services
@@ -28,7 +27,7 @@ def lines(start: int, n: int) -> list[tuple[bytes, bytes]]:
             f'10.0.{i % 200}.{i % 250} - - [01/Mar/2024:10:{(i // 60) % 60:02d}:{i % 60:02d} +0000] '
             f'"GET /item/{i} HTTP/1.1" 200 {i} "-" "fault-test"'
         ).encode()
-        out.append((record_key(value, DATASET), value))
+        out.append((value.split(b" ", 1)[0], value))  # keyed by client address, as `produce` does
     return out
 
 

@@ -7,7 +7,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.io import delta, kafka
 from lakehouse.jobs import silver_access_logs, silver_product_views
-from lakehouse.jobs.common import JobRun
+from lakehouse.jobs.runtime import JobRun
 from lakehouse.jobs.stream_kafka import StreamOptions, run_streams
 from tests.streaming.conftest import stack_config, use_stack
 

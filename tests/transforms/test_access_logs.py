@@ -9,13 +9,13 @@ from pyspark.sql import functions as F
 
 from lakehouse.transforms.access_logs import access_log_rows, with_request_parts
 from lakehouse.transforms.log_format import COMBINED, compile_log_format
+from tests.conftest import bronze_rows
 
 INGESTED = datetime(2024, 3, 5, 0, 0, 0)
 
 
 def bronze(spark, *lines):
-    rows = [(line, "f.log", INGESTED) for line in lines]
-    return spark.createDataFrame(rows, "value string, source_file string, ingested_at timestamp")
+    return bronze_rows(spark, [{"value": line, "source_file": "f.log", "source_file_id": "f", "source_line": i, "ingested_at": INGESTED} for i, line in enumerate(lines, 1)])
 
 
 def parse(spark, *lines, log_format=COMBINED):
@@ -87,17 +87,14 @@ def test_apachelogs_parses_formats_the_fast_path_does_not_model(spark):
 
 def test_event_id_is_the_place_not_the_bytes(spark):
     line = '198.51.100.1 - - [01/Mar/2024:10:00:00 +0000] "GET / HTTP/1.0" 200 512'
-    rows = [
-        (line, "f1", 1, None, None, None),
-        (line, "f1", 2, None, None, None),  # the same bytes on the next line: another request
-        (line, "f1", 1, None, None, None),  # the same place read again: the same record
-        (line, None, None, "access_logs", 0, 7),
-        (line, None, None, "access_logs", 1, 7),
+    places = [
+        {"source_file_id": "f1", "source_line": 1},
+        {"source_file_id": "f1", "source_line": 2},  # the same bytes on the next line: another request
+        {"source_file_id": "f1", "source_line": 1},  # the same place read again: the same record
+        {"topic": "access_logs", "partition": 0, "offset": 7},
+        {"topic": "access_logs", "partition": 1, "offset": 7},
     ]
-    df = spark.createDataFrame(
-        [(*r, INGESTED) for r in rows],
-        "value string, source_file_id string, source_line bigint, topic string, partition int, offset bigint, ingested_at timestamp",
-    )
+    df = bronze_rows(spark, [{"value": line, "ingested_at": INGESTED, **p} for p in places])
     compiled = compile_log_format(COMBINED, accept_common=True)
     ids = [r[0] for r in access_log_rows(df, compiled, True, "2000-01-01", 24).select("event_id").collect()]
     assert ids[0] == ids[2]

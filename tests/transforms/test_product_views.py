@@ -7,12 +7,13 @@ import pytest
 from chispa import assert_df_equality
 
 from lakehouse.transforms.product_views import product_view_rows
+from tests.conftest import bronze_rows
 
 INGESTED = datetime(2024, 3, 5)
 
 
 def parse(spark, *lines):
-    df = spark.createDataFrame([(line, INGESTED) for line in lines], "value string, ingested_at timestamp")
+    df = bronze_rows(spark, [{"value": line, "source_file_id": "f", "source_line": i, "ingested_at": INGESTED} for i, line in enumerate(lines, 1)])
     return product_view_rows(df, "2000-01-01", 24)
 
 
@@ -65,9 +66,7 @@ def test_numeric_ids_are_text(spark):
 
 def test_events_without_an_id_are_identified_by_their_place(spark):
     line = '{"product_id": "p", "time_stamp": 1709290000}'
-    df = spark.createDataFrame(
-        [(line, "f1", 1, INGESTED), (line, "f1", 2, INGESTED)], "value string, source_file_id string, source_line bigint, ingested_at timestamp"
-    )
+    df = bronze_rows(spark, [{"value": line, "source_file_id": "f1", "source_line": n, "ingested_at": INGESTED} for n in (1, 2)])
     ids = [r[0] for r in product_view_rows(df, "2000-01-01", 24).select("event_id").collect()]
     assert ids == [hashlib.sha256(b"file:f1:1").hexdigest(), hashlib.sha256(b"file:f1:2").hexdigest()]
 

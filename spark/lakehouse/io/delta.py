@@ -8,7 +8,7 @@ import uuid
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
 
-from lakehouse.io.files import filesystem
+from lakehouse.io.files import filesystem, read_text, write_text
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:
@@ -177,23 +177,12 @@ def writer_app_id(spark: SparkSession, checkpoint: str, name: str) -> str:
     micro-batches are skipped), while a deleted checkpoint gets a fresh id (its batch
     ids restart at 0 and must not be mistaken for replays).
     """
-    fs, base = filesystem(spark, checkpoint)
-    jvm = spark.sparkContext._jvm
-    marker = jvm.org.apache.hadoop.fs.Path(base, "_lakehouse_writer.json")
-    if fs.exists(marker):
-        stream = fs.open(marker)
-        try:
-            data = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
-        finally:
-            stream.close()
+    marker = f"{checkpoint.rstrip('/')}/_lakehouse_writer.json"
+    data = read_text(spark, marker)
+    if data is not None:
         return json.loads(data)["app_id"]
     app_id = f"{name}-{uuid.uuid4()}"
-    fs.mkdirs(base)
-    out = fs.create(marker, True)
-    try:
-        out.write(bytearray(json.dumps({"app_id": app_id}).encode()))
-    finally:
-        out.close()
+    write_text(spark, marker, json.dumps({"app_id": app_id}))
     return app_id
 
 

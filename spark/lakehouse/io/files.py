@@ -48,6 +48,37 @@ def filesystem(spark: SparkSession, path: str):
     return jpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), jpath
 
 
+def read_text(spark: SparkSession, path: str) -> str | None:
+    """The UTF-8 text of a small file (a marker, a checkpoint entry), or None when it is absent."""
+    fs, jpath = filesystem(spark, path)
+    if not fs.exists(jpath):
+        return None
+    stream = fs.open(jpath)
+    try:
+        return spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+    finally:
+        stream.close()
+
+
+def write_text(spark: SparkSession, path: str, text: str) -> None:
+    """Write a small UTF-8 file (replacing it), making its folder when needed."""
+    fs, jpath = filesystem(spark, path)
+    fs.mkdirs(jpath.getParent())
+    out = fs.create(jpath, True)
+    try:
+        out.write(bytearray(text.encode()))
+    finally:
+        out.close()
+
+
+def child_names(spark: SparkSession, folder: str) -> list[str]:
+    """Names of the entries of `folder` (none when it does not exist)."""
+    fs, jpath = filesystem(spark, folder)
+    if not fs.exists(jpath):
+        return []
+    return [status.getPath().getName() for status in fs.listStatus(jpath)]
+
+
 def path_uri(spark: SparkSession, path: str) -> str:
     """`path` (as Hadoop names it) the way Spark's `_metadata.file_path` spells it."""
     fs, jpath = filesystem(spark, path)

@@ -8,6 +8,7 @@ on a plain JDBC connection from the driver: a failure rolls the whole date back.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,3 +143,48 @@ def stage(df: DataFrame, target: JdbcTarget, table: str, like: str) -> None:
         .options(**target.properties())
         .save()
     )
+
+
+def _date_param(dialect: str) -> str:
+    return "CAST(? AS DATE)" if dialect == "postgresql" else "?"
+
+
+def prepare_export(spark: SparkSession, target: JdbcTarget, ddl: str) -> dict[str, str]:
+    """Create the export's tables if needed (`ddl`); returns {report_date: refresh id} already exported."""
+    with connect(spark, target) as conn:
+        run_script(conn, ddl)
+        return {str(d)[:10]: rid for d, rid in query(conn, "SELECT report_date, refresh_id FROM lakehouse_export_state")}
+
+
+def replace_report_dates(
+    spark: SparkSession, target: JdbcTarget, columns: dict[str, list[str]], dates: dict[str, str]
+) -> Iterator[tuple[str, int]]:
+    """Swap each report date of `dates` ({date: refresh id}) into `columns`' tables from their
+    `_stg_<table>` staging copies, one transaction per date (DELETE + INSERT ... SELECT +
+    the `lakehouse_export_state` row); yields (date, rows moved) as each one commits.
+
+    A failure rolls its date back and is raised: earlier dates stay exported, none is half done.
+    """
+    p = _date_param(target.dialect)
+    with connect(spark, target) as conn:
+        for day in sorted(dates):
+            try:
+                moved = 0
+                for table, names in columns.items():
+                    listed = ", ".join(names)
+                    execute(conn, f"DELETE FROM {table} WHERE report_date = {p}", (day,))
+                    moved += execute(
+                        conn, f"INSERT INTO {table} ({listed}) SELECT {listed} FROM _stg_{table} WHERE report_date = {p}", (day,)
+                    )
+                execute(
+                    conn,
+                    "INSERT INTO lakehouse_export_state (report_date, refresh_id, exported_at) "
+                    f"VALUES ({p}, ?, CURRENT_TIMESTAMP) ON CONFLICT (report_date) "
+                    "DO UPDATE SET refresh_id = excluded.refresh_id, exported_at = excluded.exported_at",
+                    (day, dates[day]),
+                )
+                conn.commit()
+            except Exception:
+                conn.rollback()
+                raise
+            yield day, moved

@@ -7,6 +7,7 @@ instead of a second, Python-side Kafka client with its own quirks and versions.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config import Config
+from lakehouse.io import files
 
 # Bigger fetches than the consumer defaults (1 MB per partition, 50 MB per fetch): fewer
 # round trips per batch; Spark's source alone reads ~12 % faster on a catch-up.
@@ -40,6 +42,22 @@ def read_stream(spark: SparkSession, config: Config, topic: str, max_offsets_per
     if max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(max_offsets_per_trigger))
     return reader.load()
+
+
+def checkpoint_offsets(spark: SparkSession, checkpoint: str, topic: str) -> dict[int, int] | None:
+    """Where a Structured Streaming query on `topic` resumes: the end offsets of its last
+    committed micro-batch, read from its checkpoint (`commits/<n>` marks batch n done,
+    `offsets/<n>` holds its end offsets); None when nothing was committed yet."""
+    done = [int(name) for name in files.child_names(spark, f"{checkpoint}/commits") if name.isdigit()]
+    if not done:
+        return None
+    text = files.read_text(spark, f"{checkpoint}/offsets/{max(done)}") or ""
+    # "v1", the batch metadata, then one JSON line per source: {"topic": {"0": 12, ...}}
+    for line in text.splitlines()[2:]:
+        offsets = json.loads(line)
+        if topic in offsets:
+            return {int(p): int(o) for p, o in offsets[topic].items()}
+    return None
 
 
 def write_batch(df: DataFrame, bootstrap: str, topic: str) -> None:
@@ -196,8 +214,9 @@ def keyed(df: DataFrame, dataset: str) -> DataFrame:
     views by device (each client's events stay in order on one partition); a record
     without one gets no key (spread round-robin)."""
     value = F.col("value")
+    text = value.cast("string")
     if dataset == "access_logs":
-        key = F.nullif(F.substring_index(value, " ", 1), F.lit(""))
+        key = F.nullif(F.substring_index(text, " ", 1), F.lit(""))
     else:
-        key = F.get_json_object(value, "$.device_id")
+        key = F.get_json_object(text, "$.device_id")
     return df.select(key.alias("key"), value.alias("value"))

@@ -12,6 +12,7 @@ printed as each stage ends.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import time
@@ -26,7 +27,7 @@ from lakehouse.jobs import (
     silver_access_logs,
     silver_product_views,
 )
-from lakehouse.jobs.common import JobRun, base_parser, config_from_args, get_session, setup_logging
+from lakehouse.jobs.runtime import JobRun, run_job
 
 log = logging.getLogger("lakehouse.batch")
 
@@ -73,22 +74,24 @@ def run_batch(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = base_parser("lakehouse batch", "Files -> bronze -> silver -> gold (-> export) in one go.")
-    parser.add_argument("--access-logs", help="access-log file or folder")
-    parser.add_argument("--product-views", help="product-view JSON-lines file or folder")
-    parser.add_argument("--from-kafka", action="store_true", help="bronze from the Kafka topics (catch-up run of the stream)")
-    parser.add_argument("--no-export", action="store_true", help="stop after gold")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    if not (args.access_logs or args.product_views or args.from_kafka):
-        parser.error("give --access-logs and/or --product-views, or --from-kafka")
-    config = config_from_args(args)
-    started = time.time()
-    spark = get_session(config, "batch")
-    log.info("warehouse %s (profile %s)", config.warehouse, config.profile)
-    run_batch(spark, config, args.access_logs, args.product_views, export=not args.no_export, from_kafka=args.from_kafka)
-    print(f"batch: done in {time.time() - started:.1f}s; warehouse {config.warehouse}", flush=True)
-    return 0
+    def arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--access-logs", help="access-log file or folder")
+        parser.add_argument("--product-views", help="product-view JSON-lines file or folder")
+        parser.add_argument("--from-kafka", action="store_true", help="bronze from the Kafka topics (catch-up run of the stream)")
+        parser.add_argument("--no-export", action="store_true", help="stop after gold")
+
+    def body(spark: SparkSession, config: Config, run: JobRun, args: argparse.Namespace) -> None:
+        log.info("warehouse %s (profile %s)", config.warehouse, config.profile)
+        run_batch(spark, config, args.access_logs, args.product_views, export=not args.no_export, from_kafka=args.from_kafka)
+        print(f"batch: done in {time.time() - run.started:.1f}s; warehouse {config.warehouse}", flush=True)
+
+    def check(args: argparse.Namespace) -> str | None:
+        if not (args.access_logs or args.product_views or args.from_kafka):
+            return "give --access-logs and/or --product-views, or --from-kafka"
+        return None
+
+    # Each stage records its own run (run_batch): nothing more to record here.
+    return run_job("batch", "Files -> bronze -> silver -> gold (-> export) in one go.", body, argv, arguments, check, record=False)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.config import Config
 from lakehouse.io import delta, jdbc
-from lakehouse.jobs.common import JobRun, base_parser, config_from_args, get_session, setup_logging
+from lakehouse.jobs.runtime import JobRun, run_job
 from lakehouse.transforms.gold import GOLD_TABLES
 
 log = logging.getLogger("lakehouse.export")
@@ -48,46 +48,23 @@ def pending_refreshes(spark: SparkSession, config: Config, exported: dict[str, s
     return {d: rid for d, rid in pending.items() if exported.get(d) != rid}
 
 
-def _date_param(dialect: str) -> str:
-    return "CAST(? AS DATE)" if dialect == "postgresql" else "?"
-
-
 def export_dates(spark: SparkSession, config: Config, target: jdbc.JdbcTarget, dates: dict[str, str], run: JobRun) -> None:
     """Stage the gold rows of `dates`, then swap each date in with one transaction."""
     tables = [t for t in GOLD_TABLES if delta.table_exists(spark, config.table_path("gold", t))]
-    day_list = sorted(dates)
+    columns = {}
     for table in tables:
-        rows = delta.read_table(spark, config.table_path("gold", table)).where(
-            F.col("report_date").isin(day_list)
-        )
-        jdbc.stage(rows, target, f"_stg_{table}", like=table)
-    p = _date_param(target.dialect)
-    with jdbc.connect(spark, target) as conn:
-        for i, day in enumerate(day_list, start=1):
-            try:
-                moved = 0
-                for table in tables:
-                    columns = ", ".join(delta.read_table(spark, config.table_path("gold", table)).columns)
-                    jdbc.execute(conn, f"DELETE FROM {table} WHERE report_date = {p}", (day,))
-                    moved += jdbc.execute(
-                        conn,
-                        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _stg_{table} WHERE report_date = {p}",
-                        (day,),
-                    )
-                jdbc.execute(
-                    conn,
-                    "INSERT INTO lakehouse_export_state (report_date, refresh_id, exported_at) "
-                    f"VALUES ({p}, ?, CURRENT_TIMESTAMP) ON CONFLICT (report_date) "
-                    "DO UPDATE SET refresh_id = excluded.refresh_id, exported_at = excluded.exported_at",
-                    (day, dates[day]),
-                )
-                conn.commit()
-            except Exception:
-                conn.rollback()
-                log.error("export of %s failed: rolled back, earlier dates stay exported", day)
-                raise
+        gold = delta.read_table(spark, config.table_path("gold", table))
+        jdbc.stage(gold.where(F.col("report_date").isin(sorted(dates))), target, f"_stg_{table}", like=table)
+        columns[table] = gold.columns
+    done = 0
+    try:
+        for day, moved in jdbc.replace_report_dates(spark, target, columns, dates):
+            done += 1
             run.add(dates_exported=1, rows_exported=moved)
-            log.info("exported %s (%d/%d): %d rows", day, i, len(day_list), moved)
+            log.info("exported %s (%d/%d): %d rows", day, done, len(dates), moved)
+    except Exception:
+        log.error("export of %s failed: rolled back, earlier dates stay exported", sorted(dates)[done])
+        raise
 
 
 def run(spark: SparkSession, config: Config, run_log: JobRun, everything: bool = False) -> None:
@@ -96,9 +73,7 @@ def run(spark: SparkSession, config: Config, run_log: JobRun, everything: bool =
         log.info("export disabled (export.url is none): skipping")
         return
     target = target_from(config)
-    with jdbc.connect(spark, target) as conn:
-        jdbc.run_script(conn, config.export.schema_ddl.read_text())
-        exported = {str(d)[:10]: rid for d, rid in jdbc.query(conn, "SELECT report_date, refresh_id FROM lakehouse_export_state")}
+    exported = jdbc.prepare_export(spark, target, config.export.schema_ddl.read_text())
     dates = pending_refreshes(spark, config, exported, everything)
     if not dates:
         log.info("export: every report date is up to date in %s", config.export.url.split("?")[0])
@@ -108,16 +83,13 @@ def run(spark: SparkSession, config: Config, run_log: JobRun, everything: bool =
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = base_parser("lakehouse export", "Export gold tables to PostgreSQL/SQLite, transactionally per date.")
-    parser.add_argument("--all", action="store_true", help="re-export every date, not only changed ones")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    config = config_from_args(args)
-    spark = get_session(config, "export")
-    run_log = JobRun("export")
-    run(spark, config, run_log, everything=args.all)
-    run_log.record(spark, config)
-    return 0
+    return run_job(
+        "export",
+        "Export gold tables to PostgreSQL/SQLite, transactionally per date.",
+        lambda spark, config, run_log, args: run(spark, config, run_log, everything=args.all),
+        argv,
+        lambda parser: parser.add_argument("--all", action="store_true", help="re-export every date, not only changed ones"),
+    )
 
 
 if __name__ == "__main__":

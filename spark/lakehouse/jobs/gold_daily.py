@@ -24,14 +24,7 @@ from pyspark.sql import types as T
 
 from lakehouse.config import Config
 from lakehouse.io import delta
-from lakehouse.jobs.common import (
-    JobRun,
-    base_parser,
-    config_from_args,
-    get_session,
-    setup_logging,
-    timed,
-)
+from lakehouse.jobs.runtime import JobRun, run_job, timed
 from lakehouse.transforms.gold import GOLD_TABLES, build_gold
 
 log = logging.getLogger("lakehouse.gold")
@@ -106,16 +99,15 @@ def run(spark: SparkSession, config: Config, run_log: JobRun, forced: set[date] 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = base_parser("lakehouse gold", "Silver -> gold daily aggregates (touched dates only).")
-    parser.add_argument("--report-date", action="append", type=date.fromisoformat, default=[], help="also recompute this date (repeatable)")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    config = config_from_args(args)
-    spark = get_session(config, "gold")
-    run_log = JobRun("gold")
-    run(spark, config, run_log, set(args.report_date))
-    run_log.record(spark, config)
-    return 0
+    return run_job(
+        "gold",
+        "Silver -> gold daily aggregates (touched dates only).",
+        lambda spark, config, run_log, args: run(spark, config, run_log, set(args.report_date)),
+        argv,
+        lambda parser: parser.add_argument(
+            "--report-date", action="append", type=date.fromisoformat, default=[], help="also recompute this date (repeatable)"
+        ),
+    )
 
 
 if __name__ == "__main__":

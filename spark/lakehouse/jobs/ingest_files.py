@@ -15,9 +15,11 @@ truncated gzip, no permission) is reported with its path and reason, recorded in
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from py4j.protocol import Py4JJavaError
 from pyspark.sql import SparkSession
@@ -26,7 +28,7 @@ from pyspark.sql import types as T
 
 from lakehouse.config import Config
 from lakehouse.io import delta, files, staging
-from lakehouse.jobs.common import JobRun, base_parser, config_from_args, get_session, setup_logging
+from lakehouse.jobs.runtime import JobRun, run_job
 from lakehouse.transforms import file_identity
 from lakehouse.transforms.bronze import BRONZE_PROPERTIES, from_file_lines
 
@@ -255,7 +257,7 @@ def _write_new_lines(
         reader.numbered.join(F.broadcast(chosen), "_file_uri")
         .where(F.col("source_line") > F.col("skip"))
         .withColumn("source_file_mtime", F.timestamp_millis("mtime_ms"))
-        .transform(from_file_lines)
+        .transform(lambda d: from_file_lines(d, F.lit(datetime.now(UTC))))
     )
     delta.set_properties(spark, table, BRONZE_PROPERTIES)
     delta.append(rows, table, partition_by=("ingest_date",), properties=BRONZE_PROPERTIES, merge_schema=True)
@@ -265,17 +267,15 @@ def _write_new_lines(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = base_parser("lakehouse ingest", "Ingest access-log or product-view files into bronze.")
-    parser.add_argument("--dataset", required=True, choices=DATASETS)
-    parser.add_argument("--path", required=True, help="a file or folder (plain or .gz)")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    config = config_from_args(args)
-    spark = get_session(config, "ingest")
-    run = JobRun(f"ingest {args.dataset}")
-    ingest(spark, config, args.dataset, args.path, run)
-    run.record(spark, config)
-    return 0
+    def arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--dataset", required=True, choices=DATASETS)
+        parser.add_argument("--path", required=True, help="a file or folder (plain or .gz)")
+
+    def body(spark: SparkSession, config: Config, run: JobRun, args: argparse.Namespace) -> None:
+        run.job = f"ingest {args.dataset}"
+        ingest(spark, config, args.dataset, args.path, run)
+
+    return run_job("ingest", "Ingest access-log or product-view files into bronze.", body, argv, arguments)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ time-travel query may still read them.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import time
@@ -25,7 +26,7 @@ from pyspark.sql import SparkSession
 
 from lakehouse.config import Config
 from lakehouse.io import delta
-from lakehouse.jobs.common import JobRun, base_parser, config_from_args, get_session, setup_logging
+from lakehouse.jobs.runtime import JobRun, run_job
 
 log = logging.getLogger("lakehouse.maintain")
 
@@ -50,23 +51,20 @@ def maintain_table(spark: SparkSession, path: str, vacuum_hours: float, run: Job
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = base_parser("lakehouse maintain", "OPTIMIZE (compact small files) and VACUUM every table.")
-    parser.add_argument("--layer", action="append", choices=LAYERS, help="layer to maintain (repeatable; default: all)")
-    parser.add_argument(
-        "--vacuum-hours", type=float, default=DEFAULT_VACUUM_HOURS,
-        help=f"keep unreferenced files younger than this (default {DEFAULT_VACUUM_HOURS} = Delta's 7 days)",
-    )
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    config = config_from_args(args)
-    if args.vacuum_hours < DEFAULT_VACUUM_HOURS:
-        log.warning("vacuum below 7 days: readers older than %gh may fail", args.vacuum_hours)
-    spark = get_session(config, "maintain")
-    run = JobRun("maintain")
-    for path in warehouse_tables(spark, config, tuple(args.layer or LAYERS)):
-        maintain_table(spark, path, args.vacuum_hours, run)
-    run.record(spark, config)
-    return 0
+    def arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--layer", action="append", choices=LAYERS, help="layer to maintain (repeatable; default: all)")
+        parser.add_argument(
+            "--vacuum-hours", type=float, default=DEFAULT_VACUUM_HOURS,
+            help=f"keep unreferenced files younger than this (default {DEFAULT_VACUUM_HOURS} = Delta's 7 days)",
+        )
+
+    def body(spark: SparkSession, config: Config, run: JobRun, args: argparse.Namespace) -> None:
+        if args.vacuum_hours < DEFAULT_VACUUM_HOURS:
+            log.warning("vacuum below 7 days: readers older than %gh may fail", args.vacuum_hours)
+        for path in warehouse_tables(spark, config, tuple(args.layer or LAYERS)):
+            maintain_table(spark, path, args.vacuum_hours, run)
+
+    return run_job("maintain", "OPTIMIZE (compact small files) and VACUUM every table.", body, argv, arguments)
 
 
 if __name__ == "__main__":

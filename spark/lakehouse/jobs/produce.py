@@ -18,44 +18,33 @@ offsets are read before and after and the difference is printed.
 
 from __future__ import annotations
 
-import gzip
+import argparse
 import logging
-import re
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from lakehouse import samples
 from lakehouse.config import Config
 from lakehouse.io import files, kafka
-from lakehouse.jobs.common import JobRun, base_parser, config_from_args, get_session, setup_logging
+from lakehouse.jobs.runtime import JobRun, run_job
 
 log = logging.getLogger("lakehouse.produce")
 
 DATASETS = ("access_logs", "product_views")
-_LINE_END = re.compile(rb"\r?\n$")
-_ACCESS_KEY = re.compile(rb"^([^ ]+) ")
 
 
-def file_records(path: Path, dataset: str) -> Iterator[tuple[bytes | None, bytes]]:
-    """(key, value) per line of a local file (plain or gzip), bytes exactly as stored."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        for raw in handle:
-            value = _LINE_END.sub(b"", raw)
-            yield record_key(value, dataset), value
-
-
-def record_key(value: bytes, dataset: str) -> bytes | None:
-    """The same key `kafka.keyed` computes in Spark, for the paced path."""
-    if dataset == "access_logs":
-        match = _ACCESS_KEY.match(value)
-        return match.group(1) if match else None
-    match = re.search(rb'"device_id"\s*:\s*"([^"]*)"', value)
-    return match.group(1) if match else None
+def file_messages(spark: SparkSession, path: str, dataset: str) -> DataFrame:
+    """(key, value) per line of the files under `path`, bytes exactly as stored (without the
+    line's `\\r\\n` / `\\n` ending), keyed by `kafka.keyed` whichever way they are sent."""
+    lines = files.read_lines(spark, [f.path for f in files.list_files(spark, path).files])
+    raw = F.col("value").cast("binary")
+    # A CRLF ending is the line's end, not its content (bytes, so nothing is re-encoded).
+    value = F.when(F.endswith(raw, F.lit(b"\r")), F.substring(raw, 1, F.length(raw) - 1)).otherwise(raw)
+    return kafka.keyed(lines.select(value.alias("value")), dataset)
 
 
 def synthesize(dataset: str, count: int, out_dir: Path, seed: int) -> Path:
@@ -77,11 +66,11 @@ def produce_file(
 ) -> int:
     """Send every line of `path` to `topic`; returns the records the broker acknowledged."""
     before = end_total(spark, config, topic)
+    messages = file_messages(spark, path, dataset)
     if rate:
-        local = Path(path.removeprefix("file://"))
-        stats = kafka.send_paced(
-            spark, config.kafka.bootstrap_servers, topic, file_records(local, dataset), rate, log=log
-        )
+        # One partition at a time through the driver, at the rate asked (a few thousand a second).
+        records = ((None if r.key is None else r.key.encode(), bytes(r.value)) for r in messages.toLocalIterator())
+        stats = kafka.send_paced(spark, config.kafka.bootstrap_servers, topic, records, rate, log=log)
         if stats.errors or stats.acknowledged != stats.sent:
             raise RuntimeError(
                 f"{topic}: {stats.sent} sent but only {stats.acknowledged} acknowledged ({stats.errors} failed)"
@@ -89,9 +78,7 @@ def produce_file(
         sent = stats.sent
         log.info("%s: %d records in %.1fs (%.0f/s)", topic, sent, stats.seconds, sent / max(stats.seconds, 1e-9))
     else:
-        lines = files.read_lines(spark, [f.path for f in files.list_files(spark, path).files]).select("value")
-        rows = lines.transform(lambda df: kafka.keyed(df, dataset))
-        rows = rows.selectExpr("key", "CAST(value AS BINARY) AS value").cache()
+        rows = messages.cache()
         sent = rows.count()
         kafka.write_batch(rows, config.kafka.bootstrap_servers, topic)
         rows.unpersist()
@@ -102,27 +89,28 @@ def produce_file(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = base_parser("lakehouse produce", "Replay a file or synthetic events into a Kafka topic.")
-    parser.add_argument("--dataset", required=True, choices=DATASETS)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--file", help="access-log or JSON-lines file/folder (gzip ok) to replay")
-    source.add_argument("--synthetic", type=int, metavar="N", help="generate N realistic records")
-    parser.add_argument("--rate", type=float, help="records per second (default: as fast as possible)")
-    parser.add_argument("--topic", help="topic (default: kafka.topics.<dataset>)")
-    parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic generator")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    config = config_from_args(args)
-    topic = args.topic or config.kafka.topics[args.dataset]
-    spark = get_session(config, "produce")
-    run = JobRun(f"produce {args.dataset}")
-    with tempfile.TemporaryDirectory(prefix="lakehouse-produce-") as tmp:
-        path = args.file or str(synthesize(args.dataset, args.synthetic, Path(tmp), args.seed))
+    def arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--dataset", required=True, choices=DATASETS)
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument("--file", help="access-log or JSON-lines file/folder (gzip ok) to replay")
+        source.add_argument("--synthetic", type=int, metavar="N", help="generate N realistic records")
+        parser.add_argument("--rate", type=float, help="records per second (default: as fast as possible)")
+        parser.add_argument("--topic", help="topic (default: kafka.topics.<dataset>)")
+        parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic generator")
+
+    def check(args: argparse.Namespace) -> str | None:
         if args.rate and args.file and (Path(args.file).is_dir() or "://" in args.file):
-            parser.error("--rate replays one local file; give a file path")
-        produce_file(spark, config, args.dataset, path, topic, args.rate, run)
-    run.record(spark, config)
-    return 0
+            return "--rate replays one local file; give a file path"
+        return None
+
+    def body(spark: SparkSession, config: Config, run: JobRun, args: argparse.Namespace) -> None:
+        run.job = f"produce {args.dataset}"
+        topic = args.topic or config.kafka.topics[args.dataset]
+        with tempfile.TemporaryDirectory(prefix="lakehouse-produce-") as tmp:
+            path = args.file or str(synthesize(args.dataset, args.synthetic, Path(tmp), args.seed))
+            produce_file(spark, config, args.dataset, path, topic, args.rate, run)
+
+    return run_job("produce", "Replay a file or synthetic events into a Kafka topic.", body, argv, arguments, check)
 
 
 if __name__ == "__main__":

@@ -5,14 +5,15 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from lakehouse.config import Config
 from lakehouse.io import delta
-from lakehouse.jobs.common import base_parser, config_from_args, get_session, setup_logging
+from lakehouse.jobs.runtime import JobRun, run_job
+from lakehouse.transforms import report as summaries
 
 
 def _table(rows: list, headers: list[str]) -> str:
@@ -41,52 +42,24 @@ def build_report(spark: SparkSession, config: Config, top: int = 5) -> str:
     products = gold("product_views_daily")
     endpoints = gold("endpoint_daily")
     parts = [f"Lakehouse report - warehouse {config.warehouse}"]
-    parts.append(
-        _show(
-            "Top products (all days)",
-            products
-            and products.groupBy("product_id")
-            .agg(F.sum("view_count").alias("views"), F.sum("unique_visitors").alias("visitor_days"))
-            .orderBy(F.desc("views"), "product_id"),
-            top,
-        )
-    )
-    parts.append(
-        _show(
-            "Top endpoints (all days)",
-            endpoints
-            and endpoints.groupBy("endpoint")
-            .agg(F.sum("requests").alias("requests"), F.sum("status_5xx").alias("errors_5xx"), F.sum("bytes").alias("bytes"))
-            .orderBy(F.desc("requests"), "endpoint"),
-            top,
-        )
-    )
-    parts.append(
-        _show(
-            "Error rate by day (4xx+5xx / requests)",
-            endpoints
-            and endpoints.groupBy("report_date")
-            .agg(
-                F.sum("requests").alias("requests"),
-                F.round((F.sum("status_4xx") + F.sum("status_5xx")) / F.sum("requests"), 4).alias("error_rate"),
-                F.max("p95_ms").alias("max_p95_ms"),
-            )
-            .orderBy("report_date"),
-            366,
-        )
-    )
+    parts.append(_show("Top products (all days)", products and summaries.top_products(products), top))
+    parts.append(_show("Top endpoints (all days)", endpoints and summaries.top_endpoints(endpoints), top))
+    parts.append(_show("Error rate by day (4xx+5xx / requests)", endpoints and summaries.error_rate_by_day(endpoints), 366))
     return "\n".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = base_parser("lakehouse report", "Print top products, top endpoints and error rate by day.")
-    parser.add_argument("--top", type=int, default=5)
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    config = config_from_args(args)
-    spark = get_session(config, "report")
-    print(build_report(spark, config, args.top), flush=True)
-    return 0
+    def body(spark: SparkSession, config: Config, _run: JobRun, args: argparse.Namespace) -> None:
+        print(build_report(spark, config, args.top), flush=True)
+
+    return run_job(
+        "report",
+        "Print top products, top endpoints and error rate by day.",
+        body,
+        argv,
+        lambda parser: parser.add_argument("--top", type=int, default=5),
+        record=False,
+    )
 
 
 if __name__ == "__main__":

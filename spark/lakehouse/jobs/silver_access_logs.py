@@ -20,8 +20,8 @@ from collections.abc import Callable
 from pyspark.sql import DataFrame, SparkSession
 
 from lakehouse.config import Config
-from lakehouse.jobs.common import JobRun
-from lakehouse.jobs.silver_common import SilverSpec, run_silver, silver_main
+from lakehouse.jobs.runtime import JobRun
+from lakehouse.jobs.silver import SilverSpec, run_silver, silver_main
 from lakehouse.transforms.access_logs import SILVER_COLUMNS, access_log_rows
 from lakehouse.transforms.log_format import CompiledFormat, compile_log_format
 
@@ -34,16 +34,16 @@ WINNER_ORDER = ("ingested_at", "source_file_id", "source_line", "topic", "partit
 
 
 def make_parse(config: Config) -> tuple[CompiledFormat, Callable[..., DataFrame]]:
-    """The configured format, compiled, and `parse(bronze_rows, fallback)` with the quality rules.
+    """The configured format, compiled, and `parse(bronze_rows, with_apachelogs)` with the quality rules.
 
-    `fallback` defaults to True only when the format has no regex (apachelogs parses all).
+    `with_apachelogs` defaults to True only when the format has no regex (apachelogs parses all).
     """
     settings, quality = config.access_logs, config.quality
     compiled = compile_log_format(settings.log_format, settings.also_accept_common)
 
-    def parse(batch: DataFrame, fallback: bool = compiled.regex is None) -> DataFrame:
+    def parse(batch: DataFrame, with_apachelogs: bool = compiled.regex is None) -> DataFrame:
         return access_log_rows(
-            batch, compiled, settings.also_accept_common, quality.min_event_date, quality.max_future_hours, fallback
+            batch, compiled, settings.also_accept_common, quality.min_event_date, quality.max_future_hours, with_apachelogs
         )
 
     return compiled, parse
@@ -68,7 +68,7 @@ def run(spark: SparkSession, config: Config, run_log: JobRun) -> None:
         # The id is the record's place, and one place always holds the same line (the
         # same date): only the batch's dates of silver are searched for it.
         dedupe_scope="date",
-        fallback=(lambda flagged: parse(flagged, fallback=True)) if fast_only else None,
+        reparse=(lambda flagged: parse(flagged, with_apachelogs=True)) if fast_only else None,
     )
     run_silver(spark, config, spec, run_log)
 

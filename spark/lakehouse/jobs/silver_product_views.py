@@ -16,8 +16,8 @@ import sys
 from pyspark.sql import SparkSession
 
 from lakehouse.config import Config
-from lakehouse.jobs.common import JobRun
-from lakehouse.jobs.silver_common import SilverSpec, run_silver, silver_main
+from lakehouse.jobs.runtime import JobRun
+from lakehouse.jobs.silver import SilverSpec, run_silver, silver_main
 from lakehouse.transforms.product_views import SILVER_COLUMNS, product_view_rows
 
 log = logging.getLogger("lakehouse.silver.product_views")

@@ -40,13 +40,13 @@ from datetime import UTC, datetime
 
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.streaming import StreamingQuery
 
 from lakehouse.config import Config
 from lakehouse.io import delta, kafka
-from lakehouse.io.files import filesystem
-from lakehouse.jobs.common import JobRun, base_parser, config_from_args, get_session, setup_logging
+from lakehouse.jobs.runtime import JobRun, run_job
 from lakehouse.transforms import bronze
 
 log = logging.getLogger("lakehouse.stream")
@@ -103,33 +103,6 @@ class DatasetStream:
     gaps_recorded: set[tuple[int, int, int]] = field(default_factory=set)
 
 
-def checkpoint_offsets(spark: SparkSession, checkpoint: str, topic: str) -> dict[int, int] | None:
-    """Where the stream resumes: the end offsets of the last committed micro-batch.
-
-    Read from the checkpoint (`commits/<n>` marks batch n done, `offsets/<n>` holds its end
-    offsets); None when nothing was committed yet.
-    """
-    jvm = spark.sparkContext._jvm
-    fs, commits = filesystem(spark, f"{checkpoint}/commits")
-    if not fs.exists(commits):
-        return None
-    done = [int(s.getPath().getName()) for s in fs.listStatus(commits) if s.getPath().getName().isdigit()]
-    if not done:
-        return None
-    path = jvm.org.apache.hadoop.fs.Path(f"{checkpoint}/offsets/{max(done)}")
-    stream = fs.open(path)
-    try:
-        text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
-    finally:
-        stream.close()
-    # "v1", the batch metadata, then one JSON line per source: {"topic": {"0": 12, ...}}
-    for line in text.splitlines()[2:]:
-        offsets = json.loads(line)
-        if topic in offsets:
-            return {int(p): int(o) for p, o in offsets[topic].items()}
-    return None
-
-
 def find_gaps(resume_at: dict[int, int], earliest: dict[int, int]) -> list[tuple[int, int, int]]:
     """(partition, lost_from, lost_to) where Kafka no longer has offsets the stream needs."""
     return sorted(
@@ -175,13 +148,13 @@ def check_data_loss(spark: SparkSession, config: Config, stream: DatasetStream, 
 
 def start_query(spark: SparkSession, config: Config, stream: DatasetStream, options: StreamOptions) -> StreamingQuery:
     """Start (or resume from its checkpoint) the topic -> bronze query of one dataset."""
-    rows = kafka.read_stream(spark, config, stream.topic, options.max_offsets_per_trigger).transform(bronze.from_kafka)
+    messages = kafka.read_stream(spark, config, stream.topic, options.max_offsets_per_trigger)
     writer_id = delta.writer_app_id(spark, stream.checkpoint, f"bronze_{stream.dataset}")
     delta.set_properties(spark, stream.table, bronze.BRONZE_PROPERTIES)
 
     def write_batch(batch, batch_id: int) -> None:
         written = delta.append_once(
-            batch,
+            bronze.from_kafka(batch, F.lit(datetime.now(UTC))),
             stream.table,
             writer_id,
             batch_id,
@@ -193,7 +166,7 @@ def start_query(spark: SparkSession, config: Config, stream: DatasetStream, opti
             log.info("%s batch %d: already in %s (replay after a restart): skipped", stream.dataset, batch_id, stream.table)
 
     writer = (
-        rows.writeStream.foreachBatch(write_batch)
+        messages.writeStream.foreachBatch(write_batch)
         .queryName(f"bronze_{stream.dataset}")
         .option("checkpointLocation", stream.checkpoint)
     )
@@ -267,7 +240,7 @@ def stop_gracefully(stream: DatasetStream, timeout: float = 60.0) -> None:
 def _restart(spark: SparkSession, config: Config, stream: DatasetStream, options: StreamOptions, run: JobRun) -> None:
     """Start the query again from its checkpoint (after checking for a gap)."""
     try:
-        resume_at = checkpoint_offsets(spark, stream.checkpoint, stream.topic)
+        resume_at = kafka.checkpoint_offsets(spark, stream.checkpoint, stream.topic)
         run.add(**{f"{stream.dataset}_records_lost": check_data_loss(spark, config, stream, resume_at)})
         stream.query = start_query(spark, config, stream, options)
     except DataLossError:
@@ -319,7 +292,7 @@ def run_streams(
             config.table_path("bronze", dataset),
             config.checkpoint(f"bronze_{dataset}"),
         )
-        resume_at = checkpoint_offsets(spark, stream.checkpoint, stream.topic)
+        resume_at = kafka.checkpoint_offsets(spark, stream.checkpoint, stream.topic)
         run.add(**{f"{dataset}_records_lost": check_data_loss(spark, config, stream, resume_at)})
         stream.query = start_query(spark, config, stream, options)
         log.info(
@@ -379,50 +352,43 @@ class _FailedQuery:
         return self._error
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = base_parser("lakehouse stream", "Kafka topics -> bronze Delta tables (Structured Streaming).")
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", action="append", choices=DATASETS, help="dataset to stream (repeatable; default: both)")
     parser.add_argument("--trigger", help='"availableNow" (catch up, then stop) or an interval such as "1 second" (default: kafka.trigger)')
     parser.add_argument("--max-offsets-per-trigger", type=int, help="cap per micro-batch (default: kafka.max_offsets_per_trigger; 0 = no cap)")
     parser.add_argument("--max-restarts", type=int, default=5, help="restarts in a row after failures before giving up (default 5)")
     parser.add_argument("--max-seconds", type=float, help="stop gracefully after this many seconds")
-    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    setup_logging(args.verbose)
-    config = config_from_args(args)
-    cap = config.kafka.max_offsets_per_trigger if args.max_offsets_per_trigger is None else args.max_offsets_per_trigger
-    options = StreamOptions(
-        datasets=tuple(args.dataset or DATASETS),
-        trigger=args.trigger or config.kafka.trigger,
-        max_offsets_per_trigger=cap or None,
-        max_restarts=args.max_restarts,
-        max_seconds=args.max_seconds,
-    )
-    stop = threading.Event()
+    def body(spark: SparkSession, config: Config, run: JobRun, args: argparse.Namespace) -> int:
+        cap = config.kafka.max_offsets_per_trigger if args.max_offsets_per_trigger is None else args.max_offsets_per_trigger
+        options = StreamOptions(
+            datasets=tuple(args.dataset or DATASETS),
+            trigger=args.trigger or config.kafka.trigger,
+            max_offsets_per_trigger=cap or None,
+            max_restarts=args.max_restarts,
+            max_seconds=args.max_seconds,
+        )
+        stop = threading.Event()
 
-    def on_signal(signum, _frame) -> None:
-        log.info("%s received: finishing the batch in flight, then stopping", signal.Signals(signum).name)
-        stop.set()
+        def on_signal(signum, _frame) -> None:
+            log.info("%s received: finishing the batch in flight, then stopping", signal.Signals(signum).name)
+            stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    spark = get_session(config, "stream")
-    run = JobRun("stream")
-    try:
-        run_streams(spark, config, options, run, stop)
-    except DataLossError as exc:
-        log.error("%s", exc)
-        run.record(spark, config)
-        return 3
-    except StreamingQueryException as exc:
-        log.error("stream failed: %s", exc)
-        run.record(spark, config)
-        return 1
-    run.record(spark, config)
-    return 0
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        try:
+            run_streams(spark, config, options, run, stop)
+        except DataLossError as exc:
+            log.error("%s", exc)
+            return 3
+        except StreamingQueryException as exc:
+            log.error("stream failed: %s", exc)
+            return 1
+        return 0
+
+    return run_job("stream", "Kafka topics -> bronze Delta tables (Structured Streaming).", body, argv, arguments)
 
 
 if __name__ == "__main__":

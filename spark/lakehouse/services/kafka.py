@@ -42,7 +42,7 @@ from pathlib import Path
 
 from lakehouse import jars
 from lakehouse.config import project_root
-from lakehouse.services import common
+from lakehouse.services import process
 
 SERVICE = "kafka"
 HOST = "127.0.0.1"
@@ -110,11 +110,11 @@ class KafkaServer:
 
     @property
     def log_file(self) -> Path:
-        return common.log_file(self.base_dir, SERVICE)
+        return process.log_file(self.base_dir, SERVICE)
 
 
 def default_base_dir() -> Path:
-    return common.service_base_dir(SERVICE)
+    return process.service_base_dir(SERVICE)
 
 
 def pom_file() -> Path:
@@ -390,7 +390,7 @@ def _resolve(base_dir: Path | None) -> Path:
 
 
 def _log(base: Path) -> Path:
-    return common.log_file(base, SERVICE)
+    return process.log_file(base, SERVICE)
 
 
 def _pid_file(base: Path) -> Path:
@@ -437,8 +437,8 @@ def _cmdline(pid: int) -> list[str]:
 def _running_pid(base: Path) -> int | None:
     """Pid of the live broker of `base`: the pid file's process, if it runs kafka.Kafka on
     this base dir's server.properties (so a recycled pid is not mistaken for it)."""
-    pid = common.read_pid(_pid_file(base))
-    if pid is None or not common.pid_alive(pid):
+    pid = process.read_pid(_pid_file(base))
+    if pid is None or not process.pid_alive(pid):
         return None
     cmd = _cmdline(pid)
     if cmd and not ("kafka.Kafka" in cmd and str(_properties(base)) in cmd):
@@ -469,7 +469,7 @@ def _wait_dead(pid: int, timeout: float) -> bool:
             return True
         except subprocess.TimeoutExpired:
             return False
-    return common.wait_until(lambda: not common.pid_alive(pid), timeout, interval=0.1)
+    return process.wait_until(lambda: not process.pid_alive(pid), timeout, interval=0.1)
 
 
 def _forget(base: Path, pid: int | None) -> None:
@@ -543,7 +543,7 @@ def _rotate_log(log: Path) -> None:
 def _launch(base: Path, port: int, controller_port: int, deadline: float) -> int:
     """Check the ports, write the config, format the storage if new, start the JVM; its pid."""
     for p in (port, controller_port):
-        if common.port_open(HOST, p):
+        if process.port_open(HOST, p):
             raise RuntimeError(
                 f"port {HOST}:{p} is in use by another process (not the kafka of {base}); "
                 "stop it or pick another port"
@@ -595,7 +595,7 @@ def _launch(base: Path, port: int, controller_port: int, deadline: float) -> int
             start_new_session=True,  # not killed by the caller's Ctrl-C / session end
         )
     _children[child.pid] = child
-    common.write_pid(_pid_file(base), child.pid)
+    process.write_pid(_pid_file(base), child.pid)
     return child.pid
 
 
@@ -676,17 +676,17 @@ def _api_versions_ok(port: int, timeout: float = 1.0) -> bool:
 
 def _wait_ready(base: Path, pid: int, port: int, deadline: float) -> None:
     def ready() -> bool:
-        if not common.pid_alive(pid):
+        if not process.pid_alive(pid):
             raise RuntimeError(
                 f"kafka of {base} exited during startup\n"
-                f"--- last lines of {_log(base)} ---\n{common.tail(_log(base))}"
+                f"--- last lines of {_log(base)} ---\n{process.tail(_log(base))}"
             )
         return _api_versions_ok(port)
 
-    if not common.wait_until(ready, max(deadline - time.monotonic(), 0), interval=0.2):
+    if not process.wait_until(ready, max(deadline - time.monotonic(), 0), interval=0.2):
         raise RuntimeError(
             f"kafka of {base} (pid {pid}) not answering on {HOST}:{port} in time\n"
-            f"--- last lines of {_log(base)} ---\n{common.tail(_log(base))}"
+            f"--- last lines of {_log(base)} ---\n{process.tail(_log(base))}"
         )
 
 
@@ -754,7 +754,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     base = _resolve(args.base_dir)
-    where = f"data {common.display_path(base)}, log {common.display_path(_log(base))}"
+    where = f"data {process.display_path(base)}, log {process.display_path(_log(base))}"
     try:
         if args.action == "up":
             server = start(base, port=args.port, controller_port=args.controller_port,

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lakehouse.services import common
+from lakehouse.services import process
 
 SERVICE = "minio"
 HOST = "127.0.0.1"
@@ -82,7 +82,7 @@ class MinioServer:
 
     @property
     def log_file(self) -> Path:
-        return common.log_file(self.base_dir, SERVICE)
+        return process.log_file(self.base_dir, SERVICE)
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class _State:
 
 
 def default_base_dir() -> Path:
-    return common.service_base_dir(SERVICE)
+    return process.service_base_dir(SERVICE)
 
 
 def binary_path() -> Path:
@@ -141,7 +141,7 @@ def ensure_built() -> Path:
             if proc.returncode != 0 or not built.is_file():
                 raise RuntimeError(
                     f"`go install {MODULE}@{VERSION}` failed (exit {proc.returncode})\n"
-                    f"--- last lines of {log} ---\n{common.tail(log)}"
+                    f"--- last lines of {log} ---\n{process.tail(log)}"
                 )
             os.replace(built, binary)
         finally:
@@ -205,13 +205,13 @@ def stop(base_dir: Path | None = None, timeout: float = 30, kill: bool = False) 
         # The main thread of a Go program can exit (a zombie) while others still run and hold
         # the sockets; the ports close only when the last one is gone.
         return not _alive(state.pid) and not any(
-            common.port_open(HOST, p, timeout=0.2) for p in (state.port, state.console_port)
+            process.port_open(HOST, p, timeout=0.2) for p in (state.port, state.console_port)
         )
 
-    if not common.wait_until(stopped, timeout, interval=0.05):
+    if not process.wait_until(stopped, timeout, interval=0.05):
         raise RuntimeError(
             f"minio of {base} (pid {state.pid}) did not stop within {timeout:g}s; "
-            f"try stop(kill=True)\n--- last lines of {_log(base)} ---\n{common.tail(_log(base))}"
+            f"try stop(kill=True)\n--- last lines of {_log(base)} ---\n{process.tail(_log(base))}"
         )
     _children.pop(state.pid, None)
     _pid_file(base).unlink(missing_ok=True)
@@ -255,7 +255,7 @@ def _data_dir(base: Path) -> Path:
 
 
 def _log(base: Path) -> Path:
-    return common.log_file(base, SERVICE)
+    return process.log_file(base, SERVICE)
 
 
 def _pid_file(base: Path) -> Path:
@@ -290,7 +290,7 @@ def _alive(pid: int) -> bool:
     child = _children.get(pid)
     if child is not None:  # our own child: poll() reaps it, once all its threads are gone
         return child.poll() is None
-    return common.pid_alive(pid)
+    return process.pid_alive(pid)
 
 
 def _running(base: Path) -> _State | None:
@@ -338,10 +338,10 @@ def _launch(
         )
     log = _log(base)
     for p in dict.fromkeys((port, console_port)):
-        if common.port_open(HOST, p):
+        if process.port_open(HOST, p):
             raise RuntimeError(
                 f"port {HOST}:{p} is in use by another process (not the minio of {base}); "
-                f"stop it or pick another port\n--- last lines of {log} ---\n{common.tail(log)}"
+                f"stop it or pick another port\n--- last lines of {log} ---\n{process.tail(log)}"
             )
     base.mkdir(parents=True, exist_ok=True)
     base.chmod(0o700)  # objects and the server config are for this account only
@@ -387,17 +387,17 @@ def _wait_ready(base: Path, pid: int, port: int, deadline: float) -> None:
             return True
         return _healthy(port, "live") and _healthy(port, "ready")
 
-    ok = common.wait_until(ready, max(deadline - time.monotonic(), 0), interval=0.1)
+    ok = process.wait_until(ready, max(deadline - time.monotonic(), 0), interval=0.1)
     if exited:
         _pid_file(base).unlink(missing_ok=True)
         raise RuntimeError(
             f"minio of {base} exited during start (port {HOST}:{port})\n"
-            f"--- last lines of {_log(base)} ---\n{common.tail(_log(base))}"
+            f"--- last lines of {_log(base)} ---\n{process.tail(_log(base))}"
         )
     if not ok:
         raise RuntimeError(
             f"minio of {base} (pid {pid}, still running) not ready on {HOST}:{port} in time\n"
-            f"--- last lines of {_log(base)} ---\n{common.tail(_log(base))}"
+            f"--- last lines of {_log(base)} ---\n{process.tail(_log(base))}"
         )
 
 
@@ -447,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     base = _resolve(args.base_dir)
-    where = f"data {common.display_path(_data_dir(base))}, log {common.display_path(_log(base))}"
+    where = f"data {process.display_path(_data_dir(base))}, log {process.display_path(_log(base))}"
     try:
         if args.action == "up":
             server = start(base, port=args.port, console_port=args.console_port,

@@ -25,8 +25,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lakehouse.services import common
-from lakehouse.services.common import ServiceUser
+from lakehouse.services import process
+from lakehouse.services.process import ServiceUser
 
 SERVICE = "postgres"
 HOST = "127.0.0.1"
@@ -62,7 +62,7 @@ class PostgresServer:
 
     @property
     def log_file(self) -> Path:
-        return common.log_file(self.base_dir, SERVICE)
+        return process.log_file(self.base_dir, SERVICE)
 
     def psql(self, sql: str) -> str:
         """Run `sql` (one or more statements) and return psql's unaligned, tuples-only output.
@@ -87,7 +87,7 @@ class PostgresServer:
 
 
 def default_base_dir() -> Path:
-    return common.service_base_dir(SERVICE)
+    return process.service_base_dir(SERVICE)
 
 
 def ensure_installed() -> Path:
@@ -151,7 +151,7 @@ def stop(base_dir: Path | None = None, timeout: float = 30) -> None:
     if proc.returncode != 0:
         raise RuntimeError(
             f"pg_ctl stop failed for {data}: {proc.stderr.strip()}\n"
-            f"--- last lines of {_log(base)} ---\n{common.tail(_log(base))}"
+            f"--- last lines of {_log(base)} ---\n{process.tail(_log(base))}"
         )
 
 
@@ -173,7 +173,7 @@ def _data_dir(base: Path) -> Path:
 
 
 def _log(base: Path) -> Path:
-    return common.log_file(base, SERVICE)
+    return process.log_file(base, SERVICE)
 
 
 def _pwd_of(path: Path) -> pwd.struct_passwd:
@@ -191,7 +191,7 @@ def _running_port(base: Path) -> int | None:
         pid, port = int(lines[0]), int(lines[3])
     except (OSError, ValueError, IndexError):
         return None
-    return port if common.pid_alive(pid) else None
+    return port if process.pid_alive(pid) else None
 
 
 def _version_key(bin_dir: Path) -> tuple[int, ...]:
@@ -227,7 +227,7 @@ def _bin_dir_for(base: Path) -> Path:
 
 def _apt_install(*packages: str) -> None:
     global _apt_updated
-    if not common.is_root():
+    if not process.is_root():
         raise RuntimeError(
             f"PostgreSQL server binaries are missing and installing them needs root: "
             f"apt-get install -y {' '.join(packages)}"
@@ -253,7 +253,7 @@ def _run(
     user: ServiceUser, cmd: list, *, cwd: Path, timeout: float, what: str, input: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     try:
-        return common.run_as(user, cmd, cwd=cwd, timeout=max(timeout, 1), input=input)
+        return process.run_as(user, cmd, cwd=cwd, timeout=max(timeout, 1), input=input)
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"{what} did not finish within {timeout:.0f}s") from None
 
@@ -266,7 +266,7 @@ def _owner(base: Path) -> ServiceUser:
         if owner.uid == 0:
             raise RuntimeError(f"{data} is owned by root; PostgreSQL cannot run as root")
         return owner
-    return common.service_user(preferred=(SUPERUSER,))
+    return process.service_user(preferred=(SUPERUSER,))
 
 
 def _launch(base: Path, port: int, deadline: float) -> None:
@@ -274,7 +274,7 @@ def _launch(base: Path, port: int, deadline: float) -> None:
     socket_file = f"{base}/.s.PGSQL.{port}"
     if len(socket_file.encode()) > MAX_SOCKET_PATH:
         raise RuntimeError(f"base dir path too long for a Unix socket ({socket_file}); use a shorter one")
-    if common.port_open(HOST, port):
+    if process.port_open(HOST, port):
         raise RuntimeError(
             f"port {HOST}:{port} is in use by another process (not the postgres of {base}); "
             "stop it or pick another port"
@@ -285,18 +285,18 @@ def _launch(base: Path, port: int, deadline: float) -> None:
     # 0700: the local socket lives here and local logins are trusted, so only root and the
     # service user may enter.
     base.chmod(0o700)
-    common.give_to(base, owner)
-    common.make_traversable(base, owner)
+    process.give_to(base, owner)
+    process.make_traversable(base, owner)
     data = _data_dir(base)
     log = _log(base)
     if log.exists():
-        common.give_to(log, owner)
+        process.give_to(log, owner)
 
     if not (data / "PG_VERSION").is_file():
         if data.exists() and any(data.iterdir()):
             raise RuntimeError(f"{data} is not empty but holds no PostgreSQL cluster; remove it")
         if data.exists():
-            common.give_to(data, owner)
+            process.give_to(data, owner)
         proc = _run(
             owner,
             [bin_dir / "initdb", "-D", data, "-U", SUPERUSER, "--encoding=UTF8",
@@ -318,7 +318,7 @@ def _launch(base: Path, port: int, deadline: float) -> None:
     if proc.returncode != 0:
         raise RuntimeError(
             f"postgres did not start on {HOST}:{port}: {proc.stderr.strip()}\n"
-            f"--- last lines of {log} ---\n{common.tail(log)}"
+            f"--- last lines of {log} ---\n{process.tail(log)}"
         )
 
 
@@ -351,7 +351,7 @@ def _write_config(data: Path, base: Path, port: int, owner: ServiceUser) -> None
         with main_conf.open("a") as f:
             f.write(f"\n{include}\n")
     for path in (settings, hba):
-        common.give_to(path, owner)
+        process.give_to(path, owner)
         path.chmod(0o600)
 
 
@@ -361,10 +361,10 @@ def _wait_ready(bin_dir: Path, base: Path, port: int, deadline: float) -> None:
     def ready() -> bool:
         return subprocess.run(cmd, capture_output=True, check=False).returncode == 0
 
-    if not common.wait_until(ready, max(deadline - time.monotonic(), 0), interval=0.2):
+    if not process.wait_until(ready, max(deadline - time.monotonic(), 0), interval=0.2):
         raise RuntimeError(
             f"postgres of {base} not ready on {HOST}:{port} (pg_isready failed until timeout)\n"
-            f"--- last lines of {_log(base)} ---\n{common.tail(_log(base))}"
+            f"--- last lines of {_log(base)} ---\n{process.tail(_log(base))}"
         )
 
 
@@ -427,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     base = _resolve(args.base_dir)
-    where = f"data {common.display_path(base)}, log {common.display_path(_log(base))}"
+    where = f"data {process.display_path(base)}, log {process.display_path(_log(base))}"
     try:
         if args.action == "up":
             server = start(base, port=args.port, timeout=args.timeout)

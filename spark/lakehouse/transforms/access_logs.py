@@ -3,10 +3,10 @@
 Fast path: the configured LogFormat compiled to one regex, applied in the JVM with a
 single `regexp_replace` that rewrites a matching line into its fields joined by a
 separator, then split. A line that itself holds the separator (a control byte inside a
-quoted field) never takes that path, so input can never shift the fields: like the
-lines the regex rejects, it goes to the fallback. Lines the regex rejects (and every line, when the format has directives the
-compiler does not model) go through `apachelogs`, in a pandas UDF that only receives
-the rejected lines' text (all others arrive as nulls, so the Python side costs little).
+quoted field) never takes that path, so input can never shift the fields. Lines the
+fast path does not take (and every line, when the format has directives the compiler
+does not model) go through `apachelogs`, in a pandas UDF that only receives those
+lines' text (all others arrive as nulls, so the Python side costs little).
 """
 
 from __future__ import annotations
@@ -16,15 +16,17 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.transforms.common import (
+from lakehouse.transforms.bronze import BRONZE_COLUMNS
+from lakehouse.transforms.log_format import COMMON, FIELDS, CompiledFormat
+from lakehouse.transforms.records import (
     is_blank_line,
     normalized_line,
     out_of_range_reason,
     record_place,
+    require_columns,
     with_event_date,
     with_message_checks,
 )
-from lakehouse.transforms.log_format import COMMON, FIELDS, CompiledFormat
 
 _SEP = "\u0001"
 _MARK = "\u0002"
@@ -42,18 +44,18 @@ def with_line(df: DataFrame) -> DataFrame:
     )
 
 
-def raw_field(name: str) -> str:
+def field_text(name: str) -> str:
     """Name of the column holding field `name` (one of FIELDS) as parsed text."""
     return f"_raw_{name}"
 
 
-RAW_COLUMNS = tuple(raw_field(name) for name in FIELDS)
+FIELD_TEXT_COLUMNS = tuple(field_text(name) for name in FIELDS)
 
 
 def with_fast_fields(df: DataFrame, compiled: CompiledFormat) -> DataFrame:
-    """Add `_parsed` (the regex matched) and the FIELDS as text columns (`raw_field`) from the compiled regex."""
+    """Add `_parsed` (the regex matched) and the FIELDS as text columns (`field_text`) from the compiled regex."""
     if compiled.regex is None:
-        return df.withColumns({"_parsed": F.lit(False), **{c: F.lit(None).cast("string") for c in RAW_COLUMNS}})
+        return df.withColumns({"_parsed": F.lit(False), **{c: F.lit(None).cast("string") for c in FIELD_TEXT_COLUMNS}})
     ordered = [compiled.groups.get(f) for f in FIELDS[:-1]]
     rt_field = next((f for f in ("response_us", "response_ms", "response_s") if f in compiled.groups), None)
     ordered.append(compiled.groups.get(rt_field) if rt_field else None)
@@ -65,7 +67,7 @@ def with_fast_fields(df: DataFrame, compiled: CompiledFormat) -> DataFrame:
     # regex and the split once per field (8x the work). Flat columns, not a struct: a
     # struct is copied by every projection it passes through.
     # A line that itself holds the separator or the mark (control bytes Apache never writes
-    # unescaped) would come apart in the wrong places: it is left to the fallback parser,
+    # unescaped) would come apart in the wrong places: it is left to apachelogs,
     # which needs no separator, like any line the regex rejects.
     staged = df.withColumn("_rewritten", F.regexp_replace(line, F.lit(compiled.regex), F.lit(replacement))).withColumn(
         "_parts",
@@ -79,17 +81,17 @@ def with_fast_fields(df: DataFrame, compiled: CompiledFormat) -> DataFrame:
     idx = 0
     for name, group in zip(FIELDS, ordered, strict=True):
         if group is None:
-            values[raw_field(name)] = F.lit(None).cast("string")
+            values[field_text(name)] = F.lit(None).cast("string")
             continue
         idx += 1
         # A group that did not take part (the optional Combined tail) comes back as "".
         # `get` (0-based, null when out of range) rather than element_at: much less code.
         value = F.get(parts, idx - 1)
-        values[raw_field(name)] = F.when(value != "", value)
+        values[field_text(name)] = F.when(value != "", value)
     scale = {"response_ms": 1000, "response_s": 1000000}.get(rt_field or "")
     if scale:
         raw = F.get(parts, len(present) - 1)
-        values[raw_field("response_us")] = F.when(raw.isNotNull() & (raw != "-"), (raw.try_cast("double") * scale).cast("string"))
+        values[field_text("response_us")] = F.when(raw.isNotNull() & (raw != "-"), (raw.try_cast("double") * scale).cast("string"))
     return staged.withColumns({"_parsed": parts.isNotNull(), **values}).drop("_rewritten", "_parts")
 
 
@@ -160,15 +162,15 @@ def rejected_line_reason(line: Column) -> Column:
     )
 
 
-def parse_access_log(df: DataFrame, compiled: CompiledFormat, accept_common: bool = True, fallback: bool = True) -> DataFrame:
-    """Add the FIELDS as text (`raw_field`), `_parsed`, and `_rejected` (why no parser took the line).
+def parse_access_log(df: DataFrame, compiled: CompiledFormat, accept_common: bool = True, with_apachelogs: bool = True) -> DataFrame:
+    """Add the FIELDS as text (`field_text`), `_parsed`, and `_rejected` (why no parser took the line).
 
-    With `fallback=False` only the JVM regex runs, and `_rejected` is provisional: the
+    With `with_apachelogs=False` only the JVM regex runs, and `_rejected` is provisional: the
     lines it rejected are left for the apachelogs pass (see `access_log_rows`).
     """
     fast = df.transform(with_line).transform(lambda d: with_fast_fields(d, compiled))
     rejected = ~F.col("_parsed") & ~F.col("is_blank")
-    if not fallback:
+    if not with_apachelogs:
         return fast.withColumn("_rejected", F.when(rejected, F.lit(NO_MATCH)))
     parser = make_apachelogs_parser(compiled.log_format, accept_common)
     slow = F.col("_slow")
@@ -179,7 +181,7 @@ def parse_access_log(df: DataFrame, compiled: CompiledFormat, accept_common: boo
             {
                 "_parsed": took,
                 **{
-                    raw_field(name): F.when(F.col("_parsed"), F.col(raw_field(name))).when(took, slow.getField(name))
+                    field_text(name): F.when(F.col("_parsed"), F.col(field_text(name))).when(took, slow.getField(name))
                     for name in FIELDS
                 },
             }
@@ -243,7 +245,7 @@ def with_request_parts(df: DataFrame) -> DataFrame:
 
 def type_access_log(df: DataFrame, min_event_date: str, max_future_hours: int) -> DataFrame:
     """Typed columns from the parsed text fields, plus `reason` (null when the row is valid)."""
-    raw = {name: F.col(raw_field(name)) for name in FIELDS}
+    raw = {name: F.col(field_text(name)) for name in FIELDS}
     typed = (
         df.withColumns(
             {
@@ -285,22 +287,23 @@ def access_log_rows(
     accept_common: bool,
     min_event_date: str,
     max_future_hours: int,
-    fallback: bool = True,
+    with_apachelogs: bool = True,
 ) -> DataFrame:
     """Bronze rows -> parsed, typed rows with `reason` and `is_blank` (the whole silver parse).
 
-    With `fallback=False` the apachelogs pass is left out and the lines the regex
-    rejected are flagged `needs_fallback`: running this again with `fallback=True` on
+    With `with_apachelogs=False` the apachelogs pass is left out and the lines the regex
+    rejected are flagged `needs_reparse`: running this again with `with_apachelogs=True` on
     just those bronze rows gives their final form (a Python pass over few lines only).
     """
-    rows = df.transform(lambda d: parse_access_log(d, compiled, accept_common, fallback))
-    if not fallback:
-        rows = rows.withColumn("needs_fallback", ~F.col("_parsed") & ~F.col("is_blank"))
+    require_columns(df, BRONZE_COLUMNS, "bronze access-log rows")
+    rows = df.transform(lambda d: parse_access_log(d, compiled, accept_common, with_apachelogs))
+    if not with_apachelogs:
+        rows = rows.withColumn("needs_reparse", ~F.col("_parsed") & ~F.col("is_blank"))
     return (
         rows.transform(lambda d: type_access_log(d, min_event_date, max_future_hours))
         .transform(with_message_checks)
         .transform(with_event_id)
-        .drop("_parsed", "_rejected", *RAW_COLUMNS)
+        .drop("_parsed", "_rejected", *FIELD_TEXT_COLUMNS)
     )
 
 

@@ -12,23 +12,27 @@ from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
-BRONZE_COLUMNS = (
-    "value",
-    "raw_value",
-    "key",
-    "topic",
-    "partition",
-    "offset",
-    "kafka_ts",
-    "source_file",
-    "source_file_size",
-    "source_file_mtime",
-    "source_file_id",
-    "source_line",
-    "ingested_at",
-    "ingest_date",
+BRONZE_SCHEMA = T.StructType(
+    [
+        T.StructField("value", T.StringType()),
+        T.StructField("raw_value", T.BinaryType()),
+        T.StructField("key", T.StringType()),
+        T.StructField("topic", T.StringType()),
+        T.StructField("partition", T.IntegerType()),
+        T.StructField("offset", T.LongType()),
+        T.StructField("kafka_ts", T.TimestampType()),
+        T.StructField("source_file", T.StringType()),
+        T.StructField("source_file_size", T.LongType()),
+        T.StructField("source_file_mtime", T.TimestampType()),
+        T.StructField("source_file_id", T.StringType()),
+        T.StructField("source_line", T.LongType()),
+        T.StructField("ingested_at", T.TimestampType()),
+        T.StructField("ingest_date", T.DateType()),
+    ]
 )
+BRONZE_COLUMNS = tuple(BRONZE_SCHEMA.fieldNames())
 
 # Delta table properties of every bronze table. File statistics only on the columns
 # readers select by (a record's place): min/max of `value` (every record's text) would
@@ -40,9 +44,9 @@ BRONZE_PROPERTIES = {
 }
 
 
-def with_ingest_columns(df: DataFrame) -> DataFrame:
-    """Stamp rows with `ingested_at` and `ingest_date` (the bronze partition)."""
-    return df.withColumn("ingested_at", F.current_timestamp()).withColumn(
+def with_ingest_columns(df: DataFrame, ingested_at: Column) -> DataFrame:
+    """Stamp rows with `ingested_at` (the job's clock, given) and `ingest_date` (the bronze partition)."""
+    return df.withColumn("ingested_at", ingested_at.cast("timestamp")).withColumn(
         "ingest_date", F.to_date(F.col("ingested_at"))
     )
 
@@ -55,7 +59,7 @@ def _text_and_bytes(raw: Column) -> tuple[Column, Column]:
     return text.alias("value"), F.when(~valid, raw.cast("binary")).alias("raw_value")
 
 
-def from_file_lines(df: DataFrame) -> DataFrame:
+def from_file_lines(df: DataFrame, ingested_at: Column) -> DataFrame:
     """Numbered file lines (`value`, `source_file*`, `source_file_id`, `source_line`) -> bronze rows."""
     return df.select(
         *_text_and_bytes(F.col("value")),
@@ -69,10 +73,10 @@ def from_file_lines(df: DataFrame) -> DataFrame:
         F.col("source_file_mtime").cast("timestamp"),
         F.col("source_file_id"),
         F.col("source_line").cast("bigint"),
-    ).transform(with_ingest_columns)
+    ).transform(lambda d: with_ingest_columns(d, ingested_at))
 
 
-def from_kafka(df: DataFrame) -> DataFrame:
+def from_kafka(df: DataFrame, ingested_at: Column) -> DataFrame:
     """Rows of Spark's Kafka source -> bronze rows (nothing dropped, nothing reinterpreted)."""
     return df.select(
         *_text_and_bytes(F.col("value")),
@@ -86,4 +90,4 @@ def from_kafka(df: DataFrame) -> DataFrame:
         F.lit(None).cast("timestamp").alias("source_file_mtime"),
         F.lit(None).cast("string").alias("source_file_id"),
         F.lit(None).cast("bigint").alias("source_line"),
-    ).transform(with_ingest_columns)
+    ).transform(lambda d: with_ingest_columns(d, ingested_at))

@@ -11,10 +11,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.transforms.common import (
+from lakehouse.transforms.bronze import BRONZE_COLUMNS
+from lakehouse.transforms.records import (
     normalized_line,
     out_of_range_reason,
     record_place,
+    require_columns,
     with_event_date,
     with_message_checks,
 )
@@ -124,6 +126,7 @@ def type_product_views(df: DataFrame, min_event_date: str, max_future_hours: int
 
 def product_view_rows(df: DataFrame, min_event_date: str, max_future_hours: int) -> DataFrame:
     """Bronze rows -> parsed, typed rows with `reason` and `is_blank` (the whole silver parse)."""
+    require_columns(df, BRONZE_COLUMNS, "bronze product-view rows")
     return (
         df.transform(parse_product_views)
         .transform(lambda d: type_product_views(d, min_event_date, max_future_hours))

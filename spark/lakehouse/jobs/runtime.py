@@ -1,4 +1,10 @@
-"""What every job shares: common arguments, logging, the session, and run records."""
+"""What every job shares: its command line, logging, config, the session, and its run record.
+
+A job module is a `main(argv)` that hands `run_job` its name, its own arguments and a
+body `(spark, config, run, args) -> exit code | None`: the skeleton parses the arguments,
+sets up logging, reads the config (failing before anything is written when it is
+wrong), builds the session, runs the body and records the run in `_meta/job_runs`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,7 +21,7 @@ from datetime import UTC, datetime
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
-from lakehouse.config import Config, load_config
+from lakehouse.config import PROFILES, Config, load_config
 from lakehouse.io import delta
 
 RUNS_SCHEMA = T.StructType(
@@ -26,6 +32,7 @@ RUNS_SCHEMA = T.StructType(
         T.StructField("finished_at", T.TimestampType()),
         T.StructField("seconds", T.DoubleType()),
         T.StructField("counts", T.MapType(T.StringType(), T.LongType())),
+        T.StructField("status", T.StringType()),
     ]
 )
 
@@ -53,14 +60,10 @@ def setup_logging(verbose: bool = False) -> None:
 def base_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """An argument parser with the options every job takes."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
-    add_common_arguments(parser)
-    return parser
-
-
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warehouse", help="warehouse dir or s3a:// url (default: from conf/lakehouse.yaml)")
-    parser.add_argument("--profile", choices=("local", "services", "compose"), help="config profile (default: $LAKEHOUSE_PROFILE or local)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--profile", choices=PROFILES, help="config profile (default: $LAKEHOUSE_PROFILE or local)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (with each step's time)")
+    return parser
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -77,6 +80,7 @@ class JobRun:
     counts: dict[str, int] = field(default_factory=dict)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     started: float = field(default_factory=time.time)
+    seconds: float | None = None
 
     def add(self, **counts: int) -> None:
         for key, value in counts.items():
@@ -86,15 +90,13 @@ class JobRun:
         parts = ", ".join(f"{k}={v:,}" for k, v in self.counts.items())
         return f"{self.job}: {parts or 'nothing to do'} ({time.time() - self.started:.1f}s)"
 
-    seconds: float | None = None
-
-    def record(self, spark: SparkSession, config: Config) -> None:
+    def record(self, spark: SparkSession, config: Config, status: str = "ok") -> None:
         """Append this run to `<warehouse>/_meta/job_runs` and print its summary."""
         self.seconds = time.time() - self.started
         now = datetime.now(UTC).replace(tzinfo=None)
         start = datetime.fromtimestamp(self.started, UTC).replace(tzinfo=None)
-        row = [(self.run_id, self.job, start, now, time.time() - self.started, dict(self.counts))]
-        delta.append(spark.createDataFrame(row, RUNS_SCHEMA), config.table_path("_meta", "job_runs"))
+        row = [(self.run_id, self.job, start, now, self.seconds, dict(self.counts), status)]
+        delta.append(spark.createDataFrame(row, RUNS_SCHEMA), config.table_path("_meta", "job_runs"), merge_schema=True)
         print(self.summary(), flush=True)
 
 
@@ -103,3 +105,45 @@ def get_session(config: Config, job: str) -> SparkSession:
     from lakehouse.session import get_spark
 
     return get_spark(config, app_name=f"lakehouse-{job}")
+
+
+Body = Callable[[SparkSession, Config, JobRun, argparse.Namespace], "int | None"]
+
+
+def run_job(
+    name: str,
+    description: str,
+    body: Body,
+    argv: list[str] | None,
+    arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+    check: Callable[[argparse.Namespace], str | None] = lambda _args: None,
+    record: bool = True,
+) -> int:
+    """The skeleton of every job's `main`: arguments, logging, config, session, body, run record.
+
+    `arguments` adds the job's own options; `check` returns an error message for arguments
+    that do not go together (reported before anything starts); `record=False` for jobs
+    that record nothing (a report) or record their stages themselves (the batch).
+    """
+    parser = base_parser(f"lakehouse {name}", description)
+    if arguments:
+        arguments(parser)
+    args = parser.parse_args(argv)
+    if problem := check(args):
+        parser.error(problem)
+    setup_logging(args.verbose)
+    config = config_from_args(args)
+    spark = get_session(config, name)
+    run = JobRun(name)
+    try:
+        code = body(spark, config, run, args) or 0
+    except Exception:
+        if record:
+            try:
+                run.record(spark, config, status="failed")
+            except Exception:  # the failure being raised matters more than its record
+                logging.getLogger("lakehouse").exception("could not record the failed run of %s", name)
+        raise
+    if record:
+        run.record(spark, config, status="ok" if code == 0 else f"exit {code}")
+    return code

@@ -1,4 +1,9 @@
-"""Column helpers shared by the silver transforms: line normalisation, time checks, quarantine."""
+"""What every bronze record goes through on its way to silver, whatever its dataset.
+
+Its place (identity), its line normalised, the checks that hold for any message, time
+range checks, the quarantine shape, the batch's facts; and `require_columns`, the
+contract check each transform makes at its door.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,6 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 SOURCE_COLUMNS = ("topic", "partition", "offset", "kafka_ts", "source_file", "source_file_id", "source_line", "ingested_at")
-
-SOURCE_TYPES = dict(zip(SOURCE_COLUMNS, ("string", "int", "bigint", "timestamp", "string", "string", "bigint", "timestamp"), strict=True))
 
 QUARANTINE_COLUMNS = ("value", "raw_value", "reason", *SOURCE_COLUMNS, "quarantined_at")
 
@@ -66,8 +69,11 @@ def with_event_date(df: DataFrame) -> DataFrame:
     return df.withColumn("event_date", F.to_date(F.col("event_ts")))
 
 
-def _column_or_null(df: DataFrame, name: str, type_name: str) -> Column:
-    return F.col(name) if name in df.columns else F.lit(None).cast(type_name).alias(name)
+def require_columns(df: DataFrame, required: tuple[str, ...] | list[str], what: str) -> None:
+    """Fail, naming them, when `df` lacks any of the `required` columns (a layer's input contract)."""
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what} must have the columns {missing}; it has {sorted(df.columns)}")
 
 
 def with_message_checks(df: DataFrame) -> DataFrame:
@@ -77,8 +83,7 @@ def with_message_checks(df: DataFrame) -> DataFrame:
     "empty message" (a blank *line* of a file stays a counted skip). A value that was not
     valid UTF-8 (bronze kept its bytes in `raw_value`) is quarantined with those bytes.
     """
-    topic = _column_or_null(df, "topic", "string")
-    raw = _column_or_null(df, "raw_value", "binary")
+    topic, raw = F.col("topic"), F.col("raw_value")
     message = (
         F.when(topic.isNotNull() & (F.col("value").isNull() | (F.col("value") == "")), F.lit("empty message"))
         .when(raw.isNotNull(), F.lit("not valid UTF-8 (the exact bytes are kept in raw_value)"))
@@ -99,39 +104,40 @@ def record_place(df: DataFrame) -> Column:
     """Where a bronze record was read, the identity of a record: `file:<file id>:<line>` or
     `kafka:<topic>:<partition>:<offset>` (`line:<text>` for rows of bronze tables written
     before records carried their place)."""
-    file_id = _column_or_null(df, "source_file_id", "string")
-    line = _column_or_null(df, "source_line", "bigint")
-    topic = _column_or_null(df, "topic", "string")
-    partition = _column_or_null(df, "partition", "int").cast("string")
-    offset = _column_or_null(df, "offset", "bigint").cast("string")
+    require_columns(df, ("source_file_id", "source_line", "topic", "partition", "offset", "line"), "a record")
     return F.coalesce(
-        F.concat(F.lit("file:"), file_id, F.lit(":"), line.cast("string")),
-        F.concat(F.lit("kafka:"), topic, F.lit(":"), partition, F.lit(":"), offset),
+        F.concat(F.lit("file:"), F.col("source_file_id"), F.lit(":"), F.col("source_line").cast("string")),
+        F.concat(
+            F.lit("kafka:"), F.col("topic"), F.lit(":"), F.col("partition").cast("string"), F.lit(":"), F.col("offset").cast("string")
+        ),
         F.concat(F.lit("line:"), F.col("line")),
     )
 
 
-def to_quarantine(df: DataFrame) -> DataFrame:
-    """Rows with a `reason` -> the quarantine table's columns."""
+def to_quarantine(df: DataFrame, quarantined_at: Column) -> DataFrame:
+    """Rows with a `reason` -> the quarantine table's columns (`quarantined_at`: the job's clock)."""
+    require_columns(df, QUARANTINE_COLUMNS[:-1], "rows to quarantine")
     return df.filter(F.col("reason").isNotNull()).select(
-        "value",
-        _column_or_null(df, "raw_value", "binary"),
-        "reason",
-        *[_column_or_null(df, c, t) for c, t in SOURCE_TYPES.items()],
-        F.current_timestamp().alias("quarantined_at"),
+        *QUARANTINE_COLUMNS[:-1], quarantined_at.cast("timestamp").alias("quarantined_at")
     )
 
 
+# What `batch_facts` counts: rows per kind, and distinct values of a column.
+ROW_KINDS = ("valid", "quarantined", "skipped_blank", "flagged")
+DISTINCT = "distinct"
+
+
 def batch_facts(rows: DataFrame, lookups: tuple[str, ...]) -> DataFrame:
-    """(fact, value, count): rows per kind (valid ones per event_date), and the distinct
-    values of the `lookups` columns among valid rows (fact `lookup:<column>`).
+    """(fact, column, value, count): rows per kind (`ROW_KINDS`; valid ones per event_date in
+    `value`), and the distinct values of each `lookups` column among valid rows (fact
+    `DISTINCT`, the column's name in `column`).
 
     One aggregation pass over the staged rows answers what the batch needs to know before
     its silver write (counts, dates, the values to build dimensions for); its result is
     small: a row per kind and date, per distinct agent, per distinct IP. Rows flagged
-    `needs_fallback` are counted apart (the fallback decides what they are).
+    `needs_reparse` are counted apart (the reparse decides what they are).
     """
-    flagged = F.col("needs_fallback") if "needs_fallback" in rows.columns else F.lit(False)
+    flagged = F.col("needs_reparse") if "needs_reparse" in rows.columns else F.lit(False)
     kind = (
         F.when(flagged, "flagged")
         .when(F.col("is_blank"), "skipped_blank")
@@ -139,14 +145,17 @@ def batch_facts(rows: DataFrame, lookups: tuple[str, ...]) -> DataFrame:
         .otherwise("valid")
     )
     valid = F.col("_kind") == "valid"
+    no_column = F.lit(None).cast("string")
     entries = F.array(
-        F.struct(F.col("_kind").alias("fact"), F.when(valid, F.col("event_date").cast("string")).alias("value")),
-        *[F.struct(F.lit(f"lookup:{c}").alias("fact"), F.when(valid, F.col(c)).alias("value")) for c in lookups],
+        F.struct(
+            F.col("_kind").alias("fact"), no_column.alias("column"), F.when(valid, F.col("event_date").cast("string")).alias("value")
+        ),
+        *[F.struct(F.lit(DISTINCT).alias("fact"), F.lit(c).alias("column"), F.when(valid, F.col(c)).alias("value")) for c in lookups],
     )
     return (
         rows.select(kind.alias("_kind"), "event_date", *lookups)
         .select(F.inline(entries))
-        .where(~F.col("fact").startswith("lookup:") | F.col("value").isNotNull())
-        .groupBy("fact", "value")
+        .where((F.col("fact") != DISTINCT) | F.col("value").isNotNull())
+        .groupBy("fact", "column", "value")
         .count()
     )

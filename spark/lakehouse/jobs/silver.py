@@ -1,6 +1,6 @@
 """What both silver jobs share: the incremental read of bronze and the per-batch write.
 
-Per bronze micro-batch: parse once into scratch Parquet (the fallback parser redoes only
+Per bronze micro-batch: parse once into scratch Parquet (`reparse`, the slow parser, redoes only
 the lines the fast one flagged), quarantine the rejected rows, look the batch's distinct
 user agents and IPs up in the dimension tables (classifying new ones on the executors),
 drop the rows whose `event_id` silver holds already or that repeat within the batch,
@@ -12,31 +12,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config import Config
 from lakehouse.io import delta, dimensions, geoip, staging
-from lakehouse.jobs.common import (
-    JobRun,
-    base_parser,
-    config_from_args,
-    get_session,
-    setup_logging,
-    timed,
-)
+from lakehouse.jobs.runtime import JobRun, run_job, timed
 from lakehouse.transforms import enrich
-from lakehouse.transforms.common import QUARANTINE_COLUMNS, batch_facts, to_quarantine
-from lakehouse.transforms.dedupe import drop_rows, duplicate_rows, seen_rows
+from lakehouse.transforms import silver as transform
+from lakehouse.transforms.bronze import BRONZE_COLUMNS
+from lakehouse.transforms.records import DISTINCT, QUARANTINE_COLUMNS, batch_facts
 
 log = logging.getLogger("lakehouse.silver")
 
-# Staged beside the silver and quarantine columns: what counting, dedupe and the fallback read.
-STAGE_FLAGS = ("_row", "is_blank", "reason", "event_id", "event_date", "needs_fallback")
-# Wide and only needed for rejected rows (quarantine keeps them; the fallback re-parses them).
-RAW_COLUMNS = ("value", "raw_value")
+# Staged beside the silver and quarantine columns: what counting, dedupe and the reparse read.
+STAGE_FLAGS = ("_row", "is_blank", "reason", "event_id", "event_date", "needs_reparse")
+# Wide and only needed for rejected rows (quarantine keeps them; `reparse` parses them again).
+RECORD_COLUMNS = ("value", "raw_value")
 # File statistics on event_ts only: readers select silver by event_date (the partition),
 # and min/max of every column cost about a third of the silver write.
 SILVER_PROPERTIES = {"delta.dataSkippingStatsColumns": "event_ts"}
@@ -59,14 +53,14 @@ class SilverSpec:
     geo_columns: tuple[str, ...]
     winner_order: tuple[str, ...]
     dedupe_scope: str
-    fallback: Callable[[DataFrame], DataFrame] | None = None
+    reparse: Callable[[DataFrame], DataFrame] | None = None
 
 
 def _staged(rows: DataFrame, keep: set[str]) -> DataFrame:
-    """The columns later steps read; the raw line only where quarantine or the fallback needs it."""
+    """The columns later steps read; the raw line only where quarantine or `reparse` needs it."""
     rejected = F.col("reason").isNotNull()
     return rows.select(
-        *[F.when(rejected, F.col(c)).alias(c) if c in RAW_COLUMNS else F.col(c) for c in rows.columns if c in keep]
+        *[F.when(rejected, F.col(c)).alias(c) if c in RECORD_COLUMNS else F.col(c) for c in rows.columns if c in keep]
     )
 
 
@@ -85,12 +79,12 @@ def _facts(rows: DataFrame, lookups: dict[str, str], path: str) -> tuple[dict[st
     staged = staging.write(batch_facts(rows, tuple(lookups.values())), path)
     counts: dict[str, int] = {}
     dates: set[date] = set()
-    for fact, value, count in staged.where(~F.col("fact").startswith("lookup:")).collect():
+    for fact, _column, value, count in staged.where(F.col("fact") != DISTINCT).collect():
         counts[fact] = counts.get(fact, 0) + count
         if fact == "valid" and value is not None:
             dates.add(date.fromisoformat(value))
     values = {
-        name: staged.where(F.col("fact") == f"lookup:{column}").select(F.col("value").alias(name))
+        name: staged.where((F.col("fact") == DISTINCT) & (F.col("column") == column)).select(F.col("value").alias(name))
         for name, column in lookups.items()
     }
     return counts, dates, values
@@ -99,10 +93,11 @@ def _facts(rows: DataFrame, lookups: dict[str, str], path: str) -> tuple[dict[st
 def stage_parsed_rows(spec: SilverSpec, batch: DataFrame, staging_path: str) -> StagedBatch:
     """Parse the batch once into scratch Parquet; every later step reads that, never bronze.
 
-    With a `fallback`, the rows `parse` flagged `needs_fallback` are parsed again by it
+    With `reparse`, the rows `parse` flagged `needs_reparse` are parsed again by it
     (on their bronze columns) and stored beside the others, replacing them.
     """
-    keep = {*spec.silver_columns, *QUARANTINE_COLUMNS, *spec.winner_order, *STAGE_FLAGS}
+    # Every bronze column too: `reparse` parses flagged rows from their bronze columns.
+    keep = {*BRONZE_COLUMNS, *spec.silver_columns, *QUARANTINE_COLUMNS, *spec.winner_order, *STAGE_FLAGS}
     lookups = {"user_agent": "user_agent", "ip": spec.ip_column}
     parsed = spec.parse(batch).withColumn("_row", F.monotonically_increasing_id())
     with timed(log, "parse + stage"):
@@ -110,18 +105,17 @@ def stage_parsed_rows(spec: SilverSpec, batch: DataFrame, staging_path: str) -> 
     with timed(log, "facts"):
         counts, dates, values = _facts(staged, lookups, f"{staging_path}/facts")
     read = sum(counts.values())
-    if spec.fallback is not None and counts.get("flagged"):
-        source = [c for c in batch.columns if c in staged.columns]
-        flagged = staged.where(F.col("needs_fallback")).select(*source, "_row")
-        redone = spec.fallback(flagged).withColumn("needs_fallback", F.lit(False))
-        with timed(log, "fallback parse"):
-            redone = staging.write(_staged(redone, keep).select(*staged.columns), f"{staging_path}/fallback")
-            more_counts, more_dates, more_values = _facts(redone, lookups, f"{staging_path}/fallback_facts")
+    if spec.reparse is not None and counts.get("flagged"):
+        flagged = staged.where(F.col("needs_reparse")).select(*BRONZE_COLUMNS, "_row")
+        redone = spec.reparse(flagged).withColumn("needs_reparse", F.lit(False))
+        with timed(log, "reparse of flagged rows"):
+            redone = staging.write(_staged(redone, keep).select(*staged.columns), f"{staging_path}/reparsed")
+            more_counts, more_dates, more_values = _facts(redone, lookups, f"{staging_path}/reparsed_facts")
         for kind, n in more_counts.items():
             counts[kind] = counts.get(kind, 0) + n
         dates |= more_dates
         values = {name: values[name].unionByName(more_values[name]) for name in values}
-        staged = staged.where(~F.col("needs_fallback")).unionByName(redone)
+        staged = staged.where(~F.col("needs_reparse")).unionByName(redone)
     kinds = ("skipped_blank", "quarantined", "valid")
     return StagedBatch(staged, {"read": read, **{k: counts.get(k, 0) for k in kinds}}, dates, values)
 
@@ -158,44 +152,44 @@ def write_silver_batch(
 ) -> dict[str, int]:
     """Write one staged batch: quarantine rows, then new deduped, enriched silver rows. Returns counts."""
     silver_path = config.table_path("silver", spec.dataset)
-    staged, valid_count = batch.rows, batch.counts["valid"]
     counts = {k: batch.counts[k] for k in ("read", "skipped_blank", "quarantined")}
+    now = F.lit(datetime.now(UTC))
     if counts["quarantined"]:
         with timed(log, "quarantine"):
-            delta.append(to_quarantine(staged), config.table_path("quarantine", spec.dataset), txn=txn)
+            delta.append(transform.quarantine_rows(batch.rows, now), config.table_path("quarantine", spec.dataset), txn=txn)
     written = 0
-    if valid_count:
-        valid = staged.where(~F.col("is_blank") & F.col("reason").isNull())
+    if batch.counts["valid"]:
+        # Extract: the dimension rows of the batch's values (classifying new ones), silver's ids.
         agents_dim, ips_dim = dimension_tables(spark, config)
         with timed(log, "user-agent dimension"):
             agents, new_agents = dimensions.lookup(spark, agents_dim, batch.values["user_agent"], f"{staging_path}/dim_ua")
         with timed(log, "GeoIP dimension"):
             places, new_ips = dimensions.lookup(spark, ips_dim, batch.values["ip"], f"{staging_path}/dim_ip")
         counts.update(user_agents_classified=new_agents, ips_located=new_ips)
-        keys = valid.select("_row", "event_date", "event_id", *spec.winner_order)
-        drop = duplicate_rows(keys, spec.winner_order)
+        by_date = spec.dedupe_scope == "date"
+        seen = None
         if delta.table_exists(spark, silver_path):
             seen = delta.read_table(spark, silver_path)
-            if spec.dedupe_scope == "date":
+            if by_date:
                 seen = seen.where(F.col("event_date").isin(sorted(batch.dates)))
-            drop = drop.unionByName(seen_rows(keys, seen, by_date=spec.dedupe_scope == "date"))
-        new = drop_rows(
-            valid.transform(lambda d: enrich.with_user_agent(d, agents)).transform(
-                lambda d: enrich.with_geo(d, places, spec.ip_column, spec.geo_columns)
-            ),
-            drop,
+        # Transform.
+        rows = transform.new_silver_rows(
+            batch.rows,
+            agents,
+            places,
+            seen,
+            ip_column=spec.ip_column,
+            geo_columns=spec.geo_columns,
+            winner_order=spec.winner_order,
+            silver_columns=spec.silver_columns,
+            seen_by_date=by_date,
         )
+        # Load.
         with timed(log, "dedupe + enrich + silver append"):
-            delta.append(
-                new.select(*spec.silver_columns),
-                silver_path,
-                partition_by=("event_date",),
-                txn=txn,
-                properties=SILVER_PROPERTIES,
-            )
+            delta.append(rows, silver_path, partition_by=("event_date",), txn=txn, properties=SILVER_PROPERTIES)
         written = int(delta.last_commit_metrics(spark, silver_path).get("numOutputRows", 0))
     counts["written"] = written
-    counts["duplicates"] = valid_count - written
+    counts["duplicates"] = batch.counts["valid"] - written
     return counts
 
 
@@ -229,11 +223,9 @@ def run_silver(spark: SparkSession, config: Config, spec: SilverSpec, run_log: J
 def silver_main(dataset: str, run: Callable[[SparkSession, Config, JobRun], None], argv: list[str] | None) -> int:
     """The command line of a silver job."""
     name = f"silver-{dataset.replace('_', '-')}"
-    args = base_parser(f"lakehouse {name}", f"Bronze {dataset} -> silver + quarantine.").parse_args(argv)
-    setup_logging(args.verbose)
-    config = config_from_args(args)
-    spark = get_session(config, name)
-    run_log = JobRun(f"silver {dataset}")
-    run(spark, config, run_log)
-    run_log.record(spark, config)
-    return 0
+
+    def body(spark: SparkSession, config: Config, run_log: JobRun, _args) -> None:
+        run_log.job = f"silver {dataset}"
+        run(spark, config, run_log)
+
+    return run_job(name, f"Bronze {dataset} -> silver + quarantine.", body, argv)

@@ -1,4 +1,4 @@
-"""Helpers shared by the local service managers (PostgreSQL now; Kafka and MinIO later).
+"""Process handling shared by the local service managers (PostgreSQL, Kafka, MinIO).
 
 Each service keeps its state under one base dir, by default `<project root>/.data/<service>`,
 and its server log at `<base dir>/<service>.log`. Servers that refuse to run as root are run
