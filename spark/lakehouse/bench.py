@@ -191,10 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     cases = args.case or list(CASES)
     inputs = {name: _data(work, args.lines, args.seed, CASES[name]) for name in cases}
+    tiny = _data(work, 2000, 1, None)  # before the session: a forked child must not hold its gateway
     spark = get_spark(config.with_warehouse(str(work / "warehouse")), app_name="lakehouse-bench")
 
     # Warm-up on a tiny file so JIT and Python workers are not billed to either side.
-    tiny = _data(work, 2000, 1, None)
     run_batch(spark, config.with_warehouse(str(work / "warmup_wh")), str(tiny), None, export=False)
     shutil.rmtree(work / "warmup_wh", ignore_errors=True)
 
