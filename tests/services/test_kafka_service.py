@@ -6,7 +6,6 @@ Kafka jars are fetched into ~/.cache/lakehouse/kafka-<version> on first use, ~30
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,19 +64,3 @@ def test_topics_and_records_survive_stop_and_restart(base_dir: Path) -> None:
     finally:
         kafka.stop(base_dir)
     assert not kafka.status(base_dir)
-
-
-def test_port_taken_by_another_process_is_a_clear_error(base_dir: Path) -> None:
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", 0))
-        squatter.listen()
-        port = squatter.getsockname()[1]
-        with pytest.raises(RuntimeError, match=f"port 127.0.0.1:{port} is in use"):
-            kafka.start(base_dir, port=port, controller_port=CONTROLLER_PORT)
-    assert not kafka.status(base_dir)
-
-
-def test_cli_status_of_a_stopped_broker(base_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert kafka.main(["status", "--base-dir", str(base_dir)]) == 3
-    assert capsys.readouterr().out.startswith("kafka: down (data ")
-    assert kafka.main(["down", "--base-dir", str(base_dir)]) == 0

@@ -7,7 +7,6 @@ needs the Debian PostgreSQL server packages, which start() installs with apt if 
 from __future__ import annotations
 
 import shutil
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -63,18 +62,3 @@ def test_data_survives_stop_and_restart(base_dir: Path) -> None:
     finally:
         postgres.stop(base_dir)
     assert not postgres.status(base_dir)
-
-
-def test_port_taken_by_another_process_is_a_clear_error(base_dir: Path) -> None:
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", 0))
-        squatter.listen()
-        port = squatter.getsockname()[1]
-        with pytest.raises(RuntimeError, match=f"port 127.0.0.1:{port} is in use"):
-            postgres.start(base_dir, port=port)
-    assert not postgres.status(base_dir)
-
-
-def test_cli_status_of_a_stopped_server(base_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert postgres.main(["status", "--base-dir", str(base_dir)]) == 3
-    assert capsys.readouterr().out.startswith("postgres: down (data ")

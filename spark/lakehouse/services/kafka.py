@@ -10,8 +10,9 @@ base dir (default `<project root>/.data/kafka`): `server.properties` and `log4j2
 start only, so topics and records survive restarts), the broker's output in `kafka.log` and its
 pid in `kafka.pid`. The broker listens on 127.0.0.1 only: clients on port 19092 by default, the
 controller on 19093. Topics are never auto-created; `start(topics=...)` or `create_topics`
-makes them. The admin and benchmark helpers run Kafka's own tools (TopicCommand,
-GetOffsetShell, ConsoleProducer, Producer/ConsumerPerformance) in short-lived JVMs.
+makes them. Administration (topics, offsets, deleting records) goes through a client library
+(confluent-kafka) in this process; the benchmark helpers run Kafka's own performance tools
+(Producer/ConsumerPerformance) in short-lived JVMs, as the reference figures.
 
 From Python: `server = start(topics={"access_logs": 2}); server.bootstrap; stop()`.
 """
@@ -21,9 +22,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import fcntl
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -32,10 +31,9 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -91,9 +89,6 @@ rootLogger.level = warn
 rootLogger.appenderRef.stderr.ref = STDERR
 """
 
-# Popen handles of the brokers this process started, so stop() can reap them (no zombies,
-# no "subprocess still running" warnings).
-_children: dict[int, subprocess.Popen[bytes]] = {}
 
 
 @dataclass(frozen=True)
@@ -205,14 +200,14 @@ def stop(base_dir: Path | None = None, timeout: float = 30, kill: bool = False) 
         pid = _running_pid(base)
         if pid is not None:
             if not kill:
-                _signal(pid, signal.SIGTERM)
+                process.signal_pid(pid, signal.SIGTERM)
                 if _wait_dead(pid, timeout):
                     _forget(base, pid)
                     _settle_broker_archive(base, keep=True)
                     return
                 print(f"{SERVICE}: pid {pid} still running {timeout:g}s after SIGTERM; killing it",
                       file=sys.stderr)
-            _signal(pid, signal.SIGKILL)
+            process.signal_pid(pid, signal.SIGKILL)
             if not _wait_dead(pid, 10):
                 raise RuntimeError(f"kafka pid {pid} of {base} survived SIGKILL")
         _forget(base, pid)
@@ -233,14 +228,36 @@ def running_server(base_dir: Path | None = None) -> KafkaServer | None:
     return KafkaServer(f"{HOST}:{_configured_ports(base)[0]}", base, pid)
 
 
-# --- admin and benchmark helpers (Kafka's own tools) -----------------------------------------
+# --- admin: a Kafka client library, not the command-line tools ---------------------------------
+
+
+def _admin(bootstrap: str):
+    # confluent-kafka (librdkafka): one in-process client instead of a JVM per command.
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000})
+
+
+def _wait(futures: Mapping, timeout: float, what: str, tolerated: tuple = ()) -> dict:
+    """Results of admin futures; RuntimeError naming `what` on any error not `tolerated`."""
+    from confluent_kafka import KafkaException
+
+    results = {}
+    for key, future in futures.items():
+        try:
+            results[key] = future.result(timeout=timeout)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.code() in tolerated:
+                continue
+            raise RuntimeError(f"kafka {what} failed for {key}: {error.str()}") from None
+    return results
 
 
 def list_topics(bootstrap: str | KafkaServer, timeout: float = 60) -> set[str]:
     """Names of the non-internal topics."""
-    out = _tool("TopicCommand", ["--bootstrap-server", _bootstrap(bootstrap), "--list",
-                                 "--exclude-internal"], timeout=timeout)
-    return {line.strip() for line in out.splitlines() if line.strip()}
+    metadata = _admin(_bootstrap(bootstrap)).list_topics(timeout=timeout)
+    return {name for name in metadata.topics if not name.startswith("__")}
 
 
 def create_topics(
@@ -251,59 +268,82 @@ def create_topics(
     Idempotent: existing topics are left alone, whatever their partition count. Returns the
     names that were created.
     """
-    deadline = time.monotonic() + timeout
-    bootstrap = _bootstrap(server)
+    from confluent_kafka import KafkaError
+    from confluent_kafka.admin import NewTopic
+
     for name, partitions in topics.items():
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,249}", name) or int(partitions) < 1:
             raise ValueError(f"bad topic {name!r} with {partitions!r} partitions")
+    bootstrap = _bootstrap(server)
     missing = [t for t in topics if t not in list_topics(bootstrap, timeout=timeout)]
-    for name in missing:
-        _tool("TopicCommand", ["--bootstrap-server", bootstrap, "--create", "--if-not-exists",
-                               "--topic", name, "--partitions", str(int(topics[name])),
-                               "--replication-factor", "1"],
-              timeout=max(deadline - time.monotonic(), 5))
+    if missing:
+        admin = _admin(bootstrap)  # kept until the futures are done: its end cancels them
+        futures = admin.create_topics([NewTopic(name, int(topics[name]), 1) for name in missing], operation_timeout=timeout)
+        _wait(futures, timeout, "create topic", tolerated=(KafkaError.TOPIC_ALREADY_EXISTS,))
     return missing
+
+
+def _offsets(bootstrap: str, topic: str, latest: bool, timeout: float) -> dict[int, int]:
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+
+    admin = _admin(bootstrap)
+    described = admin.list_topics(topic=topic, timeout=timeout).topics.get(topic)
+    if described is None or described.error is not None or not described.partitions:
+        raise RuntimeError(f"topic {topic!r} not found on {bootstrap}")
+    spec = OffsetSpec.latest() if latest else OffsetSpec.earliest()
+    futures = admin.list_offsets({TopicPartition(topic, p): spec for p in described.partitions}, request_timeout=timeout)
+    found = _wait(futures, timeout, "list offsets")
+    return dict(sorted((tp.partition, result.offset) for tp, result in found.items()))
 
 
 def topic_end_offsets(bootstrap: str | KafkaServer, topic: str, timeout: float = 60) -> dict[int, int]:
     """{partition: log end offset} of `topic` (the offset the next record will get)."""
-    return _offsets(_bootstrap(bootstrap), topic, "-1", timeout)
+    return _offsets(_bootstrap(bootstrap), topic, True, timeout)
 
 
 def topic_start_offsets(bootstrap: str | KafkaServer, topic: str, timeout: float = 60) -> dict[int, int]:
     """{partition: log start offset} of `topic` (the oldest record still kept)."""
-    return _offsets(_bootstrap(bootstrap), topic, "-2", timeout)
+    return _offsets(_bootstrap(bootstrap), topic, False, timeout)
 
 
 def delete_records(
     bootstrap: str | KafkaServer, topic: str, before: Mapping[int, int], timeout: float = 60
 ) -> None:
     """Delete the records of `topic` below `before[partition]` (what retention does to old
-    segments), with Kafka's DeleteRecordsCommand: for data-loss tests."""
-    spec = {"version": 1, "partitions": [{"topic": topic, "partition": p, "offset": o} for p, o in before.items()]}
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-        json.dump(spec, handle)
-    try:
-        _tool("DeleteRecordsCommand", ["--bootstrap-server", _bootstrap(bootstrap), "--offset-json-file", handle.name],
-              timeout=timeout)
-    finally:
-        os.unlink(handle.name)
+    segments): for data-loss tests."""
+    from confluent_kafka import TopicPartition
+
+    admin = _admin(_bootstrap(bootstrap))  # kept until the futures are done: its end cancels them
+    futures = admin.delete_records(
+        [TopicPartition(topic, p, o) for p, o in before.items()], operation_timeout=timeout, request_timeout=timeout
+    )
+    _wait(futures, timeout, "delete records")
 
 
 def produce(
     bootstrap: str | KafkaServer, topic: str, values: Iterable[str], timeout: float = 60
 ) -> None:
-    """Write one record per item of `values` (no key, UTF-8, no newlines) with ConsoleProducer.
+    """Write one record per item of `values` (no key, UTF-8), acks=all; returns once every
+    record is acknowledged, RuntimeError naming the first failure otherwise."""
+    from confluent_kafka import Producer
 
-    acks=all; returns once every record is acknowledged. Records spread over the partitions
-    by the default (sticky) partitioner.
-    """
-    lines = list(values)
-    if any("\n" in v or "\r" in v for v in lines):
-        raise ValueError("produce() values must not contain newlines")
-    _tool("ConsoleProducer", ["--bootstrap-server", _bootstrap(bootstrap), "--topic", topic,
-                              "--request-required-acks", "all"],
-          timeout=timeout, input="".join(v + "\n" for v in lines))
+    failures: list[str] = []
+
+    def delivered(error, _message) -> None:
+        if error is not None:
+            failures.append(error.str())
+
+    producer = Producer({"bootstrap.servers": _bootstrap(bootstrap), "acks": "all", "enable.idempotence": True})
+    for value in values:
+        producer.produce(topic, value.encode(), on_delivery=delivered)
+        producer.poll(0)
+    left = producer.flush(timeout)
+    if left or failures:
+        raise RuntimeError(f"kafka produce to {topic!r}: {left} record(s) unconfirmed, failures: {failures[:3]}")
+
+
+# --- benchmark helpers (Kafka's own performance tools, the reference figures) ---------------
 
 
 def producer_perf(
@@ -409,12 +449,9 @@ def _bootstrap(server: str | KafkaServer) -> str:
     return server.bootstrap if isinstance(server, KafkaServer) else server
 
 
-@contextlib.contextmanager
-def _locked(base: Path) -> Iterator[None]:
+def _locked(base: Path):
     """Serialise start/stop of one base dir across processes."""
-    with open(base / f".{SERVICE}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+    return process.locked(base / f".{SERVICE}.lock")
 
 
 def _java() -> str:
@@ -427,20 +464,13 @@ def _java() -> str:
     return found
 
 
-def _cmdline(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
-        return []
-
-
 def _running_pid(base: Path) -> int | None:
     """Pid of the live broker of `base`: the pid file's process, if it runs kafka.Kafka on
     this base dir's server.properties (so a recycled pid is not mistaken for it)."""
     pid = process.read_pid(_pid_file(base))
-    if pid is None or not process.pid_alive(pid):
+    if pid is None or not process.alive(pid):
         return None
-    cmd = _cmdline(pid)
+    cmd = process.cmdline(pid)
     if cmd and not ("kafka.Kafka" in cmd and str(_properties(base)) in cmd):
         return None
     return pid
@@ -456,25 +486,12 @@ def _configured_ports(base: Path) -> tuple[int, int]:
     return int(client.group(1)), int(ctrl.group(1))
 
 
-def _signal(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
-
-
 def _wait_dead(pid: int, timeout: float) -> bool:
-    child = _children.get(pid)
-    if child is not None:
-        try:
-            child.wait(timeout=max(timeout, 0))
-            return True
-        except subprocess.TimeoutExpired:
-            return False
-    return process.wait_until(lambda: not process.pid_alive(pid), timeout, interval=0.1)
+    return process.wait_until(lambda: not process.alive(pid), timeout, interval=0.1)
 
 
 def _forget(base: Path, pid: int | None) -> None:
-    if pid is not None and (child := _children.pop(pid, None)) is not None:
-        child.poll()
+    process.forget(pid)
     _pid_file(base).unlink(missing_ok=True)
 
 
@@ -584,17 +601,11 @@ def _launch(base: Path, port: int, controller_port: int, deadline: float) -> int
     cds, pending = _cds_options(lib, "broker", quiet=False)
     if pending is not None:
         _pending_archive(base).write_text(str(pending))
-    with open(log, "ab") as out:
-        out.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} lakehouse.services.kafka: "
-                  f"starting on {HOST}:{port} (controller {controller_port}) =====\n".encode())
-        out.flush()
-        child = subprocess.Popen(
-            [java, f"-Xmx{BROKER_HEAP}", *BROKER_JVM_OPTS, *cds,
-             f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath, "kafka.Kafka", str(props)],
-            cwd=base, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,  # not killed by the caller's Ctrl-C / session end
-        )
-    _children[child.pid] = child
+    child = process.launch(
+        [java, f"-Xmx{BROKER_HEAP}", *BROKER_JVM_OPTS, *cds,
+         f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath, "kafka.Kafka", str(props)],
+        cwd=base, env=os.environ, log=log,
+    )
     process.write_pid(_pid_file(base), child.pid)
     return child.pid
 
@@ -676,7 +687,7 @@ def _api_versions_ok(port: int, timeout: float = 1.0) -> bool:
 
 def _wait_ready(base: Path, pid: int, port: int, deadline: float) -> None:
     def ready() -> bool:
-        if not process.pid_alive(pid):
+        if not process.alive(pid):
             raise RuntimeError(
                 f"kafka of {base} exited during startup\n"
                 f"--- last lines of {_log(base)} ---\n{process.tail(_log(base))}"
@@ -720,62 +731,39 @@ def _tool(
     return proc.stdout
 
 
-def _offsets(bootstrap: str, topic: str, time_spec: str, timeout: float) -> dict[int, int]:
-    # --topic is a Java regex: escape it, then keep exact matches only.
-    out = _tool("GetOffsetShell", ["--bootstrap-server", bootstrap, "--topic", re.escape(topic),
-                                   "--time", time_spec], timeout=timeout)
-    offsets: dict[int, int] = {}
-    for line in out.splitlines():
-        name, _, rest = line.strip().rpartition(":")
-        name, _, partition = name.rpartition(":")
-        if name == topic and partition.isdigit() and rest.isdigit():
-            offsets[int(partition)] = int(rest)
-    if not offsets:
-        raise RuntimeError(f"topic {topic!r} not found on {bootstrap} (GetOffsetShell: {out.strip()!r})")
-    return dict(sorted(offsets.items()))
-
-
 # --- CLI ---------------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; exit 0 on success (status: 0 up, 3 down), 1 on failure."""
-    parser = argparse.ArgumentParser(
-        prog="python -m lakehouse.services.kafka",
-        description="Run the local Kafka broker (KRaft combined mode) used by tests and benchmarks.",
-    )
-    parser.add_argument("action", choices=("up", "down", "status"))
+def _up(base: Path, args: argparse.Namespace) -> str:
+    server = start(base, port=args.port, controller_port=args.controller_port, topics=DEFAULT_TOPICS, timeout=args.timeout)
+    topics = ", ".join(f"{t}({n})" for t, n in DEFAULT_TOPICS.items())
+    return f"{server.bootstrap} pid {server.pid} topics {topics}"
+
+
+def _where(base: Path) -> str | None:
+    server = running_server(base)
+    return None if server is None else f"{server.bootstrap} pid {server.pid}"
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="client port (up only)")
-    parser.add_argument("--controller-port", type=int, default=DEFAULT_CONTROLLER_PORT,
-                        help="KRaft controller port (up only)")
-    parser.add_argument("--base-dir", type=Path, default=None,
-                        help="state folder (default: <project>/.data/kafka)")
-    parser.add_argument("--timeout", type=float, default=90, help="seconds to wait")
-    args = parser.parse_args(argv)
+    parser.add_argument("--controller-port", type=int, default=DEFAULT_CONTROLLER_PORT, help="KRaft controller port (up only)")
 
-    base = _resolve(args.base_dir)
-    where = f"data {process.display_path(base)}, log {process.display_path(_log(base))}"
-    try:
-        if args.action == "up":
-            server = start(base, port=args.port, controller_port=args.controller_port,
-                           topics=DEFAULT_TOPICS, timeout=args.timeout)
-            topics = ", ".join(f"{t}({n})" for t, n in DEFAULT_TOPICS.items())
-            print(f"{SERVICE}: up on {server.bootstrap} pid {server.pid} topics {topics} ({where})")
-        elif args.action == "down":
-            was_up = status(base)
-            stop(base, timeout=args.timeout)
-            print(f"{SERVICE}: {'stopped' if was_up else 'already down'} ({where})")
-        else:
-            server = running_server(base)
-            if server is None:
-                print(f"{SERVICE}: down ({where})")
-                return 3
-            print(f"{SERVICE}: up on {server.bootstrap} pid {server.pid} ({where})")
-    except RuntimeError as exc:
-        print(f"{SERVICE}: {args.action} failed: {exc}", file=sys.stderr)
-        return 1
-    return 0
 
+CLI = process.ServiceCli(
+    SERVICE,
+    "Run the local Kafka broker (KRaft combined mode) used by tests and benchmarks.",
+    90,
+    _arguments,
+    _up,
+    _where,
+    lambda base, args: stop(base, timeout=args.timeout),
+    _resolve,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return process.service_main(CLI, argv)
 
 if __name__ == "__main__":
     raise SystemExit(main())

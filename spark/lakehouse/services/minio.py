@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import os
 import shutil
 import signal
@@ -30,7 +29,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,9 +56,6 @@ SECRET_KEY_ENV = "LAKEHOUSE_S3_SECRET_KEY"
 DEV_ACCESS_KEY = "lakehouse"
 DEV_SECRET_KEY = "lakehouse-dev"
 PID_FILE = "minio.pid"
-
-# The running servers this process started, so `stop` can reap them (no zombies).
-_children: dict[int, subprocess.Popen[bytes]] = {}
 
 
 @dataclass(frozen=True)
@@ -122,7 +118,7 @@ def ensure_built() -> Path:
         return binary
     go = _go_binary()
     binary.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(binary.parent / ".build.lock"):
+    with process.locked(binary.parent / ".build.lock"):
         if os.access(binary, os.X_OK):  # built by someone else while we waited
             return binary
         _progress(f"building MinIO {VERSION} (first time, a few minutes)...")
@@ -204,7 +200,7 @@ def stop(base_dir: Path | None = None, timeout: float = 30, kill: bool = False) 
     def stopped() -> bool:
         # The main thread of a Go program can exit (a zombie) while others still run and hold
         # the sockets; the ports close only when the last one is gone.
-        return not _alive(state.pid) and not any(
+        return not process.alive(state.pid) and not any(
             process.port_open(HOST, p, timeout=0.2) for p in (state.port, state.console_port)
         )
 
@@ -213,7 +209,7 @@ def stop(base_dir: Path | None = None, timeout: float = 30, kill: bool = False) 
             f"minio of {base} (pid {state.pid}) did not stop within {timeout:g}s; "
             f"try stop(kill=True)\n--- last lines of {_log(base)} ---\n{process.tail(_log(base))}"
         )
-    _children.pop(state.pid, None)
+    process.forget(state.pid)
     _pid_file(base).unlink(missing_ok=True)
 
 
@@ -276,30 +272,13 @@ def _go_binary() -> str:
     )
 
 
-@contextlib.contextmanager
-def _locked(lock_file: Path) -> Iterator[None]:
-    with lock_file.open("w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _alive(pid: int) -> bool:
-    child = _children.get(pid)
-    if child is not None:  # our own child: poll() reaps it, once all its threads are gone
-        return child.poll() is None
-    return process.pid_alive(pid)
-
-
 def _running(base: Path) -> _State | None:
     """The live server of `base`, from its pid file (pid, port, console port)."""
     try:
         pid, port, console_port = (int(x) for x in _pid_file(base).read_text().split()[:3])
     except (OSError, ValueError):
         return None
-    if not _alive(pid):
+    if not process.alive(pid):
         return None
     # Guard against pid reuse: the process must be a minio serving this data dir.
     with contextlib.suppress(OSError):
@@ -351,16 +330,7 @@ def _launch(
         str(binary), "server", str(data),
         "--address", f"{HOST}:{port}", "--console-address", f"{HOST}:{console_port}",
     ]
-    with log.open("ab") as out:
-        out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} lakehouse.services.minio: "
-                  f"{' '.join(cmd)}\n".encode())
-        out.flush()
-        proc = subprocess.Popen(
-            cmd, cwd=base, env=_server_env(access_key, secret_key),
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,  # outlives this process, no Ctrl-C from our terminal
-        )
-    _children[proc.pid] = proc
+    proc = process.launch(cmd, cwd=base, env=_server_env(access_key, secret_key), log=log)
     _pid_file(base).write_text(f"{proc.pid}\n{port}\n{console_port}\n")
     return proc.pid
 
@@ -382,7 +352,7 @@ def _wait_ready(base: Path, pid: int, port: int, deadline: float) -> None:
 
     def ready() -> bool:
         nonlocal exited
-        if not _alive(pid):
+        if not process.alive(pid):
             exited = True
             return True
         return _healthy(port, "live") and _healthy(port, "ready")
@@ -430,47 +400,39 @@ def _ensure_buckets(server: MinioServer, buckets: Iterable[str]) -> None:
 # --- CLI ---------------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; exit 0 on success (status: 0 up, 3 down), 1 on failure."""
-    parser = argparse.ArgumentParser(
-        prog="python -m lakehouse.services.minio",
-        description="Run the local MinIO (S3) server used by tests and `make services-up`.",
-    )
-    parser.add_argument("action", choices=("up", "down", "status"))
+def _up(base: Path, args: argparse.Namespace) -> str:
+    server = start(base, port=args.port, console_port=args.console_port, timeout=args.timeout)
+    state = _running(base)
+    console = f", console http://{HOST}:{state.console_port}" if state else ""
+    return f"{server.endpoint}{console} access_key={server.access_key} pid={server.pid}"
+
+
+def _where(base: Path) -> str | None:
+    state = _running(base)
+    return None if state is None else f"http://{HOST}:{state.port} pid={state.pid}"
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="S3 API port (up only)")
-    parser.add_argument("--console-port", type=int, default=DEFAULT_CONSOLE_PORT,
-                        help="web console port (up only)")
-    parser.add_argument("--base-dir", type=Path, default=None,
-                        help="state folder (default: <project>/.data/minio)")
-    parser.add_argument("--timeout", type=float, default=60, help="seconds to wait")
+    parser.add_argument("--console-port", type=int, default=DEFAULT_CONSOLE_PORT, help="web console port (up only)")
     parser.add_argument("--kill", action="store_true", help="down: SIGKILL instead of SIGTERM")
-    args = parser.parse_args(argv)
 
-    base = _resolve(args.base_dir)
-    where = f"data {process.display_path(_data_dir(base))}, log {process.display_path(_log(base))}"
-    try:
-        if args.action == "up":
-            server = start(base, port=args.port, console_port=args.console_port,
-                           timeout=args.timeout)
-            state = _running(base)
-            console = f", console http://{HOST}:{state.console_port}" if state else ""
-            print(f"{SERVICE}: up on {server.endpoint}{console} access_key={server.access_key} "
-                  f"pid={server.pid} ({where})")
-        elif args.action == "down":
-            was_up = status(base)
-            stop(base, timeout=args.timeout, kill=args.kill)
-            print(f"{SERVICE}: {'stopped' if was_up else 'already down'} ({where})")
-        else:
-            state = _running(base)
-            if state is None:
-                print(f"{SERVICE}: down ({where})")
-                return 3
-            print(f"{SERVICE}: up on http://{HOST}:{state.port} pid={state.pid} ({where})")
-    except RuntimeError as exc:
-        print(f"{SERVICE}: {args.action} failed: {exc}", file=sys.stderr)
-        return 1
-    return 0
 
+CLI = process.ServiceCli(
+    SERVICE,
+    "Run the local MinIO (S3) server used by tests and `make services-up`.",
+    60,
+    _arguments,
+    _up,
+    _where,
+    lambda base, args: stop(base, timeout=args.timeout, kill=args.kill),
+    _resolve,
+    _data_dir,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return process.service_main(CLI, argv)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -20,7 +20,6 @@ import pwd
 import re
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -413,41 +412,30 @@ def _psql_binary() -> Path:
 # --- CLI ---------------------------------------------------------------------------------
 
 
+def _up(base: Path, args: argparse.Namespace) -> str:
+    server = start(base, port=args.port, timeout=args.timeout)
+    return f"{server.host}:{server.port} db={server.database} user={server.user}"
+
+
+def _where(base: Path) -> str | None:
+    port = _running_port(base)
+    return None if port is None else f"{HOST}:{port}"
+
+
+CLI = process.ServiceCli(
+    SERVICE,
+    "Run the local PostgreSQL server used by tests and `make services-up`.",
+    60,
+    lambda parser: parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (up only)"),
+    _up,
+    _where,
+    lambda base, args: stop(base, timeout=args.timeout),
+    _resolve,
+)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; exit 0 on success (status: 0 up, 3 down), 1 on failure."""
-    parser = argparse.ArgumentParser(
-        prog="python -m lakehouse.services.postgres",
-        description="Run the local PostgreSQL server used by tests and `make services-up`.",
-    )
-    parser.add_argument("action", choices=("up", "down", "status"))
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (up only)")
-    parser.add_argument("--base-dir", type=Path, default=None,
-                        help="state folder (default: <project>/.data/postgres)")
-    parser.add_argument("--timeout", type=float, default=60, help="seconds to wait")
-    args = parser.parse_args(argv)
-
-    base = _resolve(args.base_dir)
-    where = f"data {process.display_path(base)}, log {process.display_path(_log(base))}"
-    try:
-        if args.action == "up":
-            server = start(base, port=args.port, timeout=args.timeout)
-            print(f"{SERVICE}: up on {server.host}:{server.port} db={server.database} "
-                  f"user={server.user} ({where})")
-        elif args.action == "down":
-            was_up = status(base)
-            stop(base, timeout=args.timeout)
-            print(f"{SERVICE}: {'stopped' if was_up else 'already down'} ({where})")
-        else:
-            port = _running_port(base)
-            if port is None:
-                print(f"{SERVICE}: down ({where})")
-                return 3
-            print(f"{SERVICE}: up on {HOST}:{port} ({where})")
-    except RuntimeError as exc:
-        print(f"{SERVICE}: {args.action} failed: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
+    return process.service_main(CLI, argv)
 
 if __name__ == "__main__":
     raise SystemExit(main())

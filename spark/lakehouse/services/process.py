@@ -1,5 +1,10 @@
 """Process handling shared by the local service managers (PostgreSQL, Kafka, MinIO).
 
+Hand-written on purpose, around the standard library: the servers must outlive the process
+that starts them (`make services-up` returns; `make services-down` is another process), so
+they are found again through pid files and /proc, which test-oriented executors such as
+mirakuru (made to stop what they started, within one process) do not do.
+
 Each service keeps its state under one base dir, by default `<project root>/.data/<service>`,
 and its server log at `<base dir>/<service>.log`. Servers that refuse to run as root are run
 as an unprivileged system user (`run_as`), so the base dir and its parents must be reachable
@@ -8,13 +13,18 @@ by that user (`make_traversable`, `give_to`). Nothing here is run directly.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import fcntl
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -228,3 +238,104 @@ def wait_for_port(host: str, port: int, timeout: float) -> None:
     if not wait_until(lambda: port_open(host, port), timeout):
         raise RuntimeError(f"nothing listening on {host}:{port} after {timeout:g}s")
 
+
+
+@dataclass(frozen=True)
+class ServiceCli:
+    """What differs between the services' command lines; `service_main` does the rest.
+
+    `up(base, args)` starts the service and says where it runs; `running(base)` says where
+    it runs, or None when it is down; `down(base, args)` stops it.
+    """
+
+    service: str
+    description: str
+    default_timeout: float
+    arguments: Callable[[argparse.ArgumentParser], None]
+    up: Callable[[Path, argparse.Namespace], str]
+    running: Callable[[Path], str | None]
+    down: Callable[[Path, argparse.Namespace], None]
+    resolve: Callable[[Path | None], Path]
+    data_dir: Callable[[Path], Path] = lambda base: base
+
+
+def service_main(cli: ServiceCli, argv: list[str] | None = None) -> int:
+    """`python -m lakehouse.services.<service> up|down|status`: exit 0 on success (status: 0
+    up, 3 down), 1 on failure."""
+    parser = argparse.ArgumentParser(prog=f"python -m lakehouse.services.{cli.service}", description=cli.description)
+    parser.add_argument("action", choices=("up", "down", "status"))
+    parser.add_argument("--base-dir", type=Path, default=None, help=f"state folder (default: <project>/.data/{cli.service})")
+    parser.add_argument("--timeout", type=float, default=cli.default_timeout, help="seconds to wait")
+    cli.arguments(parser)
+    args = parser.parse_args(argv)
+    base = cli.resolve(args.base_dir)
+    where = f"data {display_path(cli.data_dir(base))}, log {display_path(log_file(base, cli.service))}"
+    try:
+        if args.action == "up":
+            print(f"{cli.service}: up on {cli.up(base, args)} ({where})")
+        elif args.action == "down":
+            was_up = cli.running(base) is not None
+            cli.down(base, args)
+            print(f"{cli.service}: {'stopped' if was_up else 'already down'} ({where})")
+        else:
+            place = cli.running(base)
+            print(f"{cli.service}: {'down' if place is None else 'up on ' + place} ({where})")
+            return 3 if place is None else 0
+    except RuntimeError as exc:
+        print(f"{cli.service}: {args.action} failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# Popen handles of the servers this process started, so stopping one can reap it (no
+# zombies, no "subprocess still running" warnings); other processes' servers go by pid.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def launch(cmd: Sequence[str], *, cwd: Path, env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start a server detached (its own session: a Ctrl-C here does not reach it), output appended to `log`."""
+    with log.open("ab") as out:
+        out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
+        out.flush()
+        child = subprocess.Popen(
+            list(cmd), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _children[child.pid] = child
+    return child
+
+
+def alive(pid: int) -> bool:
+    """Whether the server `pid` still runs (our own child: polled, so it is reaped once gone)."""
+    child = _children.get(pid)
+    return child.poll() is None if child is not None else pid_alive(pid)
+
+
+def signal_pid(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def forget(pid: int | None) -> None:
+    """Drop (and reap) a stopped child of ours."""
+    if pid is not None and (child := _children.pop(pid, None)) is not None:
+        child.poll()
+
+
+def cmdline(pid: int) -> list[str]:
+    """The command line of `pid` (empty when it cannot be read): to tell a recycled pid apart."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+@contextlib.contextmanager
+def locked(lock_file: Path) -> Iterator[None]:
+    """Serialise a start, stop or build across processes (an flock on `lock_file`)."""
+    with lock_file.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
