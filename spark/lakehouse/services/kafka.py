@@ -27,8 +27,6 @@ import os
 import re
 import shutil
 import signal
-import socket
-import struct
 import subprocess
 import sys
 import time
@@ -235,7 +233,8 @@ def _admin(bootstrap: str):
     # confluent-kafka (librdkafka): one in-process client instead of a JVM per command.
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000})
+    # log_level 3 (errors): no line per refused connection while a broker starts.
+    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000, "log_level": 3})
 
 
 def _wait(futures: Mapping, timeout: float, what: str, tolerated: tuple = ()) -> dict:
@@ -662,27 +661,14 @@ def _settle_broker_archive(base: Path, keep: bool) -> None:
     marker.unlink(missing_ok=True)
 
 
-def _api_versions_ok(port: int, timeout: float = 1.0) -> bool:
-    """Whether the broker answers an ApiVersions request on `port` (the first request every
-    client sends). Kafka only processes requests once the broker is unfenced and caught up
-    with the metadata log, so an answer means it is ready for clients."""
-    client_id = b"lakehouse-probe"
-    # Request header v1 (api_key 18 = ApiVersions, version 0, correlation id, client id); empty body.
-    payload = struct.pack(">hhih", 18, 0, 4242, len(client_id)) + client_id
+def _answers(port: int) -> bool:
+    """Whether the broker on `port` answers a metadata request: Kafka only does once it is
+    unfenced and caught up with its metadata log, so an answer means it is ready for clients."""
     try:
-        with socket.create_connection((HOST, port), timeout=timeout) as sock:
-            sock.sendall(struct.pack(">i", len(payload)) + payload)
-            head = b""
-            while len(head) < 10:
-                chunk = sock.recv(10 - len(head))
-                if not chunk:
-                    return False
-                head += chunk
-    except OSError:
+        _admin(f"{HOST}:{port}").list_topics(timeout=1)
+    except Exception:  # noqa: BLE001 - any failure means "not ready yet"
         return False
-    _size, correlation, error = struct.unpack(">iih", head)
-    # 35 = UNSUPPORTED_VERSION, still an answer from a working broker.
-    return correlation == 4242 and error in (0, 35)
+    return True
 
 
 def _wait_ready(base: Path, pid: int, port: int, deadline: float) -> None:
@@ -692,7 +678,7 @@ def _wait_ready(base: Path, pid: int, port: int, deadline: float) -> None:
                 f"kafka of {base} exited during startup\n"
                 f"--- last lines of {_log(base)} ---\n{process.tail(_log(base))}"
             )
-        return _api_versions_ok(port)
+        return _answers(port)
 
     if not process.wait_until(ready, max(deadline - time.monotonic(), 0), interval=0.2):
         raise RuntimeError(
