@@ -233,12 +233,6 @@ def wait_until(
         time.sleep(interval)
 
 
-def wait_for_port(host: str, port: int, timeout: float) -> None:
-    """Block until host:port accepts connections; RuntimeError after `timeout` seconds."""
-    if not wait_until(lambda: port_open(host, port), timeout):
-        raise RuntimeError(f"nothing listening on {host}:{port} after {timeout:g}s")
-
-
 
 @dataclass(frozen=True)
 class ServiceCli:

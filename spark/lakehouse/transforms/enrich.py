@@ -89,15 +89,6 @@ def _geo_values(rec: dict | None) -> tuple:
     )
 
 
-def geo_record(reader, ip: str) -> tuple:
-    """GEO_SCHEMA's values for `ip` from an open MaxMind City reader (nulls when unknown)."""
-    try:
-        rec = reader.get(ip)
-    except ValueError:  # not an IP address (e.g. a host name from %h)
-        rec = None
-    return (ip, *_geo_values(rec))
-
-
 def geo_rows(ips: Iterable[str | None], reader) -> pd.DataFrame:
     """The GeoIP dimension's rows (GEO_SCHEMA) for the distinct non-null `ips`.
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from lakehouse.transforms.records import require_columns
+
 UNKNOWN_COUNTRY = "(unknown)"
 DIRECT_REFERRER = "(direct)"
 
@@ -106,6 +108,15 @@ PRIMARY_KEYS = {
 }
 
 
+# The silver columns each source's gold tables read.
+SILVER_INPUTS = {
+    "access_logs": ("event_date", "endpoint", "ip", "status", "bytes", "response_time_ms"),
+    "product_views": ("event_date", "event_ts", "product_id", "device_id", "country", "referrer_host"),
+}
+
+
 def build_gold(table: str, silver: DataFrame, top_ips_per_day: int) -> DataFrame:
     """The gold table `table` computed from its silver source rows."""
-    return GOLD_TABLES[table][1](silver, top_ips_per_day)
+    source, build = GOLD_TABLES[table]
+    require_columns(silver, SILVER_INPUTS[source], f"silver/{source} rows for gold/{table}")
+    return build(silver, top_ips_per_day)
