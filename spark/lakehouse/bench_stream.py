@@ -55,11 +55,10 @@ def commit_latencies(spark, table: str):
 
 def stream_batches(stream) -> list[tuple[int, int, float]]:
     """(batch id, rows, seconds) of each micro-batch the stream's query ran."""
-    return [
-        (int(p["batchId"]), int(p.get("numInputRows") or 0), (p["durationMs"].get("triggerExecution") or 0) / 1000)
-        for p in stream.query.recentProgress
-        if "addBatch" in (p.get("durationMs") or {})
-    ]
+    from lakehouse.jobs.stream_progress import batch_progress
+
+    batches = (batch_progress(p) for p in stream.query.recentProgress)
+    return [(b.batch_id, b.rows, b.seconds) for b in batches if b is not None]
 
 
 def main(argv: list[str] | None = None) -> int:

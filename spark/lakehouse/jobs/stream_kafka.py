@@ -29,7 +29,6 @@ Each micro-batch logs rows, rows/s, batch duration and the lag (offsets not yet 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
 import sys
@@ -47,6 +46,7 @@ from pyspark.sql.streaming import StreamingQuery
 from lakehouse.config import Config
 from lakehouse.io import delta, kafka
 from lakehouse.jobs.runtime import JobRun, run_job
+from lakehouse.jobs.stream_progress import batch_progress
 from lakehouse.transforms import bronze
 
 log = logging.getLogger("lakehouse.stream")
@@ -177,48 +177,19 @@ def start_query(spark: SparkSession, config: Config, stream: DatasetStream, opti
     return writer.start(stream.table)
 
 
-def _offsets_json(value) -> dict[int, int]:
-    """Offsets of the (single) topic in a progress report's `startOffset`/`endOffset`."""
-    if not value:
-        return {}
-    parsed = json.loads(value) if isinstance(value, str) else value
-    if not isinstance(parsed, dict):
-        return {}  # e.g. "null" in the first batch after a restart
-    return {
-        int(p): int(o) for per_topic in parsed.values() if isinstance(per_topic, dict) for p, o in per_topic.items()
-    }
-
-
 def log_progress(stream: DatasetStream, run: JobRun) -> None:
     """Log every micro-batch finished since the last call (rows, rate, duration, lag)."""
-    for progress in stream.query.recentProgress if stream.query else []:
-        batch = int(progress["batchId"])
-        durations = progress.get("durationMs") or {}
-        # Idle reports (no batch ran) carry no addBatch time; they are not batches.
-        if batch <= stream.last_batch or "addBatch" not in durations:
+    for report in stream.query.recentProgress if stream.query else []:
+        batch = batch_progress(report)
+        if batch is None or batch.batch_id <= stream.last_batch:
             continue
-        stream.last_batch = batch
+        stream.last_batch = batch.batch_id
         stream.restarts_in_a_row = 0  # progress made: the restart budget is full again
-        rows = int(progress.get("numInputRows") or 0)
-        seconds = (durations.get("triggerExecution") or 0) / 1000
-        source = (progress.get("sources") or [{}])[0]
-        end = _offsets_json(source.get("endOffset"))
-        latest = _offsets_json(source.get("latestOffset"))
-        stream.committed = end or stream.committed
-        lag = sum(max(0, latest.get(p, o) - o) for p, o in end.items())
-        stream.rows += rows
+        stream.committed = batch.end_offsets or stream.committed
+        stream.rows += batch.rows
         stream.batches += 1
-        run.add(**{f"{stream.dataset}_rows": rows, f"{stream.dataset}_batches": 1})
-        # Where the batch's time went: the write (addBatch), the offset/commit logs, Kafka.
-        parts = ", ".join(
-            f"{name} {durations[key] / 1000:.2f}s"
-            for key, name in (("addBatch", "write"), ("walCommit", "offsets log"), ("commitOffsets", "commit log"), ("latestOffset", "kafka"))
-            if durations.get(key)
-        )
-        log.info(
-            "%s batch %d: %d rows in %.2fs (%.0f rows/s; %s), lag %d offsets",
-            stream.dataset, batch, rows, seconds, rows / seconds if seconds else 0.0, parts, lag,
-        )
+        run.add(**{f"{stream.dataset}_rows": batch.rows, f"{stream.dataset}_batches": 1})
+        log.info("%s", batch.describe(stream.dataset))
 
 
 def _is_data_loss(error: BaseException | None) -> bool:
