@@ -1,6 +1,6 @@
 """The stream's pure logic (no broker needed): which lost offsets count as a gap."""
 
-from lakehouse.jobs.stream_kafka import find_gaps
+from lakehouse.jobs.stream_query import find_gaps
 
 
 def test_find_gaps_only_reports_offsets_that_are_gone():
