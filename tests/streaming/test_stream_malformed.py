@@ -49,6 +49,8 @@ def landed(spark, stack):
             spark, config.kafka.bootstrap_servers, config.kafka.topics[dataset], [(None, v) for v, _ in messages], None
         )
         assert stats.acknowledged == len(messages)
+        # Kafka holds each message once (a producer-side duplicate would show here, not in bronze).
+        assert kafka.latest_offsets(spark, config.kafka.bootstrap_servers, config.kafka.topics[dataset]) == {0: len(messages)}
     run = JobRun("stream")
     run_streams(spark, config, StreamOptions(tuple(MESSAGES), "availableNow", None), run)
     runs = {"access_logs": JobRun("a"), "product_views": JobRun("v")}
