@@ -13,7 +13,6 @@ import pytest
 from lakehouse.io import delta, kafka
 from lakehouse.jobs.runtime import JobRun
 from lakehouse.jobs.stream_kafka import DataLossError, StreamOptions, run_streams
-from lakehouse.services import kafka as services_kafka
 from tests.streaming.conftest import stack_config, use_stack
 
 pytestmark = pytest.mark.services
@@ -21,7 +20,7 @@ pytestmark = pytest.mark.services
 
 def send(spark, config, start: int, n: int) -> None:
     values = [(None, f"record {i}".encode()) for i in range(start, start + n)]
-    stats = kafka.send_paced(spark, config.kafka.bootstrap_servers, config.kafka.topics["access_logs"], values, None)
+    stats = kafka.send_paced(config.kafka.bootstrap_servers, config.kafka.topics["access_logs"], values, None)
     assert stats.acknowledged == n
 
 
@@ -37,8 +36,8 @@ def test_lost_offsets_are_recorded_and_the_policy_applies(spark, stack, fail_on_
     send(spark, config, 0, 10)
     run_streams(spark, config, options, JobRun("first"))
     send(spark, config, 10, 10)  # offsets 10..19, never read ...
-    services_kafka.delete_records(config.kafka.bootstrap_servers, topic, {0: 15})  # ... 10..14 removed
-    assert kafka.earliest_offsets(spark, config.kafka.bootstrap_servers, topic) == {0: 15}
+    kafka.delete_records(config.kafka.bootstrap_servers, topic, {0: 15})  # ... 10..14 removed
+    assert kafka.earliest_offsets(config.kafka.bootstrap_servers, topic) == {0: 15}
 
     run = JobRun("second")
     bronze = config.table_path("bronze", "access_logs")

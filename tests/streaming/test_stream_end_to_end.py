@@ -55,7 +55,7 @@ def test_every_message_lands_in_bronze_once(spark, streamed):
     config = streamed["config"]
     assert streamed["sent"] == {"access_logs": line_count(ACCESS), "product_views": line_count(VIEWS)}
     for dataset, sent in streamed["sent"].items():
-        end = kafka.latest_offsets(spark, config.kafka.bootstrap_servers, config.kafka.topics[dataset])
+        end = kafka.latest_offsets(config.kafka.bootstrap_servers, config.kafka.topics[dataset])
         expected = sorted((p, o) for p, n in end.items() for o in range(n))
         assert sum(end.values()) == sent
         assert bronze_offsets(spark, config, dataset) == expected

@@ -32,13 +32,13 @@ def lines(start: int, n: int) -> list[tuple[bytes, bytes]]:
 
 
 def produce(spark, config, records, rate=None) -> int:
-    stats = kafka.send_paced(spark, config.kafka.bootstrap_servers, config.kafka.topics[DATASET], records, rate)
+    stats = kafka.send_paced(config.kafka.bootstrap_servers, config.kafka.topics[DATASET], records, rate)
     assert stats.errors == 0 and stats.acknowledged == stats.sent
     return stats.sent
 
 
 def expected_offsets(spark, config) -> list[tuple[int, int]]:
-    end = kafka.latest_offsets(spark, config.kafka.bootstrap_servers, config.kafka.topics[DATASET])
+    end = kafka.latest_offsets(config.kafka.bootstrap_servers, config.kafka.topics[DATASET])
     return sorted((p, o) for p, n in end.items() for o in range(n))
 
 

@@ -45,12 +45,11 @@ def landed(spark, stack):
     config = stack_config(stack, "malformed", partitions=1)
     use_stack(spark, config)
     for dataset, messages in MESSAGES.items():
-        stats = kafka.send_paced(
-            spark, config.kafka.bootstrap_servers, config.kafka.topics[dataset], [(None, v) for v, _ in messages], None
+        stats = kafka.send_paced(config.kafka.bootstrap_servers, config.kafka.topics[dataset], [(None, v) for v, _ in messages], None
         )
         assert stats.acknowledged == len(messages)
         # Kafka holds each message once (a producer-side duplicate would show here, not in bronze).
-        assert kafka.latest_offsets(spark, config.kafka.bootstrap_servers, config.kafka.topics[dataset]) == {0: len(messages)}
+        assert kafka.latest_offsets(config.kafka.bootstrap_servers, config.kafka.topics[dataset]) == {0: len(messages)}
     run = JobRun("stream")
     run_streams(spark, config, StreamOptions(tuple(MESSAGES), "availableNow", None), run)
     runs = {"access_logs": JobRun("a"), "product_views": JobRun("v")}
@@ -92,9 +91,9 @@ def test_the_stream_goes_on_after_bad_messages(spark, stack):
     config = stack_config(stack, "malformed_goes_on", partitions=1)
     use_stack(spark, config)
     topic = config.kafka.topics["access_logs"]
-    kafka.send_paced(spark, config.kafka.bootstrap_servers, topic, [(None, v) for v, _ in MESSAGES["access_logs"]], None)
+    kafka.send_paced(config.kafka.bootstrap_servers, topic, [(None, v) for v, _ in MESSAGES["access_logs"]], None)
     run_streams(spark, config, StreamOptions(("access_logs",), "availableNow", None), JobRun("first"))
-    kafka.send_paced(spark, config.kafka.bootstrap_servers, topic, [(None, VALID_LINE.replace(b"/a", b"/b"))], None)
+    kafka.send_paced(config.kafka.bootstrap_servers, topic, [(None, VALID_LINE.replace(b"/a", b"/b"))], None)
     run = JobRun("again")
     run_streams(spark, config, StreamOptions(("access_logs",), "availableNow", None), run)
     assert run.counts["access_logs_rows"] == 1

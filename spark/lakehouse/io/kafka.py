@@ -1,16 +1,17 @@
-"""Kafka at the edges: the streaming source, offsets, and a producer, all through the JVM.
+"""Kafka at the edges: Spark's source and sink, and a client for the rest.
 
-Everything goes through the `kafka-clients` jar that the Spark Kafka connector already
-brings (`.jars/`), via the session's JVM: one client library, the one Spark itself uses,
-instead of a second, Python-side Kafka client with its own quirks and versions.
+Spark's Kafka connector reads topics (the stream) and writes them (bulk produce). Everything
+else — topics, offsets, deleting records, a paced producer — goes through one client library,
+confluent-kafka (librdkafka), in this process: no JVM per command, no py4j round trip per
+record. The service manager (`services/kafka.py`) and the jobs share it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
@@ -78,54 +79,95 @@ def write_batch(df: DataFrame, bootstrap: str, topic: str) -> None:
     )
 
 
-def _properties(spark: SparkSession, settings: dict[str, str]):
-    props = spark.sparkContext._jvm.java.util.Properties()
-    for key, value in settings.items():
-        props.setProperty(key, value)
-    return props
+def _admin(bootstrap: str):
+    from confluent_kafka.admin import AdminClient
+
+    # log_level 3 (errors): no line per refused connection while a broker starts.
+    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000, "log_level": 3})
 
 
-def _topic_partitions(spark: SparkSession, consumer, topic: str) -> list:
-    jvm = spark.sparkContext._jvm
-    infos = consumer.partitionsFor(topic)
-    if infos is None or infos.size() == 0:
-        raise RuntimeError(f"Kafka topic {topic!r} does not exist")
-    parts = jvm.java.util.ArrayList()
-    for info in infos:
-        parts.add(jvm.org.apache.kafka.common.TopicPartition(topic, info.partition()))
-    return parts
+def _wait(futures: dict, timeout: float, what: str, tolerated: tuple = ()) -> dict:
+    """Results of admin futures; RuntimeError naming `what` on any error not `tolerated`."""
+    from confluent_kafka import KafkaException
+
+    results = {}
+    for key, future in futures.items():
+        try:
+            results[key] = future.result(timeout=timeout)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.code() in tolerated:
+                continue
+            raise RuntimeError(f"kafka {what} failed for {key}: {error.str()}") from None
+    return results
 
 
-def _offsets(spark: SparkSession, bootstrap: str, topic: str, which: str) -> dict[int, int]:
-    jvm = spark.sparkContext._jvm
-    deser = "org.apache.kafka.common.serialization.ByteArrayDeserializer"
-    props = _properties(
-        spark,
-        {
-            "bootstrap.servers": bootstrap,
-            "key.deserializer": deser,
-            "value.deserializer": deser,
-            "default.api.timeout.ms": "15000",
-            "request.timeout.ms": "10000",
-        },
-    )
-    consumer = jvm.org.apache.kafka.clients.consumer.KafkaConsumer(props)
+def answers(bootstrap: str, timeout: float = 1) -> bool:
+    """Whether a broker at `bootstrap` answers a metadata request (it is ready for clients)."""
     try:
-        parts = _topic_partitions(spark, consumer, topic)
-        found = consumer.beginningOffsets(parts) if which == "earliest" else consumer.endOffsets(parts)
-        return {int(tp.partition()): int(found.get(tp)) for tp in parts}
-    finally:
-        consumer.close()
+        _admin(bootstrap).list_topics(timeout=timeout)
+    except Exception:  # noqa: BLE001 - any failure means "not ready"
+        return False
+    return True
 
 
-def earliest_offsets(spark: SparkSession, bootstrap: str, topic: str) -> dict[int, int]:
+def list_topics(bootstrap: str, timeout: float = 60) -> set[str]:
+    """Names of the non-internal topics."""
+    return {name for name in _admin(bootstrap).list_topics(timeout=timeout).topics if not name.startswith("__")}
+
+
+def create_topics(bootstrap: str, topics: Mapping[str, int], timeout: float = 60) -> list[str]:
+    """Create the missing topics of `topics` ({name: partitions}, replication factor 1).
+
+    Idempotent: existing topics are left alone, whatever their partition count. Returns the
+    names that were created.
+    """
+    from confluent_kafka import KafkaError
+    from confluent_kafka.admin import NewTopic
+
+    for name, partitions in topics.items():
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,249}", name) or int(partitions) < 1:
+            raise ValueError(f"bad topic {name!r} with {partitions!r} partitions")
+    missing = [t for t in topics if t not in list_topics(bootstrap, timeout=timeout)]
+    if missing:
+        admin = _admin(bootstrap)  # kept until the futures are done: its end cancels them
+        futures = admin.create_topics([NewTopic(name, int(topics[name]), 1) for name in missing], operation_timeout=timeout)
+        _wait(futures, timeout, "create topic", tolerated=(KafkaError.TOPIC_ALREADY_EXISTS,))
+    return missing
+
+
+def _offsets(bootstrap: str, topic: str, latest: bool, timeout: float) -> dict[int, int]:
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+
+    admin = _admin(bootstrap)
+    described = admin.list_topics(topic=topic, timeout=timeout).topics.get(topic)
+    if described is None or described.error is not None or not described.partitions:
+        raise RuntimeError(f"Kafka topic {topic!r} does not exist on {bootstrap}")
+    spec = OffsetSpec.latest() if latest else OffsetSpec.earliest()
+    futures = admin.list_offsets({TopicPartition(topic, p): spec for p in described.partitions}, request_timeout=timeout)
+    return dict(sorted((tp.partition, result.offset) for tp, result in _wait(futures, timeout, "list offsets").items()))
+
+
+def earliest_offsets(bootstrap: str, topic: str, timeout: float = 60) -> dict[int, int]:
     """First offset still stored per partition (older ones were removed by retention)."""
-    return _offsets(spark, bootstrap, topic, "earliest")
+    return _offsets(bootstrap, topic, False, timeout)
 
 
-def latest_offsets(spark: SparkSession, bootstrap: str, topic: str) -> dict[int, int]:
+def latest_offsets(bootstrap: str, topic: str, timeout: float = 60) -> dict[int, int]:
     """Next offset to be written per partition (the end of the log)."""
-    return _offsets(spark, bootstrap, topic, "latest")
+    return _offsets(bootstrap, topic, True, timeout)
+
+
+def delete_records(bootstrap: str, topic: str, before: Mapping[int, int], timeout: float = 60) -> None:
+    """Delete the records of `topic` below `before[partition]` (what retention does to old segments)."""
+    from confluent_kafka import TopicPartition
+
+    admin = _admin(bootstrap)  # kept until the futures are done: its end cancels them
+    futures = admin.delete_records(
+        [TopicPartition(topic, p, o) for p, o in before.items()], operation_timeout=timeout, request_timeout=timeout
+    )
+    _wait(futures, timeout, "delete records")
 
 
 @dataclass
@@ -136,40 +178,7 @@ class ProducerStats:
     seconds: float = 0.0
 
 
-@contextmanager
-def producer(spark: SparkSession, bootstrap: str) -> Iterator[object]:
-    """A kafka-clients KafkaProducer (bytes in, acks=all, idempotent), closed on exit."""
-    ser = "org.apache.kafka.common.serialization.ByteArraySerializer"
-    props = _properties(
-        spark,
-        {
-            "bootstrap.servers": bootstrap,
-            "key.serializer": ser,
-            "value.serializer": ser,
-            "acks": "all",
-            "enable.idempotence": "true",
-            "linger.ms": "5",
-            "max.request.size": str(16 * 1024 * 1024),
-            "delivery.timeout.ms": "120000",
-        },
-    )
-    jvm = spark.sparkContext._jvm
-    prod = jvm.org.apache.kafka.clients.producer.KafkaProducer(props)
-    try:
-        yield prod
-    finally:
-        prod.close()
-
-
-def _metric(prod, name: str) -> float:
-    for metric_name, metric in prod.metrics().items():
-        if metric_name.name() == name and metric_name.group() == "producer-metrics":
-            return float(metric.metricValue())
-    return 0.0
-
-
 def send_paced(
-    spark: SparkSession,
     bootstrap: str,
     topic: str,
     records: Iterable[tuple[bytes | None, bytes | None]],
@@ -179,32 +188,49 @@ def send_paced(
 ) -> ProducerStats:
     """Send (key, value) records at `rate` per second (None: as fast as possible), then flush.
 
-    Delivery is confirmed after `flush()`: every record has then either been acknowledged
-    by the broker (acks=all) or failed for good, and the producer counts the failures.
+    acks=all and idempotent; after the flush every record has been acknowledged by the broker
+    or has failed for good, and each delivery report is counted.
     """
-    jvm = spark.sparkContext._jvm
-    record_cls = jvm.org.apache.kafka.clients.producer.ProducerRecord
+    from confluent_kafka import Producer
+
     stats = ProducerStats()
-    started = time.monotonic()
-    last_report = started
-    with producer(spark, bootstrap) as prod:
-        for key, value in records:
-            if rate:
-                due = started + stats.sent / rate
-                delay = due - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            prod.send(record_cls(topic, key, value))
-            stats.sent += 1
-            now = time.monotonic()
-            if log and now - last_report >= progress_every:
-                log.info("%s: %d sent (%.0f/s)", topic, stats.sent, stats.sent / (now - started))
-                last_report = now
-        # After flush() every record has completed: acknowledged, or failed for good
-        # (record-error-total counts final failures, not retried attempts).
-        prod.flush()
-        stats.errors = int(_metric(prod, "record-error-total"))
-        stats.acknowledged = stats.sent - stats.errors
+
+    def delivered(error, _message) -> None:
+        if error is None:
+            stats.acknowledged += 1
+        else:
+            stats.errors += 1
+
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "message.max.bytes": 16 * 1024 * 1024,
+            "delivery.timeout.ms": 120000,
+        }
+    )
+    started = last_report = time.monotonic()
+    for key, value in records:
+        if rate:
+            delay = started + stats.sent / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key, on_delivery=delivered)
+                break
+            except BufferError:  # the local queue is full: let deliveries drain it
+                producer.poll(0.1)
+        producer.poll(0)
+        stats.sent += 1
+        now = time.monotonic()
+        if log and now - last_report >= progress_every:
+            log.info("%s: %d sent (%.0f/s)", topic, stats.sent, stats.sent / (now - started))
+            last_report = now
+    left = producer.flush(120)
+    stats.errors += left  # never reported: not acknowledged
     stats.seconds = time.monotonic() - started
     return stats
 

@@ -58,7 +58,7 @@ def synthesize(dataset: str, count: int, out_dir: Path, seed: int) -> Path:
 
 
 def end_total(spark: SparkSession, config: Config, topic: str) -> int:
-    return sum(kafka.latest_offsets(spark, config.kafka.bootstrap_servers, topic).values())
+    return sum(kafka.latest_offsets(config.kafka.bootstrap_servers, topic).values())
 
 
 def produce_file(
@@ -70,7 +70,7 @@ def produce_file(
     if rate:
         # One partition at a time through the driver, at the rate asked (a few thousand a second).
         records = ((None if r.key is None else r.key.encode(), bytes(r.value)) for r in messages.toLocalIterator())
-        stats = kafka.send_paced(spark, config.kafka.bootstrap_servers, topic, records, rate, log=log)
+        stats = kafka.send_paced(config.kafka.bootstrap_servers, topic, records, rate, log=log)
         if stats.errors or stats.acknowledged != stats.sent:
             raise RuntimeError(
                 f"{topic}: {stats.sent} sent but only {stats.acknowledged} acknowledged ({stats.errors} failed)"

@@ -99,7 +99,7 @@ def check_data_loss(spark: SparkSession, config: Config, stream: DatasetStream, 
     """
     if not resume_at:
         return 0
-    earliest = kafka.earliest_offsets(spark, config.kafka.bootstrap_servers, stream.topic)
+    earliest = kafka.earliest_offsets(config.kafka.bootstrap_servers, stream.topic)
     gaps = [g for g in find_gaps(resume_at, earliest) if g not in stream.gaps_recorded]
     if not gaps:
         return 0

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from lakehouse import jars
 from lakehouse.config import project_root
+from lakehouse.io import kafka as kafka_io
 from lakehouse.services import process
 
 SERVICE = "kafka"
@@ -226,120 +227,34 @@ def running_server(base_dir: Path | None = None) -> KafkaServer | None:
     return KafkaServer(f"{HOST}:{_configured_ports(base)[0]}", base, pid)
 
 
-# --- admin: a Kafka client library, not the command-line tools ---------------------------------
-
-
-def _admin(bootstrap: str):
-    # confluent-kafka (librdkafka): one in-process client instead of a JVM per command.
-    from confluent_kafka.admin import AdminClient
-
-    # log_level 3 (errors): no line per refused connection while a broker starts.
-    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000, "log_level": 3})
-
-
-def _wait(futures: Mapping, timeout: float, what: str, tolerated: tuple = ()) -> dict:
-    """Results of admin futures; RuntimeError naming `what` on any error not `tolerated`."""
-    from confluent_kafka import KafkaException
-
-    results = {}
-    for key, future in futures.items():
-        try:
-            results[key] = future.result(timeout=timeout)
-        except KafkaException as exc:
-            error = exc.args[0]
-            if error.code() in tolerated:
-                continue
-            raise RuntimeError(f"kafka {what} failed for {key}: {error.str()}") from None
-    return results
+# --- admin: through the client library of `io/kafka.py` ---------------------------------------
 
 
 def list_topics(bootstrap: str | KafkaServer, timeout: float = 60) -> set[str]:
     """Names of the non-internal topics."""
-    metadata = _admin(_bootstrap(bootstrap)).list_topics(timeout=timeout)
-    return {name for name in metadata.topics if not name.startswith("__")}
+    return kafka_io.list_topics(_bootstrap(bootstrap), timeout)
 
 
-def create_topics(
-    server: str | KafkaServer, topics: Mapping[str, int], timeout: float = 60
-) -> list[str]:
-    """Create the missing topics of `topics` ({name: partitions}, replication factor 1).
-
-    Idempotent: existing topics are left alone, whatever their partition count. Returns the
-    names that were created.
-    """
-    from confluent_kafka import KafkaError
-    from confluent_kafka.admin import NewTopic
-
-    for name, partitions in topics.items():
-        if not re.fullmatch(r"[A-Za-z0-9._-]{1,249}", name) or int(partitions) < 1:
-            raise ValueError(f"bad topic {name!r} with {partitions!r} partitions")
-    bootstrap = _bootstrap(server)
-    missing = [t for t in topics if t not in list_topics(bootstrap, timeout=timeout)]
-    if missing:
-        admin = _admin(bootstrap)  # kept until the futures are done: its end cancels them
-        futures = admin.create_topics([NewTopic(name, int(topics[name]), 1) for name in missing], operation_timeout=timeout)
-        _wait(futures, timeout, "create topic", tolerated=(KafkaError.TOPIC_ALREADY_EXISTS,))
-    return missing
-
-
-def _offsets(bootstrap: str, topic: str, latest: bool, timeout: float) -> dict[int, int]:
-    from confluent_kafka import TopicPartition
-    from confluent_kafka.admin import OffsetSpec
-
-    admin = _admin(bootstrap)
-    described = admin.list_topics(topic=topic, timeout=timeout).topics.get(topic)
-    if described is None or described.error is not None or not described.partitions:
-        raise RuntimeError(f"topic {topic!r} not found on {bootstrap}")
-    spec = OffsetSpec.latest() if latest else OffsetSpec.earliest()
-    futures = admin.list_offsets({TopicPartition(topic, p): spec for p in described.partitions}, request_timeout=timeout)
-    found = _wait(futures, timeout, "list offsets")
-    return dict(sorted((tp.partition, result.offset) for tp, result in found.items()))
+def create_topics(server: str | KafkaServer, topics: Mapping[str, int], timeout: float = 60) -> list[str]:
+    """Create the missing topics of `topics` ({name: partitions}); the names created."""
+    return kafka_io.create_topics(_bootstrap(server), topics, timeout)
 
 
 def topic_end_offsets(bootstrap: str | KafkaServer, topic: str, timeout: float = 60) -> dict[int, int]:
     """{partition: log end offset} of `topic` (the offset the next record will get)."""
-    return _offsets(_bootstrap(bootstrap), topic, True, timeout)
+    return kafka_io.latest_offsets(_bootstrap(bootstrap), topic, timeout)
 
 
 def topic_start_offsets(bootstrap: str | KafkaServer, topic: str, timeout: float = 60) -> dict[int, int]:
     """{partition: log start offset} of `topic` (the oldest record still kept)."""
-    return _offsets(_bootstrap(bootstrap), topic, False, timeout)
+    return kafka_io.earliest_offsets(_bootstrap(bootstrap), topic, timeout)
 
 
-def delete_records(
-    bootstrap: str | KafkaServer, topic: str, before: Mapping[int, int], timeout: float = 60
-) -> None:
-    """Delete the records of `topic` below `before[partition]` (what retention does to old
-    segments): for data-loss tests."""
-    from confluent_kafka import TopicPartition
-
-    admin = _admin(_bootstrap(bootstrap))  # kept until the futures are done: its end cancels them
-    futures = admin.delete_records(
-        [TopicPartition(topic, p, o) for p, o in before.items()], operation_timeout=timeout, request_timeout=timeout
-    )
-    _wait(futures, timeout, "delete records")
-
-
-def produce(
-    bootstrap: str | KafkaServer, topic: str, values: Iterable[str], timeout: float = 60
-) -> None:
-    """Write one record per item of `values` (no key, UTF-8), acks=all; returns once every
-    record is acknowledged, RuntimeError naming the first failure otherwise."""
-    from confluent_kafka import Producer
-
-    failures: list[str] = []
-
-    def delivered(error, _message) -> None:
-        if error is not None:
-            failures.append(error.str())
-
-    producer = Producer({"bootstrap.servers": _bootstrap(bootstrap), "acks": "all", "enable.idempotence": True})
-    for value in values:
-        producer.produce(topic, value.encode(), on_delivery=delivered)
-        producer.poll(0)
-    left = producer.flush(timeout)
-    if left or failures:
-        raise RuntimeError(f"kafka produce to {topic!r}: {left} record(s) unconfirmed, failures: {failures[:3]}")
+def produce(bootstrap: str | KafkaServer, topic: str, values: Iterable[str], timeout: float = 60) -> None:
+    """Write one record per item of `values` (no key, UTF-8), acks=all; RuntimeError unless all are acknowledged."""
+    stats = kafka_io.send_paced(_bootstrap(bootstrap), topic, ((None, v.encode()) for v in values), None)
+    if stats.errors or stats.acknowledged != stats.sent:
+        raise RuntimeError(f"kafka produce to {topic!r}: {stats.acknowledged} of {stats.sent} acknowledged")
 
 
 # --- benchmark helpers (Kafka's own performance tools, the reference figures) ---------------
@@ -661,16 +576,6 @@ def _settle_broker_archive(base: Path, keep: bool) -> None:
     marker.unlink(missing_ok=True)
 
 
-def _answers(port: int) -> bool:
-    """Whether the broker on `port` answers a metadata request: Kafka only does once it is
-    unfenced and caught up with its metadata log, so an answer means it is ready for clients."""
-    try:
-        _admin(f"{HOST}:{port}").list_topics(timeout=1)
-    except Exception:  # noqa: BLE001 - any failure means "not ready yet"
-        return False
-    return True
-
-
 def _wait_ready(base: Path, pid: int, port: int, deadline: float) -> None:
     def ready() -> bool:
         if not process.alive(pid):
@@ -678,7 +583,7 @@ def _wait_ready(base: Path, pid: int, port: int, deadline: float) -> None:
                 f"kafka of {base} exited during startup\n"
                 f"--- last lines of {_log(base)} ---\n{process.tail(_log(base))}"
             )
-        return _answers(port)
+        return kafka_io.answers(f"{HOST}:{port}")
 
     if not process.wait_until(ready, max(deadline - time.monotonic(), 0), interval=0.2):
         raise RuntimeError(
