@@ -6,6 +6,7 @@
     lakehouse gold [--report-date YYYY-MM-DD]
     lakehouse export [--all]
     lakehouse report
+    lakehouse status [--json] [--days N]
     lakehouse stream [--trigger "1 second"|availableNow] [--dataset D]
     lakehouse produce --dataset D (--file PATH | --synthetic N) [--rate R]
     lakehouse maintain [--layer L] [--vacuum-hours H]
@@ -32,6 +33,7 @@ COMMANDS = {
     "produce": ("lakehouse.jobs.produce", "replay a file / synthetic events into a Kafka topic"),
     "maintain": ("lakehouse.jobs.maintain", "OPTIMIZE (compact small files) and VACUUM the tables"),
     "report": ("lakehouse.jobs.report", "print top products, endpoints, error rate by day"),
+    "status": ("lakehouse.jobs.status", "freshness of every table, last runs, quarantine, stream lag"),
     "bench": ("lakehouse.bench", "benchmark the batch against the engine's text->Parquet ceiling"),
     "samples": ("lakehouse.samples", "generate synthetic access logs / product views"),
 }

@@ -110,3 +110,17 @@ def test_second_catch_up_run_finds_nothing_new(spark, streamed):
     run_streams(spark, config, StreamOptions(("access_logs",), "availableNow", 1000), run)
     assert run.counts.get("access_logs_rows", 0) == 0
     assert delta.table_version(spark, config.table_path("bronze", "access_logs")) == before
+
+
+def test_status_shows_no_lag_once_the_stream_caught_up(spark, streamed):
+    from lakehouse.jobs.status import collect_status
+
+    config = streamed["config"]
+    lag = collect_status(spark, config, days=1)["stream_lag"]
+    expected = []
+    for dataset in ("access_logs", "product_views"):
+        topic = config.kafka.topics[dataset]
+        for partition, end in sorted(kafka.latest_offsets(config.kafka.bootstrap_servers, topic).items()):
+            expected.append({"topic": topic, "partition": partition, "end_offset": end, "stream_offset": end, "lag": 0})
+    assert lag == expected
+    assert sum(row["end_offset"] for row in lag) == line_count(ACCESS) + line_count(VIEWS)

@@ -226,7 +226,15 @@ def tables_under(spark: SparkSession, folder: str) -> list[str]:
 
 def file_count(spark: SparkSession, path: str) -> int:
     """Live data files of the table's current version."""
-    return int(DeltaTable.forPath(spark, path).detail().select("numFiles").first()[0])
+    return detail(spark, path)["files"]
+
+
+def detail(spark: SparkSession, path: str) -> dict:
+    """Files and bytes of the table's current version, and its last commit (time, operation)."""
+    table = DeltaTable.forPath(spark, path)
+    size = table.detail().select("numFiles", "sizeInBytes").first()
+    last = table.history(1).select("timestamp", "operation").first()
+    return {"files": int(size[0]), "bytes": int(size[1]), "last_write": last[0], "operation": last[1]}
 
 
 def compact(spark: SparkSession, path: str) -> None:
