@@ -38,7 +38,11 @@ $(VENV)/.installed: pyproject.toml
 .jars/.pom.sha256: conf/jars.pom.xml $(VENV)/.installed
 	$(PY) -m lakehouse.jars
 
-setup: $(VENV)/.installed .jars/.pom.sha256 ## Create the venv, install the package, fetch the jars (idempotent)
+dist/executor-env.tar.gz: pyproject.toml $(VENV)/.installed
+	$(PY) -m lakehouse.executor_env
+	@touch $@
+
+setup: $(VENV)/.installed .jars/.pom.sha256 dist/executor-env.tar.gz ## Create the venv, install the package, fetch the jars, pack the executors' Python env (idempotent)
 
 jars: setup ## Fetch the pinned JVM jars (Delta, Kafka, S3A, JDBC) into .jars/
 
@@ -68,7 +72,7 @@ bench: setup ## Benchmark: batch (silver, whole batch vs ceiling, GoAccess) and 
 lint: setup ## Ruff over the package, tests and DAGs
 	$(VENV)/bin/ruff check spark tests dags
 
-services-up: setup ## Start PostgreSQL, Kafka (KRaft) and MinIO on loopback (state in .data/)
+services-up: setup ## Start PostgreSQL, Kafka (KRaft), MinIO and a Spark master + 2 workers on loopback (state in .data/)
 	$(SERVICES_ENV) $(PY) -m lakehouse.services up
 
 services-down: setup ## Stop the local service stack

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-PROFILES = ("local", "services", "compose")
+PROFILES = ("local", "services", "cluster", "compose")
 ENV_PREFIX = "LAKEHOUSE_"
 
 
@@ -101,6 +101,9 @@ class Config:
     s3: S3Config
     spark_master: str
     app_name: str
+    # The packed Python environment executors run (cluster profile), or None: executors
+    # use the driver's interpreter (local mode).
+    executor_env: Path | None = None
 
     @property
     def jars_dir(self) -> Path:
@@ -177,6 +180,13 @@ def _get(raw: dict, dotted: str) -> Any:
     return node
 
 
+def _executor_env(root: Path, value: Any) -> Path | None:
+    if value in (None, ""):
+        return None
+    path = Path(str(value))
+    return path if path.is_absolute() else root / path
+
+
 def _log_format(value: Any) -> str:
     """The configured Apache LogFormat, checked now: an empty or unknown one fails before any job writes."""
     if not isinstance(value, str) or not value.strip():
@@ -243,6 +253,7 @@ def _build(profile: str, root: Path, raw: dict, environ: dict[str, str] | None =
         ),
         spark_master=str(_get(raw, "spark.master")),
         app_name=str(_get(raw, "spark.app_name")),
+        executor_env=_executor_env(root, _get(raw, "spark").get("executor_env")),
         _raw=raw,
     )
 

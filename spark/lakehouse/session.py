@@ -12,12 +12,15 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from lakehouse.config import Config, S3Config, load_config
+from lakehouse.executor_env import package_zip
 
 # HotSpot does not compile methods over 8,000 bytes of bytecode by default: the one method
 # Spark generates for the silver parse (regex, split, typing, checks) is over it, and
 # interpreted it ran 2-3x slower (2M lines: 21 s against 9 s). Also set for executors in
 # conf/spark-defaults.conf.
 JIT_OPTIONS = "-XX:-DontCompileHugeMethods"
+# Where executors unpack the packed Python environment (`spark.archives ...#<this>`).
+EXECUTOR_ENV_DIR = "environment"
 
 
 def _prepare_environment(config: Config) -> None:
@@ -27,9 +30,27 @@ def _prepare_environment(config: Config) -> None:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     os.environ.setdefault("LAKEHOUSE_HOME", str(config.root))
-    if config.spark_master.startswith("local"):
-        # Without it the driver resolves the host name first (seconds, and a warning).
+    master = os.environ.get("LAKEHOUSE_SPARK_MASTER", config.spark_master)
+    if master.startswith(("local", "spark://127.0.0.1:", "spark://localhost:")):
+        # Without it the driver resolves the host name first (seconds, and a warning); a
+        # loopback cluster's executors must also reach the driver on loopback.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    if config.executor_env is not None:
+        # Executors run the packed environment's interpreter, unpacked by Spark into their
+        # working folder (see _executor_settings); pyspark reads this when the context starts.
+        os.environ["PYSPARK_PYTHON"] = f"./{EXECUTOR_ENV_DIR}/bin/python"
+
+
+def _executor_settings(config: Config) -> dict[str, str]:
+    """What ships the Python side to a cluster's executors (`spark.executor_env` is set)."""
+    if config.executor_env is None:
+        return {}
+    if not config.executor_env.is_file():
+        raise RuntimeError(
+            f"spark.executor_env {config.executor_env} does not exist: run `make setup` "
+            "(or `python -m lakehouse.executor_env`) first"
+        )
+    return {"spark.archives": f"{config.executor_env}#{EXECUTOR_ENV_DIR}"}
 
 
 def jar_paths(config: Config) -> list[str]:
@@ -124,8 +145,11 @@ def get_spark(
     if _uses_s3(config):
         for key, value in s3a_settings(config.s3).items():
             builder = builder.config(f"spark.hadoop.{key}", value)
-    for key, value in (extra_conf or {}).items():
+    for key, value in (_executor_settings(config) | (extra_conf or {})).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    if config.executor_env is not None:
+        # Our own package, zipped from the driver's copy: executors run the driver's code.
+        spark.sparkContext.addPyFile(str(package_zip(config.root / ".data" / "py-files")))
     return spark

@@ -1,10 +1,13 @@
-"""The local service stack in one command: PostgreSQL, Kafka (KRaft) and MinIO on loopback.
+"""The local service stack in one command: PostgreSQL, Kafka (KRaft), MinIO and a Spark
+standalone cluster (a master and 2 workers) on loopback.
 
-    python -m lakehouse.services up|down|status [--only kafka,minio,postgres]
+    python -m lakehouse.services up|down|status [--only postgres,kafka,minio,spark]
 
-Ports, topics and the bucket come from the `services` profile of conf/lakehouse.yaml
-(kafka.bootstrap_servers, kafka.topics, s3.endpoint, the bucket of `warehouse`,
-export.url), so the jobs run with LAKEHOUSE_PROFILE=services find what this started.
+Ports, topics and the bucket come from the `cluster` profile of conf/lakehouse.yaml (the
+`services` profile plus spark.master): kafka.bootstrap_servers, kafka.topics, s3.endpoint,
+the bucket of `warehouse`, export.url, spark.master; so the jobs run with
+LAKEHOUSE_PROFILE=services (driver-local Spark) or LAKEHOUSE_PROFILE=cluster find what this
+started.
 State and logs live under `<project>/.data/<service>/` (gitignored). Start and stop are
 idempotent; `up` starts what is down and leaves running servers alone. Credentials come
 from LAKEHOUSE_S3_ACCESS_KEY / LAKEHOUSE_S3_SECRET_KEY / LAKEHOUSE_EXPORT_PASSWORD, with
@@ -19,9 +22,9 @@ import time
 from urllib.parse import urlparse
 
 from lakehouse.config import Config, load_config
-from lakehouse.services import kafka, minio, postgres
+from lakehouse.services import kafka, minio, postgres, spark
 
-SERVICES = ("postgres", "kafka", "minio")
+SERVICES = ("postgres", "kafka", "minio", "spark")
 
 
 def _port(hostport: str) -> int:
@@ -47,10 +50,14 @@ def up(config: Config, only: tuple[str, ...]) -> None:
     if "minio" in only:
         store = minio.start(port=urlparse(config.s3.endpoint).port, buckets=(bucket_of(config.warehouse),))
         print(f"minio: up on {store.endpoint} bucket={bucket_of(config.warehouse)}", flush=True)
+    if "spark" in only:
+        cluster = spark.start(port=urlparse(config.spark_master).port or spark.DEFAULT_PORT)
+        print(f"spark: up on {cluster.master_url} with {cluster.alive_workers()} workers ALIVE "
+              f"(status {cluster.webui}/json/)", flush=True)
 
 
 def down(only: tuple[str, ...]) -> None:
-    for name, module in (("minio", minio), ("kafka", kafka), ("postgres", postgres)):
+    for name, module in (("spark", spark), ("minio", minio), ("kafka", kafka), ("postgres", postgres)):
         if name in only:
             was_up = module.status()
             module.stop()
@@ -59,7 +66,7 @@ def down(only: tuple[str, ...]) -> None:
 
 def status(only: tuple[str, ...]) -> bool:
     all_up = True
-    for name, module in (("postgres", postgres), ("kafka", kafka), ("minio", minio)):
+    for name, module in (("postgres", postgres), ("kafka", kafka), ("minio", minio), ("spark", spark)):
         if name in only:
             running = module.status()
             all_up &= running
@@ -76,12 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(only) - set(SERVICES)
     if unknown:
         parser.error(f"unknown service(s): {', '.join(sorted(unknown))}")
-    config = load_config(profile="services")
+    config = load_config(profile="cluster")
     started = time.monotonic()
     try:
         if args.action == "up":
             up(config, only)
-            print(f"services up in {time.monotonic() - started:.0f}s; run jobs with LAKEHOUSE_PROFILE=services", flush=True)
+            print(f"services up in {time.monotonic() - started:.0f}s; run jobs with LAKEHOUSE_PROFILE=services (or cluster)", flush=True)
         elif args.action == "down":
             down(only)
         else:
