@@ -7,6 +7,7 @@
     lakehouse export [--all]
     lakehouse report
     lakehouse status [--json] [--days N]
+    lakehouse check [--date D]
     lakehouse stream [--trigger "1 second"|availableNow] [--dataset D]
     lakehouse produce --dataset D (--file PATH | --synthetic N) [--rate R]
     lakehouse maintain [--layer L] [--vacuum-hours H]
@@ -33,6 +34,7 @@ COMMANDS = {
     "produce": ("lakehouse.jobs.produce", "replay a file / synthetic events into a Kafka topic"),
     "maintain": ("lakehouse.jobs.maintain", "OPTIMIZE (compact small files) and VACUUM the tables"),
     "report": ("lakehouse.jobs.report", "print top products, endpoints, error rate by day"),
+    "check": ("lakehouse.jobs.check", "data-quality gate: the rules of conf/quality.yaml; exit 1 when a `fail` rule fails"),
     "status": ("lakehouse.jobs.status", "freshness of every table, last runs, quarantine, stream lag"),
     "bench": ("lakehouse.bench", "benchmark the batch against the engine's text->Parquet ceiling"),
     "samples": ("lakehouse.samples", "generate synthetic access logs / product views"),

@@ -44,6 +44,7 @@ class AccessLogConfig:
 class QualityConfig:
     min_event_date: str
     max_future_hours: int
+    rules_file: Path | None = None  # conf/quality.yaml: the rules of `lakehouse check`
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ def _get(raw: dict, dotted: str) -> Any:
     return node
 
 
-def _executor_env(root: Path, value: Any) -> Path | None:
+def _optional_path(root: Path, value: Any) -> Path | None:
     if value in (None, ""):
         return None
     path = Path(str(value))
@@ -228,6 +229,7 @@ def _build(profile: str, root: Path, raw: dict, environ: dict[str, str] | None =
         quality=QualityConfig(
             min_event_date=str(_get(raw, "quality.min_event_date")),
             max_future_hours=int(_get(raw, "quality.max_future_hours")),
+            rules_file=_optional_path(root, _get(raw, "quality").get("rules")),
         ),
         geoip_database=_get(raw, "geoip.database"),
         top_ips_per_day=int(_get(raw, "gold.top_ips_per_day")),
@@ -253,7 +255,7 @@ def _build(profile: str, root: Path, raw: dict, environ: dict[str, str] | None =
         ),
         spark_master=str(_get(raw, "spark.master")),
         app_name=str(_get(raw, "spark.app_name")),
-        executor_env=_executor_env(root, _get(raw, "spark").get("executor_env")),
+        executor_env=_optional_path(root, _get(raw, "spark").get("executor_env")),
         _raw=raw,
     )
 

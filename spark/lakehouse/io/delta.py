@@ -8,6 +8,7 @@ import uuid
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
 
+from lakehouse.io import files
 from lakehouse.io.files import filesystem, read_text, write_text
 
 
@@ -272,3 +273,28 @@ def vacuum(spark: SparkSession, path: str, retention_hours: float) -> None:
                 spark.conf.unset(key)
             else:
                 spark.conf.set(key, value)
+
+
+def processed_version(spark: SparkSession, checkpoint: str) -> int | None:
+    """The last version of a Delta source table that the streaming query of `checkpoint`
+    has wholly processed (its last committed micro-batch's end offset), or None when it
+    has committed nothing yet.
+
+    The offset is (reservoirVersion, index): index -1 means "before the first file of
+    that version", so the version before it is the last one done.
+    """
+    done = [int(name) for name in files.child_names(spark, f"{checkpoint}/commits") if name.isdigit()]
+    if not done:
+        return None
+    text = files.read_text(spark, f"{checkpoint}/offsets/{max(done)}") or ""
+    # "v1", the batch metadata, then the source's offset as one JSON line.
+    offset = json.loads(text.splitlines()[2])
+    version = int(offset["reservoirVersion"])
+    return version - 1 if int(offset.get("index", -1)) == -1 else version
+
+
+def count_at(spark: SparkSession, path: str, version: int) -> int:
+    """Rows of the table at `version` (0 before the table existed)."""
+    if version < 0:
+        return 0
+    return spark.read.format("delta").option("versionAsOf", version).load(path).count()

@@ -16,13 +16,16 @@ from datetime import UTC, date, datetime
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from lakehouse.config import Config
 from lakehouse.io import delta, dimensions, geoip, staging
+from lakehouse.jobs.check import load_rules
 from lakehouse.jobs.runtime import JobRun, run_job, timed
-from lakehouse.transforms import enrich
+from lakehouse.transforms import enrich, quality
 from lakehouse.transforms import silver as transform
 from lakehouse.transforms.bronze import BRONZE_COLUMNS
+from lakehouse.transforms.quality import Rule
 from lakehouse.transforms.records import DISTINCT, QUARANTINE_COLUMNS, batch_facts
 
 log = logging.getLogger("lakehouse.silver")
@@ -90,7 +93,7 @@ def _facts(rows: DataFrame, lookups: dict[str, str], path: str) -> tuple[dict[st
     return counts, dates, values
 
 
-def stage_parsed_rows(spec: SilverSpec, batch: DataFrame, staging_path: str) -> StagedBatch:
+def stage_parsed_rows(spec: SilverSpec, batch: DataFrame, staging_path: str, rules: tuple[Rule, ...] = ()) -> StagedBatch:
     """Parse the batch once into scratch Parquet; every later step reads that, never bronze.
 
     With `reparse`, the rows `parse` flagged `needs_reparse` are parsed again by it
@@ -99,7 +102,8 @@ def stage_parsed_rows(spec: SilverSpec, batch: DataFrame, staging_path: str) -> 
     # Every bronze column too: `reparse` parses flagged rows from their bronze columns.
     keep = {*BRONZE_COLUMNS, *spec.silver_columns, *QUARANTINE_COLUMNS, *spec.winner_order, *STAGE_FLAGS}
     lookups = {"user_agent": "user_agent", "ip": spec.ip_column}
-    parsed = spec.parse(batch).withColumn("_row", F.monotonically_increasing_id())
+    table = f"silver/{spec.dataset}"
+    parsed = quality.flag_rows(spec.parse(batch), list(rules), table).withColumn("_row", F.monotonically_increasing_id())
     with timed(log, "parse + stage"):
         staged = staging.write(_staged(parsed, keep), f"{staging_path}/rows")
     with timed(log, "facts"):
@@ -107,7 +111,7 @@ def stage_parsed_rows(spec: SilverSpec, batch: DataFrame, staging_path: str) -> 
     read = sum(counts.values())
     if spec.reparse is not None and counts.get("flagged"):
         flagged = staged.where(F.col("needs_reparse")).select(*BRONZE_COLUMNS, "_row")
-        redone = spec.reparse(flagged).withColumn("needs_reparse", F.lit(False))
+        redone = quality.flag_rows(spec.reparse(flagged), list(rules), table).withColumn("needs_reparse", F.lit(False))
         with timed(log, "reparse of flagged rows"):
             redone = staging.write(_staged(redone, keep).select(*staged.columns), f"{staging_path}/reparsed")
             more_counts, more_dates, more_values = _facts(redone, lookups, f"{staging_path}/reparsed_facts")
@@ -193,6 +197,22 @@ def write_silver_batch(
     return counts
 
 
+BATCHES_SCHEMA = T.StructType(
+    [T.StructField("dataset", T.StringType()), T.StructField("app_id", T.StringType()), T.StructField("batch_id", T.LongType())]
+    + [T.StructField(k, T.LongType()) for k in ("read", "skipped_blank", "quarantined", "written", "duplicates")]
+    + [T.StructField("recorded_at", T.TimestampType())]
+)
+
+
+def record_batch(spark: SparkSession, config: Config, dataset: str, counts: dict[str, int], txn: tuple[str, int]) -> None:
+    """One row per silver micro-batch in `_meta/silver_batches` (what the reconciliation rule
+    sums: blank lines skipped and duplicates dropped are rows no table keeps). Written with
+    the batch's own transaction id, so a replayed batch is not counted twice."""
+    row = (dataset, txn[0], txn[1], *(int(counts.get(k, 0)) for k in ("read", "skipped_blank", "quarantined", "written", "duplicates")),
+           datetime.now(UTC).replace(tzinfo=None))
+    delta.append(spark.createDataFrame([row], BATCHES_SCHEMA), config.table_path("_meta", "silver_batches"), txn=txn)
+
+
 def run_silver(spark: SparkSession, config: Config, spec: SilverSpec, run_log: JobRun) -> None:
     """Parse, enrich and write every bronze/<dataset> row this job has not seen yet."""
     dataset = spec.dataset
@@ -202,6 +222,7 @@ def run_silver(spark: SparkSession, config: Config, spec: SilverSpec, run_log: J
         return
 
     parallelism = spark.sparkContext.defaultParallelism
+    rules = tuple(load_rules(config))
 
     def handle(batch: DataFrame, batch_id: int, app_id: str) -> None:
         # One big bronze file (a gzip, or a compacted table) is one partition: spread it
@@ -210,8 +231,9 @@ def run_silver(spark: SparkSession, config: Config, spec: SilverSpec, run_log: J
             batch = batch.repartition(parallelism)
         staging_path = f"{config.checkpoint(f'silver_{dataset}_staging')}/batch_{batch_id}"
         try:
-            staged = stage_parsed_rows(spec, batch, staging_path)
+            staged = stage_parsed_rows(spec, batch, staging_path, rules)
             counts = write_silver_batch(spark, config, spec, staged, (app_id, batch_id), staging_path)
+            record_batch(spark, config, dataset, counts, (app_id, batch_id))
         finally:
             staging.remove(spark, staging_path)
         run_log.add(**counts)

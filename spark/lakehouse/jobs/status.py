@@ -7,7 +7,8 @@
 Per table of the warehouse: rows, newest event (event time for silver, report date for
 gold, ingestion time for bronze), last write and its operation, files and size. Then the
 last run of each job (`_meta/job_runs`: status, counts, duration), quarantine counts by
-reason over the last days, files that could not be read (`_meta/ingest_errors`), and,
+reason over the last days, files that could not be read (`_meta/ingest_errors`), the
+quality rules that failed in the last `lakehouse check` (`_meta/quality_results`), and,
 when Kafka is configured and reachable, the stream's lag per topic partition (the topic's
 end offsets against the stream checkpoint).
 """
@@ -113,6 +114,21 @@ def unreadable_files(spark: SparkSession, config: Config, since: datetime) -> li
     return [{"dataset": r["dataset"], "path": r["path"], "reason": r["reason"], "detected_at": _text(r["detected_at"])} for r in rows]
 
 
+def failing_rules(spark: SparkSession, config: Config) -> list[dict]:
+    """The rules that failed in the latest `lakehouse check` run."""
+    path = config.table_path("_meta", "quality_results")
+    if not delta.table_exists(spark, path):
+        return []
+    results = delta.read_table(spark, path)
+    latest = results.orderBy(F.desc("checked_at")).select("run_id").first()
+    rows = results.where((F.col("run_id") == latest[0]) & ~F.col("passed")).orderBy("rule").collect()
+    return [
+        {"rule": r["rule"], "table": r["table"], "action": r["action"], "rows_failing": r["rows_failing"],
+         "rows_checked": r["rows_checked"], "checked_at": _text(r["checked_at"]), "samples": list(r["samples"])}
+        for r in rows
+    ]
+
+
 def stream_lag(spark: SparkSession, config: Config) -> list[dict] | str:
     """Per topic partition: the topic's end offset, where the stream checkpoint is, the lag.
 
@@ -144,6 +160,7 @@ def collect_status(spark: SparkSession, config: Config, days: int, now: datetime
         "quarantine_since": _text(since.replace(microsecond=0, tzinfo=None)),
         "quarantine": quarantine_reasons(spark, config, since),
         "unreadable_files": unreadable_files(spark, config, since),
+        "quality_failing": failing_rules(spark, config),
         "stream_lag": stream_lag(spark, config),
     }
 
@@ -167,6 +184,9 @@ def render(status: dict) -> str:
     lines += _table(status["quarantine"], ["dataset", "reason", "records"]) if status["quarantine"] else ["  (nothing)"]
     if status["unreadable_files"]:
         lines += ["", "files that could not be read"] + _table(status["unreadable_files"], ["dataset", "path", "reason", "detected_at"])
+    if status["quality_failing"]:
+        lines += ["", "quality rules failing (last `lakehouse check`)"]
+        lines += _table(status["quality_failing"], ["rule", "table", "action", "rows_failing", "rows_checked", "checked_at"])
     lines += ["", "stream lag"]
     lag = status["stream_lag"]
     lines += [f"  {lag}"] if isinstance(lag, str) else (_table(lag, ["topic", "partition", "end_offset", "stream_offset", "lag"]) if lag else ["  (no topics)"])
