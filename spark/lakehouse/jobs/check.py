@@ -111,8 +111,12 @@ def evaluate(spark: SparkSession, config: Config, rule: Rule, report_date: date 
 
 def run(spark: SparkSession, config: Config, run_log: JobRun, report_date: date | None = None,
         now: datetime | None = None) -> int:
-    """Check every rule, record the results; 1 when a `fail` rule failed, else 0."""
-    now = now or datetime.now(UTC).replace(tzinfo=None)
+    """Check every rule, record the results; 1 when a `fail` rule failed, else 0.
+
+    `now` is the clock freshness is measured against (default: the real one).
+    """
+    checked_at = datetime.now(UTC).replace(tzinfo=None)
+    now = now or checked_at
     outcomes = []
     for rule in load_rules(config):
         outcome = evaluate(spark, config, rule, report_date, now)
@@ -122,7 +126,7 @@ def run(spark: SparkSession, config: Config, run_log: JobRun, report_date: date 
         log.info("%-8s %s on %s: %d of %d failing%s", verdict, rule.name, rule.table, outcome.rows_failing,
                  outcome.rows_checked, detail)
     if outcomes:
-        rows = quality.result_rows(run_log.run_id, now, report_date, outcomes)
+        rows = quality.result_rows(run_log.run_id, checked_at, report_date, outcomes)
         delta.append(spark.createDataFrame(rows, quality.RESULTS_SCHEMA), config.table_path("_meta", "quality_results"))
     failed = [o.rule.name for o in outcomes if not o.passed and o.rule.action == "fail"]
     run_log.add(rules=len(outcomes), failed=len(failed), warnings=sum(1 for o in outcomes if not o.passed) - len(failed))
