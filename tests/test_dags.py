@@ -26,6 +26,9 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.serialization.serialized_objects import DagSerialization
 
 dags_folder, out = sys.argv[1], sys.argv[2]
+# As Airflow's BundleDagBag (DAG processor, workers) does: the bundle's folder on sys.path,
+# so DAG files import their shared helpers (dags/_lakehouse.py).
+sys.path.append(dags_folder)
 bag = DagBag(dag_folder=dags_folder, safe_mode=False, load_op_links=False)
 errors = dict(bag.import_errors)
 dags = {}
@@ -50,6 +53,7 @@ for dag_id, dag in bag.dags.items():
                 "application_args": getattr(t, "application_args", None),
                 "spark_binary": getattr(t, "_spark_binary", None),
                 "env_vars": getattr(t, "env_vars", None),
+                "outlets": [a.uri for a in t.outlets],
             }
             for t in dag.tasks
         },
@@ -72,8 +76,8 @@ EXPECTED_UPSTREAM = {
     "silver_access_logs": ["ingest_access_logs"],
     "silver_product_views": ["ingest_product_views"],
     "gold_daily": ["silver_access_logs", "silver_product_views"],
-    "export_gold": ["gold_daily"],
-    "maintain": ["export_gold"],
+    "quality_gate": ["gold_daily"],
+    "export_gold": ["quality_gate"],
 }
 
 
@@ -122,6 +126,7 @@ def test_every_dag_file_imports_without_errors(parsed: dict) -> None:
 
 def test_every_dag_file_defines_a_dag(parsed: dict) -> None:
     files = {str(p) for p in DAGS.glob("*.py") if not p.name.startswith("_")}
+    assert len(files) == 3
     loaded = {d["fileloc"] for d in parsed["dags"].values()}
     assert files, "no DAG files found in dags/"
     assert files - loaded == set(), "files that define no DAG"
@@ -147,6 +152,27 @@ def test_lakehouse_daily_has_the_expected_tasks_and_dependencies(parsed: dict) -
     assert {tid: t["upstream"] for tid, t in dag["tasks"].items()} == EXPECTED_UPSTREAM
 
 
+def test_stream_catchup_and_maintenance_dags(parsed: dict) -> None:
+    catchup = parsed["dags"]["lakehouse_stream_catchup"]
+    assert {tid: t["upstream"] for tid, t in catchup["tasks"].items()} == {
+        "stream_availablenow": [],
+        "silver_access_logs": ["stream_availablenow"],
+        "silver_product_views": ["stream_availablenow"],
+    }
+    assert catchup["tasks"]["stream_availablenow"]["application_args"][:2] == ["--trigger", "availableNow"]
+    assert list(parsed["dags"]["lakehouse_maintenance"]["tasks"]) == ["maintain"]
+
+
+def test_gold_and_export_tasks_update_assets(parsed: dict) -> None:
+    tasks = parsed["dags"]["lakehouse_daily"]["tasks"]
+    assert sorted(tasks["gold_daily"]["outlets"]) == [
+        f"lakehouse://warehouse/gold/{t}"
+        for t in sorted(("country_views_daily", "endpoint_daily", "product_views_daily", "referrer_views_daily", "top_ips_daily"))
+    ]
+    assert tasks["silver_access_logs"]["outlets"] == ["lakehouse://warehouse/silver/access_logs"]
+    assert len(tasks["export_gold"]["outlets"]) == 5 and tasks["quality_gate"]["outlets"] == []
+
+
 def test_lakehouse_daily_runs_on_daily_data_intervals(parsed: dict) -> None:
     # Data intervals make {{ ds }} the day that just ended, not the one just starting.
     assert parsed["dags"]["lakehouse_daily"]["timetable"] == "CronDataIntervalTimetable"
@@ -170,6 +196,7 @@ def test_lakehouse_daily_job_arguments(parsed: dict) -> None:
     tasks = parsed["dags"]["lakehouse_daily"]["tasks"]
     args = {task_id: task["application_args"] for task_id, task in tasks.items()}
     assert args["gold_daily"][:2] == ["--report-date", "{{ ds }}"]
+    assert args["quality_gate"][:2] == ["--date", "{{ ds }}"]
     assert args["ingest_access_logs"][:2] == ["--dataset", "access_logs"]
     assert args["ingest_product_views"][:2] == ["--dataset", "product_views"]
     for task_id, task_args in args.items():

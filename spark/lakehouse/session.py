@@ -124,6 +124,12 @@ def configure_s3a(
         jvm.org.apache.hadoop.fs.FileSystem.get(uri, hadoop_conf).close()
 
 
+def _launched_by_spark_submit() -> bool:
+    """Whether spark-submit started this Python process: then its --master (e.g. from an
+    Airflow connection) decides, not the profile's spark.master."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
 def get_spark(
     config: Config | None = None,
     app_name: str | None = None,
@@ -132,10 +138,11 @@ def get_spark(
     """Build (or return the running) Delta-enabled SparkSession for `config`."""
     config = config or load_config()
     _prepare_environment(config)
+    builder = SparkSession.builder.appName(app_name or config.app_name)
+    if not _launched_by_spark_submit():
+        builder = builder.master(os.environ.get("LAKEHOUSE_SPARK_MASTER", config.spark_master))
     builder = (
-        SparkSession.builder.appName(app_name or config.app_name)
-        .master(os.environ.get("LAKEHOUSE_SPARK_MASTER", config.spark_master))
-        .config("spark.jars", ",".join(jar_paths(config)))
+        builder.config("spark.jars", ",".join(jar_paths(config)))
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
         .config("spark.sql.session.timeZone", "UTC")

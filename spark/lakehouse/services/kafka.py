@@ -50,6 +50,9 @@ NODE_ID = 1
 BROKER_HEAP = "512m"
 # Logs bigger than this are moved to kafka.log.1 at the next start.
 MAX_LOG_BYTES = 32 * 1024 * 1024
+# Records up to 16 MB (a huge log line or event must reach bronze, not be refused); the
+# compose stack's broker is set alike (tests/test_compose.py checks).
+MESSAGE_MAX_BYTES = 16 * 1024 * 1024
 BROKER_JVM_OPTS = (
     # As kafka-server-start.sh / kafka-run-class.sh do.
     "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
@@ -459,9 +462,8 @@ num.io.threads=4
 num.recovery.threads.per.data.dir=1
 log.segment.bytes=67108864
 log.retention.hours=168
-# Records up to 16 MB (a huge log line or event must reach bronze, not be refused).
-message.max.bytes=16777216
-replica.fetch.max.bytes=16777216
+message.max.bytes={MESSAGE_MAX_BYTES}
+replica.fetch.max.bytes={MESSAGE_MAX_BYTES}
 """
 
 

@@ -73,11 +73,13 @@ def start(
     webui_port: int = DEFAULT_WEBUI_PORT,
     workers: int = DEFAULT_WORKERS,
     timeout: float = 90,
+    worker_webui_ports: bool = True,
 ) -> SparkCluster:
     """Start (or reuse) the master and `workers` workers of `base_dir`; wait until all are ALIVE.
 
-    Raises RuntimeError (with the tail of the log concerned) when a port is taken by another
-    process, a daemon exits, or the workers do not register within `timeout` seconds.
+    Worker web UIs take the ports after `webui_port` (`worker_webui_ports=False`: any free
+    port, for tests). Raises RuntimeError (with the tail of the log concerned) when a port
+    is taken by another process, a daemon exits, or the workers do not register within `timeout` seconds.
     """
     base = _resolve(base_dir)
     base.mkdir(parents=True, exist_ok=True)
@@ -104,7 +106,7 @@ def start(
                 work = base / name / "work"
                 work.mkdir(parents=True, exist_ok=True)
                 pid = _launch(base, name, [
-                    WORKER_CLASS, master_url, "--host", HOST, "--webui-port", str(webui_port + n),
+                    WORKER_CLASS, master_url, "--host", HOST, "--webui-port", str(webui_port + n if worker_webui_ports else 0),
                     "--cores", str(WORKER_CORES), "--memory", WORKER_MEMORY, "--work-dir", str(work),
                 ])
             pids.append(pid)

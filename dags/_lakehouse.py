@@ -1,0 +1,98 @@
+"""What the lakehouse DAGs share: where the project is, how a job is submitted, the Assets.
+
+Not a DAG (the leading underscore keeps Airflow's DAG processor from parsing it, see
+`.airflowignore`); the DAG files import it from the DAGs folder, which Airflow puts on
+`sys.path`. Nothing here imports Spark or the lakehouse package: DAG files are parsed
+often and must stay light.
+
+**Settings** (environment variables are read when a DAG file is parsed: set them alike
+for the DAG processor, scheduler and workers):
+
+| what | where | default |
+|---|---|---|
+| project folder | env `LAKEHOUSE_HOME` | the folder above `dags/` |
+| config profile | env `LAKEHOUSE_PROFILE` | `local` (`cluster`: the standalone cluster of `make services-up`) |
+| spark-submit (its venv's python runs the drivers) | env `LAKEHOUSE_SPARK_SUBMIT` | `<home>/.venv/bin/spark-submit` |
+| task retries | env `LAKEHOUSE_TASK_RETRIES` | `1` (5 minutes apart) |
+| quick JIT for small runs | env `LAKEHOUSE_QUICK_JIT` (`1` on) | off |
+| Spark master | Airflow connection `spark_default` (env `LAKEHOUSE_SPARK_CONN_ID` names another) | none: without it the provider falls back to `yarn`; e.g. `AIRFLOW_CONN_SPARK_DEFAULT='{"conn_type": "spark", "host": "spark://127.0.0.1", "port": 17077}'` |
+
+Secrets (export password, S3 keys) reach the jobs through the environment of the
+Airflow worker, never through DAG files.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import Asset
+
+LAKEHOUSE_HOME = Path(os.environ.get("LAKEHOUSE_HOME") or Path(__file__).resolve().parents[1])
+PROFILE = os.environ.get("LAKEHOUSE_PROFILE", "local")
+SPARK_SUBMIT = os.environ.get("LAKEHOUSE_SPARK_SUBMIT") or str(LAKEHOUSE_HOME / ".venv" / "bin" / "spark-submit")
+SPARK_CONN_ID = os.environ.get("LAKEHOUSE_SPARK_CONN_ID", "spark_default")
+# `airflow dags test` waits out retry delays: local trials set this to 0 to fail fast.
+RETRIES = int(os.environ.get("LAKEHOUSE_TASK_RETRIES", "1"))
+JOBS = LAKEHOUSE_HOME / "spark" / "lakehouse" / "jobs"
+
+# The Spark venv's interpreter (beside its spark-submit) runs the drivers; spark-submit's
+# launcher also uses it to locate SPARK_HOME instead of the Airflow venv's python, whose
+# pyspark-client package has no jars. On a cluster (profile `cluster`) the executors run
+# the packed environment the job ships instead (see spark/lakehouse/executor_env.py).
+SPARK_PYTHON = str(Path(SPARK_SUBMIT).parent / "python")
+SPARK_ENV = {
+    "LAKEHOUSE_HOME": str(LAKEHOUSE_HOME),
+    "LAKEHOUSE_PROFILE": PROFILE,
+    "SPARK_CONF_DIR": str(LAKEHOUSE_HOME / "conf"),
+    "PYSPARK_PYTHON": SPARK_PYTHON,
+    "PYSPARK_DRIVER_PYTHON": SPARK_PYTHON,
+}
+SPARK_CONF = {"spark.jars": str(LAKEHOUSE_HOME / ".jars" / "*.jar")}
+# Each task's JVMs (driver, executors) live seconds to minutes. On small runs the optimising
+# C2 compiler never pays back its work: C1 only makes the daily DAG on the samples about
+# 1.6x faster on the local cluster (gold_daily 80 s -> 49 s). For big volumes leave it off
+# and check with `make bench`: long parses want C2. (-XX:-DontCompileHugeMethods as in
+# conf/spark-defaults.conf: these settings replace its executor options.)
+if os.environ.get("LAKEHOUSE_QUICK_JIT", "") in ("1", "true"):
+    JIT = "-XX:-DontCompileHugeMethods -XX:TieredStopAtLevel=1"
+    SPARK_CONF |= {"spark.driver.extraJavaOptions": JIT, "spark.executor.extraJavaOptions": JIT}
+
+DEFAULT_ARGS = {"owner": "lakehouse", "retries": RETRIES, "retry_delay": timedelta(minutes=5)}
+
+
+def table_asset(layer: str, table: str) -> Asset:
+    """The Airflow Asset of a warehouse table: DAGs scheduled on it run when a task updates it."""
+    return Asset(name=f"lakehouse.{layer}.{table}", uri=f"lakehouse://warehouse/{layer}/{table}", group="lakehouse")
+
+
+def export_asset(table: str) -> Asset:
+    """The Asset of a table the export writes to PostgreSQL."""
+    return Asset(name=f"lakehouse.export.{table}", uri=f"lakehouse://export/{table}", group="lakehouse")
+
+
+GOLD_TABLES = ("endpoint_daily", "top_ips_daily", "product_views_daily", "country_views_daily", "referrer_views_daily")
+SILVER_ASSETS = {d: table_asset("silver", d) for d in ("access_logs", "product_views")}
+GOLD_ASSETS = [table_asset("gold", t) for t in GOLD_TABLES]
+EXPORT_ASSETS = [export_asset(t) for t in GOLD_TABLES]
+
+
+def spark_job(task_id: str, job: str, args: list[str], timeout_minutes: int, **kwargs) -> SparkSubmitOperator:
+    """A task that runs `spark-submit spark/lakehouse/jobs/<job>.py <args> --profile <profile>`.
+
+    The task fails when the job exits non-zero (spark-submit passes the driver's exit code on).
+    """
+    return SparkSubmitOperator(
+        task_id=task_id,
+        application=str(JOBS / f"{job}.py"),
+        application_args=[*args, "--profile", PROFILE],
+        name=f"lakehouse-{task_id}",
+        conn_id=SPARK_CONN_ID,
+        spark_binary=SPARK_SUBMIT,
+        conf=SPARK_CONF,
+        env_vars=SPARK_ENV,
+        execution_timeout=timedelta(minutes=timeout_minutes),
+        **kwargs,
+    )
