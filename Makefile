@@ -16,13 +16,15 @@ export PIP_CACHE_DIR := $(PIP_CACHE)
 SERVICES_ENV := LAKEHOUSE_S3_ACCESS_KEY=$${LAKEHOUSE_S3_ACCESS_KEY:-lakehouse} \
   LAKEHOUSE_S3_SECRET_KEY=$${LAKEHOUSE_S3_SECRET_KEY:-lakehouse-dev} \
   LAKEHOUSE_EXPORT_PASSWORD=$${LAKEHOUSE_EXPORT_PASSWORD:-lakehouse-dev}
-RUN_ENV := LAKEHOUSE_PROFILE=$(PROFILE) $(if $(filter services,$(PROFILE)),$(SERVICES_ENV))
+RUN_ENV := LAKEHOUSE_PROFILE=$(PROFILE) $(if $(filter services cluster,$(PROFILE)),$(SERVICES_ENV))
 
 .DEFAULT_GOAL := help
+, := ,
 AIRFLOW_VENV := .venv-airflow
 AIRFLOW_DATE ?= 2024-03-02
+SPARK_CONN := $(if $(filter cluster,$(PROFILE)),{"conn_type": "spark"$(,) "host": "spark://127.0.0.1"$(,) "port": 17077},{"conn_type": "spark"$(,) "host": "local[*]"})
 AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/.data/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
-  AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW_CONN_SPARK_DEFAULT='{"conn_type": "spark", "host": "local[*]"}'
+  AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW_CONN_SPARK_DEFAULT='$(SPARK_CONN)' $(RUN_ENV)
 
 .PHONY: help setup jars demo test test-fast bench lint services-up services-down services-status up down airflow-setup airflow-test clean
 
@@ -94,7 +96,7 @@ $(AIRFLOW_VENV)/.installed: conf/airflow-requirements.txt
 
 airflow-setup: $(AIRFLOW_VENV)/.installed ## Create Airflow's own venv (.venv-airflow) from the pinned lock
 
-airflow-test: setup airflow-setup ## Run the lakehouse_daily DAG once with `airflow dags test` (SQLite)
+airflow-test: setup airflow-setup ## Run lakehouse_daily once with `airflow dags test` (SQLite; PROFILE=cluster: on `make services-up`)
 	$(AIRFLOW_ENV) $(AIRFLOW_VENV)/bin/airflow db migrate
 	$(AIRFLOW_ENV) LAKEHOUSE_TASK_RETRIES=0 $(AIRFLOW_VENV)/bin/airflow dags test lakehouse_daily $(AIRFLOW_DATE)
 
