@@ -82,8 +82,9 @@ def write_batch(df: DataFrame, bootstrap: str, topic: str) -> None:
 def _admin(bootstrap: str):
     from confluent_kafka.admin import AdminClient
 
-    # log_level 3 (errors): no line per refused connection while a broker starts.
-    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000, "log_level": 3})
+    # log_level 2 (critical only): librdkafka logs every refused connection as an error
+    # (level 3), dozens while a broker starts; the admin calls' results report failures.
+    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000, "log_level": 2})
 
 
 def _wait(futures: dict, timeout: float, what: str, tolerated: tuple = ()) -> dict:
