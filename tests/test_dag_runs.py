@@ -62,6 +62,8 @@ def stack(tmp_path_factory):
     broker = kafka.start(base / "kafka", port=kafka_port, controller_port=kafka_ctrl)
     cluster = spark_cluster.start(base / "spark", port=master_port, webui_port=master_ui, worker_webui_ports=False)
     assert cluster.alive_workers() == 2
+    # Idempotent: starting it again finds the same daemons.
+    assert spark_cluster.start(base / "spark", port=master_port, webui_port=master_ui, worker_webui_ports=False).pids == cluster.pids
     home = tmp_path_factory.mktemp("airflow-home")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LAKEHOUSE_"))}
     env.pop("PYTHONPATH", None)
@@ -197,9 +199,12 @@ def test_failing_quality_gate_fails_its_task_and_stops_export(spark, stack, tmp_
     run_batch(spark, replace(cfg, spark_master="local[2]"), str(log), None, export=False)
     spark.sql(f"DELETE FROM delta.`{cfg.table_path('silver', 'access_logs')}` WHERE path = '/b'")
     empty = tmp_path / "nothing-new"
-    empty.mkdir()
+    for feed in ("access", "views"):
+        (empty / feed).mkdir(parents=True)
 
-    _, states = dags_test(env, "lakehouse_daily", "2024-03-01", {"incoming": str(empty)})
+    _, states = dags_test(env, "lakehouse_daily", "2024-03-01",
+                          {"incoming": str(empty), "access_logs": "access", "product_views": "views"})
+    assert states["ingest_access_logs"] == "success", states["_output"]
     assert states["gold_daily"] == "success", states["_output"]
     assert states["quality_gate"] == "failed", states["_output"]
     assert states["export_gold"] in ("upstream_failed", None), states["_output"]

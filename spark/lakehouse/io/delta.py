@@ -187,12 +187,17 @@ def writer_app_id(spark: SparkSession, checkpoint: str, name: str) -> str:
     return app_id
 
 
-def process_new_rows(spark: SparkSession, path: str, checkpoint: str, name: str, handle_batch) -> int:
+def process_new_rows(
+    spark: SparkSession, path: str, checkpoint: str, name: str, handle_batch, skip_change_commits: bool = False
+) -> int:
     """Feed rows appended to the table at `path` since the last run to `handle_batch`.
 
     A streaming read with `availableNow`: the checkpoint remembers what was processed,
     so each run sees only new data and a failed run resumes where it stopped.
     `handle_batch(df, batch_id, app_id)` gets each micro-batch; returns batches run.
+    A commit that deletes or rewrites rows of the table stops the read with an error,
+    unless `skip_change_commits` (then such commits are passed over: the reader must
+    handle those changes another way).
     """
     app_id = writer_app_id(spark, checkpoint, name)
     batches = []
@@ -201,9 +206,11 @@ def process_new_rows(spark: SparkSession, path: str, checkpoint: str, name: str,
         handle_batch(df, batch_id, app_id)
         batches.append(batch_id)
 
+    reader = spark.readStream.format("delta")
+    if skip_change_commits:
+        reader = reader.option("skipChangeCommits", "true")
     query = (
-        spark.readStream.format("delta")
-        .load(path)
+        reader.load(path)
         .writeStream.queryName(name)
         .foreachBatch(on_batch)
         .option("checkpointLocation", checkpoint)

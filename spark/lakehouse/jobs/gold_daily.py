@@ -93,7 +93,12 @@ def run(spark: SparkSession, config: Config, run_log: JobRun, forced: set[date] 
                 touched = {r[0] for r in batch.select("event_date").distinct().collect() if r[0] is not None}
             refresh_dates(spark, config, source, touched, (app_id, batch_id), run_log)
 
-        delta.process_new_rows(spark, silver_path, config.checkpoint(f"gold_{source}"), f"gold_{source}", handle)
+        # Rows deleted from silver (a GDPR erasure, a repair) must not stop gold: such
+        # commits are passed over, and the dates they touch are brought in line by a
+        # recompute (`--report-date`; the quality rule gold_totals flags any date that differs).
+        delta.process_new_rows(
+            spark, silver_path, config.checkpoint(f"gold_{source}"), f"gold_{source}", handle, skip_change_commits=True
+        )
         if forced:
             refresh_dates(spark, config, source, set(forced), None, run_log)
 
