@@ -27,6 +27,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Asset
 
@@ -61,6 +62,15 @@ if os.environ.get("LAKEHOUSE_QUICK_JIT", "") in ("1", "true"):
     SPARK_CONF |= {"spark.driver.extraJavaOptions": JIT, "spark.executor.extraJavaOptions": JIT}
 
 DEFAULT_ARGS = {"owner": "lakehouse", "retries": RETRIES, "retry_delay": timedelta(minutes=5)}
+# What every lakehouse DAG sets alike: the jobs read and write the same Delta tables
+# incrementally, so one run at a time, and no replay of missed intervals (each run
+# processes everything new; lakehouse_daily backfills on request).
+DAG_DEFAULTS = {
+    "start_date": pendulum.datetime(2024, 1, 1, tz="UTC"),
+    "catchup": False,
+    "max_active_runs": 1,
+    "default_args": DEFAULT_ARGS,
+}
 
 
 def table_asset(layer: str, table: str) -> Asset:

@@ -53,9 +53,8 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-import pendulum
 from _lakehouse import (
-    DEFAULT_ARGS,
+    DAG_DEFAULTS,
     EXPORT_ASSETS,
     GOLD_ASSETS,
     LAKEHOUSE_HOME,
@@ -84,17 +83,13 @@ with DAG(
     # A data-interval schedule makes {{ ds }} the day that just ended (a bare "@daily"
     # is a CronTriggerTimetable in Airflow 3: ds would be the day just starting).
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
-    catchup=False,
-    # Jobs read and write the same Delta tables incrementally: one run at a time.
-    max_active_runs=1,
     dagrun_timeout=timedelta(hours=4),
     params={
         "incoming": Param(INCOMING_DEFAULT, type="string", description="incoming folder"),
         "access_logs": Param("access.log", type="string", description="access-log file or folder in it"),
         "product_views": Param("product_views.jsonl", type="string", description="product-view file or folder in it"),
     },
-    default_args=DEFAULT_ARGS,
+    **DAG_DEFAULTS,
     tags=["lakehouse", "spark"],
 ) as dag:
     ingest_access_logs = spark_job(

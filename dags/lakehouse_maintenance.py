@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
-from _lakehouse import DEFAULT_ARGS, spark_job
+from _lakehouse import DAG_DEFAULTS, spark_job
 from airflow.sdk import DAG, CronTriggerTimetable
 
 with DAG(
@@ -27,11 +26,8 @@ with DAG(
     description="OPTIMIZE + VACUUM every table, once a day, off the critical path",
     doc_md=__doc__,
     schedule=CronTriggerTimetable("30 3 * * *", timezone="UTC"),
-    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
     dagrun_timeout=timedelta(hours=6),
-    default_args=DEFAULT_ARGS,
+    **DAG_DEFAULTS,
     tags=["lakehouse", "spark", "maintenance"],
 ) as dag:
     spark_job("maintain", "maintain", [], timeout_minutes=240)

@@ -32,8 +32,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-import pendulum
-from _lakehouse import DEFAULT_ARGS, SILVER_ASSETS, spark_job
+from _lakehouse import DAG_DEFAULTS, SILVER_ASSETS, spark_job
 from airflow.sdk import DAG
 
 MINUTES = int(os.environ.get("LAKEHOUSE_CATCHUP_MINUTES", "15"))
@@ -43,11 +42,8 @@ with DAG(
     description=f"Kafka → bronze (availableNow) → silver, every {MINUTES} minutes",
     doc_md=__doc__,
     schedule=timedelta(minutes=MINUTES),
-    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
     dagrun_timeout=timedelta(hours=2),
-    default_args=DEFAULT_ARGS,
+    **DAG_DEFAULTS,
     tags=["lakehouse", "spark", "kafka"],
 ) as dag:
     stream = spark_job("stream_availablenow", "stream_kafka", ["--trigger", "availableNow"], timeout_minutes=60)
