@@ -29,6 +29,8 @@ from lakehouse.jobs.runtime import JobRun, run_job
 from lakehouse.jobs.stream_query import DATASETS
 
 LAYERS = ("bronze", "silver", "gold", "quarantine")
+# At most this many unreadable files are listed (newest first).
+MAX_LISTED = 50
 # The column that says how fresh a table of each layer is.
 NEWEST = {"bronze": "ingested_at", "silver": "event_ts", "gold": "report_date", "quarantine": "quarantined_at"}
 
@@ -99,7 +101,8 @@ def quarantine_reasons(spark: SparkSession, config: Config, since: datetime) -> 
 
 
 def unreadable_files(spark: SparkSession, config: Config, since: datetime) -> list[dict]:
-    """Files the ingest could not read since `since` (latest report per path)."""
+    """Files the ingest could not read since `since` (latest report per path; the newest
+    MAX_LISTED of them)."""
     path = config.table_path("_meta", "ingest_errors")
     if not delta.table_exists(spark, path):
         return []
@@ -108,7 +111,9 @@ def unreadable_files(spark: SparkSession, config: Config, since: datetime) -> li
         .where(F.col("detected_at") >= F.lit(since))
         .groupBy("dataset", "path")
         .agg(F.max_by("reason", "detected_at").alias("reason"), F.max("detected_at").alias("detected_at"))
-        .orderBy("dataset", "path")
+        .orderBy(F.desc("detected_at"), "dataset", "path")
+        # The newest ones: a landing folder full of broken files must not fill the driver.
+        .limit(MAX_LISTED)
         .collect()
     )
     return [{"dataset": r["dataset"], "path": r["path"], "reason": r["reason"], "detected_at": _text(r["detected_at"])} for r in rows]
