@@ -133,7 +133,10 @@ def dags_test(env: dict, dag_id: str, day: str, conf: dict | None = None) -> tup
     )
     if states.returncode != 0:  # the run id format differs: take the newest run of the DAG
         runs = subprocess.run([str(AIRFLOW), "dags", "list-runs", dag_id, "-o", "json"], env=env, capture_output=True, text=True, timeout=120)
-        run_id = max(_json(runs.stdout), key=lambda r: r["start_date"] or "")["run_id"]
+        # This day's runs (any of its dates is the day); the newest by run id (manual__<time>).
+        # Not by start_date: `dags test` sets it to the logical date, so a later day would win.
+        ours = [r for r in _json(runs.stdout) if any(str(v).startswith(day) for v in r.values())]
+        run_id = max(ours, key=lambda r: r["run_id"])["run_id"]
         states = subprocess.run([str(AIRFLOW), "tasks", "states-for-dag-run", dag_id, run_id, "-o", "json"],
                                 env=env, capture_output=True, text=True, timeout=120)
     tasks = {t["task_id"]: t["state"] for t in _json(states.stdout)}
