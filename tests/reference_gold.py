@@ -51,6 +51,7 @@ from urllib.parse import urlsplit
 
 import apachelogs
 import maxminddb
+import user_agents
 
 COMBINED = '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"'
 COMMON = '%h %l %u %t "%r" %>s %b'
@@ -61,6 +62,7 @@ MIN_EVENT_TS = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_FUTURE = timedelta(hours=24)
 UNKNOWN_COUNTRY = "(unknown)"
 DIRECT_REFERRER = "(direct)"
+UNKNOWN_AGENT = "(unknown)"
 
 
 def default_geoip_db() -> str:
@@ -185,8 +187,10 @@ def reference_access_logs(
     now: datetime | None = None,
     also_accept_common: bool | None = None,
     keep_silver: bool = False,
+    geoip_db_path: str | Path | None = None,
 ) -> dict:
-    """Expected counts and gold tables (endpoint_daily, top_ips_daily) of access logs.
+    """Expected counts and gold tables (endpoint_daily, top_ips_daily, traffic_daily,
+    agent_daily, request_country_daily, request_referrer_daily) of access logs.
 
     ``log_format`` is ``"combined"``, ``"response_time"``, ``"common"`` or a LogFormat
     string. ``also_accept_common`` defaults to True for Combined only.
@@ -234,6 +238,8 @@ def reference_access_logs(
         silver.append(
             {
                 "ip": entry.remote_host,
+                "user_agent": _header(entry, "User-Agent"),
+                "referrer": _header(entry, "Referer"),
                 "event_ts": ts.replace(tzinfo=None),
                 "event_date": ts.date(),
                 "method": method,
@@ -289,10 +295,79 @@ def reference_access_logs(
         "quarantine_reasons": dict(reasons),
         "endpoint_daily": endpoint_daily,
         "top_ips_daily": top_ips_daily,
+        **request_breakdowns(silver, geoip_db_path),
     }
     if keep_silver:
         result["silver"] = silver
     return result
+
+
+def _header(entry, name: str) -> str | None:
+    """A request header of the line, as logged (`-` is no header: None)."""
+    value = entry.headers_in.get(name) if getattr(entry, "headers_in", None) else None
+    return None if value in (None, "-") else value
+
+
+def classify_agent(agent: str | None) -> tuple[str, str, str, bool]:
+    """(browser, os, device, is_bot) by the `user-agents` library; no agent: all unknown."""
+    if agent is None:
+        return UNKNOWN_AGENT, UNKNOWN_AGENT, UNKNOWN_AGENT, False
+    ua = user_agents.parse(agent)
+    if ua.is_bot:
+        device = "bot"
+    elif ua.is_tablet:
+        device = "tablet"
+    elif ua.is_mobile:
+        device = "mobile"
+    elif ua.is_pc:
+        device = "desktop"
+    else:
+        device = "other"
+    return ua.browser.family, ua.os.family, device, bool(ua.is_bot)
+
+
+def request_breakdowns(silver: list[dict], geoip_db_path: str | Path | None = None) -> dict[str, list[dict]]:
+    """traffic_daily, agent_daily, request_country_daily and request_referrer_daily of
+    parsed access-log rows. A visitor is a distinct (IP, user agent) of the day; the country
+    is the GeoIP ISO code of the client (its registered country when no other is known)."""
+    by_day: dict[date, list[dict]] = defaultdict(list)
+    for row in silver:
+        by_day[row["event_date"]].append(row)
+    traffic = []
+    agents: dict[tuple, list[dict]] = defaultdict(list)
+    countries: dict[tuple, list[dict]] = defaultdict(list)
+    referrers: dict[tuple, list[dict]] = defaultdict(list)
+    with maxminddb.open_database(str(geoip_db_path or default_geoip_db())) as reader:
+        for day, rows in sorted(by_day.items()):
+            classes = [classify_agent(r["user_agent"]) for r in rows]
+            traffic.append(
+                {
+                    "report_date": day,
+                    "requests": len(rows),
+                    "unique_ips": len({r["ip"] for r in rows}),
+                    "unique_visitors": len({(r["ip"], r["user_agent"]) for r in rows}),
+                    "bot_requests": sum(1 for c in classes if c[3]),
+                    **{f"status_{k}xx": sum(1 for r in rows if r["status"] // 100 == k) for k in (2, 3, 4, 5)},
+                    "bytes": sum(r["bytes"] or 0 for r in rows),
+                }
+            )
+            for row, agent in zip(rows, classes, strict=True):
+                agents[(day, *agent)].append(row)
+                countries[(day, geo_country_of(reader, row["ip"]) or UNKNOWN_COUNTRY)].append(row)
+                referrers[(day, referrer_host_of(row["referrer"]) or DIRECT_REFERRER)].append(row)
+
+    def per(groups: dict[tuple, list[dict]], names: tuple[str, ...]) -> list[dict]:
+        return [
+            {**dict(zip(("report_date", *names), key, strict=True)), "requests": len(rows), "unique_ips": len({r["ip"] for r in rows})}
+            for key, rows in sorted(groups.items())
+        ]
+
+    return {
+        "traffic_daily": traffic,
+        "agent_daily": per(agents, ("browser", "os", "device", "is_bot")),
+        "request_country_daily": per(countries, ("country",)),
+        "request_referrer_daily": per(referrers, ("referrer_host",)),
+    }
 
 
 # ---------------------------------------------------------------------------
@@ -354,6 +429,16 @@ def country_of(reader, ip) -> str | None:
     if not rec:
         return None
     return (rec.get("country") or {}).get("iso_code")
+
+
+def geo_country_of(reader, ip) -> str | None:
+    """ISO code of the country of `ip`, else of its registered country (GeoIP City record)."""
+    try:
+        rec = reader.get(ip) if isinstance(ip, str) and ip else None
+    except ValueError:
+        return None
+    rec = rec or {}
+    return (rec.get("country") or rec.get("registered_country") or {}).get("iso_code")
 
 
 def _text_or_none(value) -> str | None:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from lakehouse.transforms.gold import GOLD_TABLES
+
 ROOT = Path(__file__).resolve().parents[1]
 DAGS = ROOT / "dags"
 AIRFLOW_PYTHON = ROOT / ".venv-airflow" / "bin" / "python"
@@ -165,12 +167,11 @@ def test_stream_catchup_and_maintenance_dags(parsed: dict) -> None:
 
 def test_gold_and_export_tasks_update_assets(parsed: dict) -> None:
     tasks = parsed["dags"]["lakehouse_daily"]["tasks"]
-    assert sorted(tasks["gold_daily"]["outlets"]) == [
-        f"lakehouse://warehouse/gold/{t}"
-        for t in sorted(("country_views_daily", "endpoint_daily", "product_views_daily", "referrer_views_daily", "top_ips_daily"))
-    ]
+    # Every gold table the package builds, no more, no less.
+    assert sorted(tasks["gold_daily"]["outlets"]) == [f"lakehouse://warehouse/gold/{t}" for t in sorted(GOLD_TABLES)]
+    assert len(GOLD_TABLES) == 9
     assert tasks["silver_access_logs"]["outlets"] == ["lakehouse://warehouse/silver/access_logs"]
-    assert len(tasks["export_gold"]["outlets"]) == 5 and tasks["quality_gate"]["outlets"] == []
+    assert len(tasks["export_gold"]["outlets"]) == 9 and tasks["quality_gate"]["outlets"] == []
 
 
 def test_lakehouse_daily_runs_on_daily_data_intervals(parsed: dict) -> None:

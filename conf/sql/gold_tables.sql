@@ -49,6 +49,46 @@ CREATE TABLE IF NOT EXISTS top_ips_daily (
     PRIMARY KEY (report_date, ip)
 );
 
+CREATE TABLE IF NOT EXISTS traffic_daily (
+    report_date     DATE   NOT NULL PRIMARY KEY,
+    requests        BIGINT NOT NULL,
+    unique_ips      BIGINT NOT NULL,
+    unique_visitors BIGINT NOT NULL,
+    bot_requests    BIGINT NOT NULL,
+    status_2xx      BIGINT NOT NULL,
+    status_3xx      BIGINT NOT NULL,
+    status_4xx      BIGINT NOT NULL,
+    status_5xx      BIGINT NOT NULL,
+    bytes           BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS agent_daily (
+    report_date DATE         NOT NULL,
+    browser     VARCHAR(512) NOT NULL,
+    os          VARCHAR(512) NOT NULL,
+    device      VARCHAR(32)  NOT NULL,
+    is_bot      BOOLEAN      NOT NULL,
+    requests    BIGINT       NOT NULL,
+    unique_ips  BIGINT       NOT NULL,
+    PRIMARY KEY (report_date, browser, os, device, is_bot)
+);
+
+CREATE TABLE IF NOT EXISTS request_country_daily (
+    report_date DATE        NOT NULL,
+    country     VARCHAR(64) NOT NULL,
+    requests    BIGINT      NOT NULL,
+    unique_ips  BIGINT      NOT NULL,
+    PRIMARY KEY (report_date, country)
+);
+
+CREATE TABLE IF NOT EXISTS request_referrer_daily (
+    report_date   DATE         NOT NULL,
+    referrer_host VARCHAR(2048) NOT NULL,
+    requests      BIGINT        NOT NULL,
+    unique_ips    BIGINT       NOT NULL,
+    PRIMARY KEY (report_date, referrer_host)
+);
+
 -- Which gold refresh of each report date the database holds; written in the same
 -- transaction as that date's rows, so an export resumes exactly where it stopped.
 CREATE TABLE IF NOT EXISTS lakehouse_export_state (

@@ -25,6 +25,10 @@ VIEWS = SAMPLES / "product_views.jsonl"
 GOLD_KEYS = {
     "endpoint_daily": ("report_date", "endpoint"),
     "top_ips_daily": ("report_date", "ip"),
+    "traffic_daily": ("report_date",),
+    "agent_daily": ("report_date", "browser", "os", "device", "is_bot"),
+    "request_country_daily": ("report_date", "country"),
+    "request_referrer_daily": ("report_date", "referrer_host"),
     "product_views_daily": ("report_date", "product_id"),
     "country_views_daily": ("report_date", "country"),
     "referrer_views_daily": ("report_date", "referrer_host"),
@@ -97,7 +101,9 @@ def test_silver_and_quarantine_tables_hold_those_rows(spark, built, oracle_acces
     }
 
 
-@pytest.mark.parametrize("table", ["endpoint_daily", "top_ips_daily"])
+@pytest.mark.parametrize(
+    "table", ["endpoint_daily", "top_ips_daily", "traffic_daily", "agent_daily", "request_country_daily", "request_referrer_daily"]
+)
 def test_access_log_gold_matches_oracle(spark, built, oracle_access, table):
     columns = list(oracle_access[table][0].keys())
     assert rows_of(gold(spark, built["config"], table), columns) == rows_of(oracle_access[table], columns)
@@ -115,6 +121,8 @@ def test_sqlite_export_holds_gold_exactly_once(built, oracle_access, oracle_view
         for table, expected in (
             ("endpoint_daily", oracle_access["endpoint_daily"]),
             ("top_ips_daily", oracle_access["top_ips_daily"]),
+            ("traffic_daily", oracle_access["traffic_daily"]),
+            ("agent_daily", oracle_access["agent_daily"]),
             ("product_views_daily", oracle_views["product_views_daily"]),
         ):
             key = ", ".join(GOLD_KEYS[table])

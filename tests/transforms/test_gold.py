@@ -3,13 +3,18 @@
 from datetime import date, datetime
 
 from chispa import assert_approx_df_equality, assert_df_equality
+from pyspark.sql import functions as F
 
 from lakehouse.transforms.gold import (
+    agent_daily,
     country_views_daily,
     endpoint_daily,
     product_views_daily,
     referrer_views_daily,
+    request_country_daily,
+    request_referrer_daily,
     top_ips_daily,
+    traffic_daily,
 )
 
 D = date(2024, 3, 1)
@@ -73,3 +78,53 @@ def test_endpoint_daily_counts_classes_and_percentiles(spark):
 def test_top_ips_keeps_n_per_day_ties_by_ip(spark):
     out = top_ips_daily(requests(spark), 2)
     assert sorted(tuple(r) for r in out.collect()) == [(D, "1.1.1.1", 2), (D, "2.2.2.2", 2)]
+
+
+D2 = date(2024, 3, 2)
+
+
+def web_requests(spark):
+    """Access-log rows with the agent, country and referrer columns the breakdowns read."""
+    return spark.createDataFrame(
+        [
+            # day 1: 1.1.1.1 with two browsers (two visitors), a bot, an IP with no agent
+            (D, "1.1.1.1", "UA-firefox", "Firefox", "Linux", "desktop", False, "US", "https://www.Google.com/search?q=x", 200, 100),
+            (D, "1.1.1.1", "UA-firefox", "Firefox", "Linux", "desktop", False, "US", None, 200, None),
+            (D, "1.1.1.1", "UA-safari", "Mobile Safari", "iOS", "mobile", False, "US", "news.example.org/a", 404, 10),
+            (D, "9.9.9.9", "Googlebot/2.1", "Googlebot", "Other", "bot", True, None, None, 301, 5),
+            (D, "8.8.8.8", None, None, None, None, None, "DE", "", 503, 1),
+            # day 2: one request
+            (D2, "1.1.1.1", "UA-firefox", "Firefox", "Linux", "desktop", False, "US", "https://www.google.com/", 302, 7),
+        ],
+        "event_date date, ip string, user_agent string, ua_browser string, ua_os string, ua_device string, "
+        "is_bot boolean, country string, referrer string, status int, bytes bigint",
+    )
+
+
+def test_traffic_daily_counts_visitors_as_ip_and_agent(spark):
+    rows = {tuple(r) for r in traffic_daily(web_requests(spark)).collect()}
+    # report_date, requests, unique_ips, unique_visitors, bot_requests, 2xx, 3xx, 4xx, 5xx, bytes
+    assert rows == {(D, 5, 3, 4, 1, 2, 1, 1, 1, 116), (D2, 1, 1, 1, 0, 0, 1, 0, 0, 7)}
+
+
+def test_agent_daily_fills_unknown_agents_as_humans(spark):
+    rows = {tuple(r) for r in agent_daily(web_requests(spark)).where(F.col("report_date") == D).collect()}
+    assert rows == {
+        (D, "Firefox", "Linux", "desktop", False, 2, 1),
+        (D, "Mobile Safari", "iOS", "mobile", False, 1, 1),
+        (D, "Googlebot", "Other", "bot", True, 1, 1),
+        (D, "(unknown)", "(unknown)", "(unknown)", False, 1, 1),
+    }
+
+
+def test_request_country_and_referrer_daily(spark):
+    countries = {tuple(r) for r in request_country_daily(web_requests(spark)).collect()}
+    assert countries == {(D, "US", 3, 1), (D, "(unknown)", 1, 1), (D, "DE", 1, 1), (D2, "US", 1, 1)}
+    referrers = {tuple(r) for r in request_referrer_daily(web_requests(spark)).collect()}
+    # hosts lower-cased, a scheme-less URL read as http://, no or an empty referrer is direct
+    assert referrers == {
+        (D, "www.google.com", 1, 1),
+        (D, "news.example.org", 1, 1),
+        (D, "(direct)", 3, 3),
+        (D2, "www.google.com", 1, 1),
+    }

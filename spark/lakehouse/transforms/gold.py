@@ -5,10 +5,11 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from lakehouse.transforms.records import require_columns
+from lakehouse.transforms.records import require_columns, url_host
 
 UNKNOWN_COUNTRY = "(unknown)"
 DIRECT_REFERRER = "(direct)"
+UNKNOWN_AGENT = "(unknown)"
 
 
 def _views(df: DataFrame, key: Column, name: str) -> DataFrame:
@@ -81,6 +82,60 @@ def endpoint_daily(requests: DataFrame) -> DataFrame:
     )
 
 
+def traffic_daily(requests: DataFrame) -> DataFrame:
+    """One row per report_date: requests, distinct IPs, visitors, bot requests, status
+    classes and bytes.
+
+    A visitor is a distinct (IP, user agent) pair of the day, GoAccess's definition: people
+    behind one NAT address with different browsers count apart. One pass: the rows are first
+    reduced to one per (day, IP, agent), whose count per day is the visitors.
+    """
+    status = F.col("status")
+    per_visitor = requests.groupBy(F.col("event_date").alias("report_date"), "ip", "user_agent").agg(
+        F.count(F.lit(1)).alias("requests"),
+        F.count_if(F.coalesce(F.col("is_bot"), F.lit(False))).alias("bot_requests"),
+        *(F.count_if(status.between(low, low + 99)).alias(f"status_{low // 100}xx") for low in (200, 300, 400, 500)),
+        F.coalesce(F.sum("bytes"), F.lit(0)).alias("bytes"),
+    )
+    return per_visitor.groupBy("report_date").agg(
+        F.sum("requests").cast("bigint").alias("requests"),
+        F.count_distinct("ip").alias("unique_ips"),
+        F.count(F.lit(1)).alias("unique_visitors"),
+        F.sum("bot_requests").cast("bigint").alias("bot_requests"),
+        *(F.sum(f"status_{c}xx").cast("bigint").alias(f"status_{c}xx") for c in (2, 3, 4, 5)),
+        F.sum("bytes").cast("bigint").alias("bytes"),
+    )
+
+
+def _requests_by(requests: DataFrame, **keys: Column) -> DataFrame:
+    return requests.groupBy(F.col("event_date").alias("report_date"), *(c.alias(n) for n, c in keys.items())).agg(
+        F.count(F.lit(1)).alias("requests"), F.count_distinct("ip").alias("unique_ips")
+    )
+
+
+def agent_daily(requests: DataFrame) -> DataFrame:
+    """Requests and distinct IPs per (report_date, browser, OS, device class, bot or not);
+    an agent the classifier knows nothing of (or no agent) is `(unknown)`, not a bot."""
+    unknown = F.lit(UNKNOWN_AGENT)
+    return _requests_by(
+        requests,
+        browser=F.coalesce(F.col("ua_browser"), unknown),
+        os=F.coalesce(F.col("ua_os"), unknown),
+        device=F.coalesce(F.col("ua_device"), unknown),
+        is_bot=F.coalesce(F.col("is_bot"), F.lit(False)),
+    )
+
+
+def request_country_daily(requests: DataFrame) -> DataFrame:
+    """Requests and distinct IPs per (report_date, GeoIP country of the client IP)."""
+    return _requests_by(requests, country=F.coalesce(F.col("country"), F.lit(UNKNOWN_COUNTRY)))
+
+
+def request_referrer_daily(requests: DataFrame) -> DataFrame:
+    """Requests and distinct IPs per (report_date, referrer host); none (`-`) is `(direct)`."""
+    return _requests_by(requests, referrer_host=F.coalesce(url_host(F.col("referrer")), F.lit(DIRECT_REFERRER)))
+
+
 def top_ips_daily(requests: DataFrame, top_n: int) -> DataFrame:
     """The `top_n` IPs by requests per report_date (ties: lower IP first)."""
     counts = requests.groupBy(F.col("event_date").alias("report_date"), "ip").agg(
@@ -97,6 +152,10 @@ GOLD_TABLES = {
     "referrer_views_daily": ("product_views", lambda df, _n: referrer_views_daily(df)),
     "endpoint_daily": ("access_logs", lambda df, _n: endpoint_daily(df)),
     "top_ips_daily": ("access_logs", top_ips_daily),
+    "traffic_daily": ("access_logs", lambda df, _n: traffic_daily(df)),
+    "agent_daily": ("access_logs", lambda df, _n: agent_daily(df)),
+    "request_country_daily": ("access_logs", lambda df, _n: request_country_daily(df)),
+    "request_referrer_daily": ("access_logs", lambda df, _n: request_referrer_daily(df)),
 }
 
 PRIMARY_KEYS = {
@@ -105,12 +164,19 @@ PRIMARY_KEYS = {
     "referrer_views_daily": ("report_date", "referrer_host"),
     "endpoint_daily": ("report_date", "endpoint"),
     "top_ips_daily": ("report_date", "ip"),
+    "traffic_daily": ("report_date",),
+    "agent_daily": ("report_date", "browser", "os", "device", "is_bot"),
+    "request_country_daily": ("report_date", "country"),
+    "request_referrer_daily": ("report_date", "referrer_host"),
 }
 
 
 # The silver columns each source's gold tables read.
 SILVER_INPUTS = {
-    "access_logs": ("event_date", "endpoint", "ip", "status", "bytes", "response_time_ms"),
+    "access_logs": (
+        "event_date", "endpoint", "ip", "status", "bytes", "response_time_ms", "user_agent", "ua_browser",
+        "ua_os", "ua_device", "is_bot", "country", "referrer",
+    ),
     "product_views": ("event_date", "event_ts", "product_id", "device_id", "country", "referrer_host"),
 }
 

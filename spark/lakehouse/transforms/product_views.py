@@ -17,6 +17,7 @@ from lakehouse.transforms.records import (
     out_of_range_reason,
     record_place,
     require_columns,
+    url_host,
     with_event_date,
     with_message_checks,
 )
@@ -95,9 +96,7 @@ def with_ids(df: DataFrame) -> DataFrame:
 
 def with_referrer_host(df: DataFrame) -> DataFrame:
     """`referrer_host`: lower-cased host of `referrer_url`; null when empty or not a URL."""
-    url = _blank_to_null(F.col("referrer_url"))
-    with_scheme = F.when(url.contains("://"), url).otherwise(F.concat(F.lit("http://"), url))
-    return df.withColumn("referrer_host", F.lower(F.try_parse_url(with_scheme, F.lit("HOST"))))
+    return df.withColumn("referrer_host", url_host(F.col("referrer_url")))
 
 
 def type_product_views(df: DataFrame, min_event_date: str, max_future_hours: int) -> DataFrame:

@@ -69,6 +69,14 @@ def with_event_date(df: DataFrame) -> DataFrame:
     return df.withColumn("event_date", F.to_date(F.col("event_ts")))
 
 
+def url_host(url: Column) -> Column:
+    """The lower-cased host of a URL (a missing scheme read as http://); null when `url` is
+    null, blank or not a URL. Shared by product views' `referrer_url` and access logs' referrer."""
+    url = F.when(F.trim(url) != "", url)
+    with_scheme = F.when(url.contains("://"), url).otherwise(F.concat(F.lit("http://"), url))
+    return F.lower(F.try_parse_url(with_scheme, F.lit("HOST")))
+
+
 def require_columns(df: DataFrame, required: tuple[str, ...] | list[str], what: str) -> None:
     """Fail, naming them, when `df` lacks any of the `required` columns (a layer's input contract)."""
     missing = [c for c in required if c not in df.columns]
