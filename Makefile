@@ -26,7 +26,7 @@ SPARK_CONN := $(if $(filter cluster,$(PROFILE)),{"conn_type": "spark"$(,) "host"
 AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/.data/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
   AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW_CONN_SPARK_DEFAULT='$(SPARK_CONN)' $(RUN_ENV)
 
-.PHONY: help setup jars demo test test-fast bench lint services-up services-down services-status up down airflow-setup airflow-test clean
+.PHONY: help setup jars demo serve browser test test-fast bench notebooks jupyter lint services-up services-down services-status up down airflow-setup airflow-test clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
@@ -34,7 +34,7 @@ help: ## List the targets
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,api,notebooks]'
 	@touch $@
 
 .jars/.pom.sha256: conf/jars.pom.xml $(VENV)/.installed
@@ -59,9 +59,17 @@ else
 	  --access-logs sample_logs/access.log --product-views sample_logs/product_views.jsonl \
 	  $(if $(filter local,$(PROFILE)),--warehouse $(WAREHOUSE))
 	$(RUN_ENV) $(VENV)/bin/lakehouse report $(if $(filter local,$(PROFILE)),--warehouse $(WAREHOUSE))
+	$(if $(filter local,$(PROFILE)),$(RUN_ENV) $(VENV)/bin/lakehouse report --warehouse $(WAREHOUSE) --html $(WAREHOUSE)/report.html)
 endif
 
-test: setup airflow-setup ## Run the whole test suite (starts the real PostgreSQL it needs)
+serve: $(VENV)/.installed ## Analytics API + /metrics over the demo's export on http://127.0.0.1:8000 (docs at /docs; PROFILE=services: PostgreSQL)
+	$(RUN_ENV) $(VENV)/bin/lakehouse serve $(if $(filter local,$(PROFILE)),--warehouse $(WAREHOUSE))
+
+browser: ## Debian's chromium + chromedriver for the HTML report's browser test (apt, when missing)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update -q && apt-get install -y -q chromium chromium-driver; }
+
+test: setup airflow-setup browser ## Run the whole test suite (starts the real PostgreSQL it needs)
 	$(VENV)/bin/pytest -q
 
 test-fast: setup airflow-setup ## Unit tests only (no end-to-end, no services)
@@ -70,6 +78,14 @@ test-fast: setup airflow-setup ## Unit tests only (no end-to-end, no services)
 bench: setup ## Benchmark: batch (silver, whole batch vs ceiling, GoAccess) and streaming (ingest, latency)
 	$(PY) -m lakehouse.bench --lines $(BENCH_LINES)
 	$(PY) -m lakehouse.bench_stream --events $(BENCH_EVENTS)
+
+notebooks: setup ## Execute notebooks/ against WAREHOUSE (runs the demo first when it has no gold); executed copies in .data/notebooks/
+	$(if $(filter local,$(PROFILE)),@test -d $(WAREHOUSE)/gold || $(MAKE) demo)
+	$(RUN_ENV) $(PY) -m lakehouse.notebooks $(if $(filter local,$(PROFILE)),--warehouse $(WAREHOUSE))
+
+jupyter: setup ## JupyterLab on notebooks/ with the venv's kernel, reading WAREHOUSE (PROFILE as for the jobs)
+	$(PY) -m lakehouse.notebooks --install-kernel
+	$(RUN_ENV) $(if $(filter local,$(PROFILE)),LAKEHOUSE_WAREHOUSE=$(abspath $(WAREHOUSE))) $(VENV)/bin/jupyter lab notebooks/
 
 lint: setup ## Ruff over the package, tests and DAGs
 	$(VENV)/bin/ruff check spark tests dags

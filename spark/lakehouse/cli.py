@@ -11,6 +11,7 @@
     lakehouse stream [--trigger "1 second"|availableNow] [--dataset D]
     lakehouse produce --dataset D (--file PATH | --synthetic N) [--rate R]
     lakehouse maintain [--layer L] [--vacuum-hours H]
+    lakehouse serve [--host 127.0.0.1] [--port 8000]
     lakehouse bench [--lines N]
 """
 
@@ -36,6 +37,7 @@ COMMANDS = {
     "report": ("lakehouse.jobs.report", "print top products, endpoints, error rate by day"),
     "check": ("lakehouse.jobs.check", "data-quality gate: the rules of conf/quality.yaml; exit 1 when a `fail` rule fails"),
     "status": ("lakehouse.jobs.status", "freshness of every table, last runs, quarantine, stream lag"),
+    "serve": ("lakehouse.jobs.serve", "analytics API + Prometheus metrics over the exported gold tables (no Spark)"),
     "bench": ("lakehouse.bench", "benchmark the batch against the engine's text->Parquet ceiling"),
     "samples": ("lakehouse.samples", "generate synthetic access logs / product views"),
 }

@@ -77,6 +77,18 @@ class KafkaConfig:
     max_offsets_per_trigger: int
     fail_on_data_loss: bool
     trigger: str
+    # Loopback port of the stream's Prometheus endpoint (`lakehouse stream`); None: off.
+    metrics_port: int | None = None
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """`lakehouse serve`: where it listens, its key (from the environment), the largest `limit`."""
+
+    host: str
+    port: int
+    api_key: str | None = field(repr=False)
+    max_limit: int
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,7 @@ class Config:
     export: ExportConfig
     kafka: KafkaConfig
     s3: S3Config
+    api: ApiConfig
     spark_master: str
     app_name: str
     # The packed Python environment executors run (cluster profile), or None: executors
@@ -188,6 +201,15 @@ def _optional_path(root: Path, value: Any) -> Path | None:
     return path if path.is_absolute() else root / path
 
 
+def _optional_int(value: Any, key: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a whole number or null, got {value!r}") from None
+
+
 def _log_format(value: Any) -> str:
     """The configured Apache LogFormat, checked now: an empty or unknown one fails before any job writes."""
     if not isinstance(value, str) or not value.strip():
@@ -246,12 +268,19 @@ def _build(profile: str, root: Path, raw: dict, environ: dict[str, str] | None =
             max_offsets_per_trigger=int(_get(raw, "kafka.max_offsets_per_trigger")),
             fail_on_data_loss=bool(_get(raw, "kafka.fail_on_data_loss")),
             trigger=str(_get(raw, "kafka.trigger")),
+            metrics_port=_optional_int(kafka.get("metrics_port"), "kafka.metrics_port"),
         ),
         s3=S3Config(
             endpoint=str(s3["endpoint"]),
             region=str(_get(raw, "s3.region")),
             access_key=env.get(str(_get(raw, "s3.access_key_env"))),
             secret_key=env.get(str(_get(raw, "s3.secret_key_env"))),
+        ),
+        api=ApiConfig(
+            host=str(_get(raw, "api.host")),
+            port=int(_get(raw, "api.port")),
+            api_key=env.get(str(_get(raw, "api.api_key_env"))) or None,
+            max_limit=int(_get(raw, "api.max_limit")),
         ),
         spark_master=str(_get(raw, "spark.master")),
         app_name=str(_get(raw, "spark.app_name")),

@@ -35,9 +35,11 @@ from pathlib import Path
 from lakehouse.config import project_root
 
 # Driver-only packages (object store, Kafka and MongoDB clients, the Delta Python API,
-# pyspark itself, and the GeoIP database, which the job ships with SparkContext.addFile):
-# executors never import them.
-DRIVER_ONLY = {"pyspark", "delta-spark", "boto3", "confluent-kafka", "pymongo", "maxminddb-geolite2"}
+# pyspark itself, matplotlib for the HTML report's charts, and the GeoIP database, which
+# the job ships with SparkContext.addFile): executors never import them.
+DRIVER_ONLY = {
+    "pyspark", "delta-spark", "boto3", "confluent-kafka", "pymongo", "maxminddb-geolite2", "matplotlib",
+}
 # Left out of the archive: what executors never load (tests, C headers, and the parts of
 # pyarrow that Arrow's data exchange with the JVM does not use: Flight RPC, Gandiva,
 # S3). A third of its size, and each executor unpacks it at each application's start.

@@ -58,8 +58,9 @@ from lakehouse.jobs.stream_query import (
 log = logging.getLogger("lakehouse.stream")
 
 
-def log_progress(stream: DatasetStream, run: JobRun) -> None:
-    """Log every micro-batch finished since the last call (rows, rate, duration, lag)."""
+def log_progress(stream: DatasetStream, run: JobRun, metrics=None) -> None:
+    """Log every micro-batch finished since the last call (rows, rate, duration, lag), and hand
+    it to `metrics` (a `stream_metrics.StreamMetrics`) when the metrics endpoint is on."""
     for report in stream.query.recentProgress if stream.query else []:
         batch = batch_progress(report)
         if batch is None or batch.batch_id <= stream.last_batch:
@@ -71,6 +72,8 @@ def log_progress(stream: DatasetStream, run: JobRun) -> None:
         stream.batches += 1
         run.add(**{f"{stream.dataset}_rows": batch.rows, f"{stream.dataset}_batches": 1})
         log.info("%s", batch.describe(stream.dataset))
+        if metrics is not None:
+            metrics.observe(stream.dataset, stream.topic, batch)
 
 
 def _is_data_loss(error: BaseException | None) -> bool:
@@ -132,9 +135,11 @@ def run_streams(
     options: StreamOptions,
     run: JobRun,
     stop: threading.Event | None = None,
+    metrics=None,
 ) -> dict[str, DatasetStream]:
     """Run one query per dataset until they finish (availableNow), `stop` is set, or
-    `max_seconds` pass; failed queries restart from their checkpoints."""
+    `max_seconds` pass; failed queries restart from their checkpoints. Each batch also
+    goes to `metrics` (a `stream_metrics.StreamMetrics`) when given."""
     stop = stop or threading.Event()
     streams: dict[str, DatasetStream] = {}
     for dataset in options.datasets:
@@ -157,7 +162,7 @@ def run_streams(
     while not all(s.done for s in streams.values()):
         for stream in streams.values():
             if not stream.done:
-                log_progress(stream, run)
+                log_progress(stream, run, metrics)
                 if not stream.query.isActive:
                     _handle_stopped(spark, config, stream, options, run, stop)
         now = time.monotonic()
@@ -168,7 +173,7 @@ def run_streams(
             log.info("stopping: letting the batches in flight commit")
             for stream in streams.values():
                 stop_gracefully(stream)
-                log_progress(stream, run)
+                log_progress(stream, run, metrics)
             break
         if now - last_gap_check >= options.gap_check_seconds:
             last_gap_check = now
@@ -230,14 +235,23 @@ def main(argv: list[str] | None = None) -> int:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        metrics = server = None
+        if config.kafka.metrics_port:
+            # Imported here: prometheus-client comes with the `api` extra, not the core install.
+            from lakehouse.jobs.stream_metrics import serve_metrics
+
+            metrics, server = serve_metrics(config.kafka.metrics_port)
         try:
-            run_streams(spark, config, options, run, stop)
+            run_streams(spark, config, options, run, stop, metrics)
         except DataLossError as exc:
             log.error("%s", exc)
             return 3
         except StreamingQueryException as exc:
             log.error("stream failed: %s", exc)
             return 1
+        finally:
+            if server is not None:
+                server.shutdown()
         return 0
 
     return run_job("stream", "Kafka topics -> bronze Delta tables (Structured Streaming).", body, argv, arguments)

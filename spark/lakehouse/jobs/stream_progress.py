@@ -7,7 +7,7 @@ line per batch from it (rows, rate, where the time went, lag) and keeps its end 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # progress `durationMs` keys -> what they measure
 STEPS = (("addBatch", "write"), ("walCommit", "offsets log"), ("commitOffsets", "commit log"), ("latestOffset", "kafka"))
@@ -23,6 +23,8 @@ class BatchProgress:
     end_offsets: dict[int, int]
     lag: int
     steps: dict[str, float]
+    # Offsets not read yet per partition (the latest offset minus the batch's end).
+    partition_lag: dict[int, int] = field(default_factory=dict)
 
     def describe(self, dataset: str) -> str:
         rate = self.rows / self.seconds if self.seconds else 0.0
@@ -48,11 +50,13 @@ def batch_progress(progress: dict) -> BatchProgress | None:
     source = (progress.get("sources") or [{}])[0]
     end = offsets_of(source.get("endOffset"))
     latest = offsets_of(source.get("latestOffset"))
+    partition_lag = {p: max(0, latest.get(p, o) - o) for p, o in end.items()}
     return BatchProgress(
         batch_id=int(progress["batchId"]),
         rows=int(progress.get("numInputRows") or 0),
         seconds=(durations.get("triggerExecution") or 0) / 1000,
         end_offsets=end,
-        lag=sum(max(0, latest.get(p, o) - o) for p, o in end.items()),
+        lag=sum(partition_lag.values()),
         steps={name: durations[key] / 1000 for key, name in STEPS if durations.get(key)},
+        partition_lag=partition_lag,
     )

@@ -1,0 +1,1 @@
+"""`lakehouse serve`: the analytics API over the exported gold tables, and its metrics."""

@@ -1,0 +1,83 @@
+"""Serve the analytics API and its Prometheus metrics over the exported gold tables.
+
+    lakehouse serve                                   # http://127.0.0.1:8000/docs
+    lakehouse serve --warehouse ./warehouse --port 8000
+    LAKEHOUSE_API_KEY=... lakehouse serve --host 0.0.0.0
+
+Reads the database `lakehouse export` writes (`export.url`: the SQLite file of a local
+warehouse, or PostgreSQL) with a Python driver; no Spark session is started. Binds to
+loopback by default (`api.host`); any other address is refused unless an API key is set
+(env var named by `api.api_key_env`), which every route but /health then requires.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import sys
+
+from lakehouse.config import PROFILES, Config, load_config
+
+log = logging.getLogger("lakehouse.serve")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def refusal(config: Config, host: str) -> str | None:
+    """Why the API must not listen on `host`, or None when it may."""
+    if is_loopback(host) or config.api.api_key:
+        return None
+    return (
+        f"lakehouse serve: refusing to listen on {host} without an API key: "
+        f"set the environment variable named by api.api_key_env, or bind to 127.0.0.1"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lakehouse serve", description="Analytics API and metrics over the exported gold tables.")
+    parser.add_argument("--host", help="address to bind (default: api.host, 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default: api.port, 8000)")
+    parser.add_argument("--warehouse", help="warehouse dir or s3a:// url (default: from conf/lakehouse.yaml)")
+    parser.add_argument("--profile", choices=PROFILES, help="config profile (default: $LAKEHOUSE_PROFILE or local)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    config = load_config(profile=args.profile)
+    if args.warehouse:
+        config = config.with_warehouse(args.warehouse)
+    host = args.host or config.api.host
+    port = config.api.port if args.port is None else args.port
+    if problem := refusal(config, host):
+        print(problem, file=sys.stderr)
+        return 2
+
+    import uvicorn
+
+    from lakehouse.api.app import create_app
+    from lakehouse.io.gold_db import database_from
+
+    app = create_app(config)
+    log.info(
+        "serving %s on http://%s:%d (docs at /docs, API key %s)",
+        database_from(config.export).display, host, port, "required" if config.api.api_key else "off",
+    )
+    uvicorn.run(app, host=host, port=port, log_level="debug" if args.verbose else "warning", access_log=args.verbose)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

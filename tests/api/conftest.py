@@ -1,0 +1,115 @@
+"""The API under test: a real uvicorn server on a free loopback port, gold rows written by hand."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the api extra is not installed (pip install -e '.[api]')")
+
+import uvicorn  # noqa: E402
+
+from lakehouse.config import project_root  # noqa: E402
+from tests.conftest import free_ports  # noqa: E402
+
+# A few days of gold, as `lakehouse export` would have written them. The expected
+# numbers in the tests are worked out by hand from these rows.
+GOLD_ROWS = """
+INSERT INTO endpoint_daily (report_date, endpoint, requests, unique_ips, status_2xx, status_3xx, status_4xx, status_5xx, error_rate, bytes, p50_ms, p95_ms, p99_ms) VALUES
+  ('2024-03-01', '/home',     10, 4, 8, 1, 1, 0, 0.1, 1000, NULL, NULL, NULL),
+  ('2024-03-01', '/api/cart',  5, 2, 2, 0, 2, 1, 0.6,  500, NULL, NULL, NULL),
+  ('2024-03-02', '/home',      6, 3, 6, 0, 0, 0, 0.0,  600, NULL, NULL, NULL),
+  ('2024-03-02', '/api/cart',  8, 5, 4, 0, 0, 4, 0.5,  800, NULL, NULL, NULL),
+  ('2024-03-03', '/login',     3, 1, 0, 0, 3, 0, 1.0,   30, NULL, NULL, NULL);
+INSERT INTO top_ips_daily (report_date, ip, requests) VALUES
+  ('2024-03-01', '10.0.0.1', 7), ('2024-03-01', '10.0.0.2', 5), ('2024-03-01', '10.0.0.3', 5),
+  ('2024-03-02', '10.0.0.2', 9), ('2024-03-02', '10.0.0.4', 1);
+INSERT INTO product_views_daily (report_date, product_id, view_count, unique_visitors, last_view_time) VALUES
+  ('2024-03-01', 'p1', 4, 3, '2024-03-01 10:00:00.000000'),
+  ('2024-03-01', 'p2', 6, 2, '2024-03-01 23:59:59.500000'),
+  ('2024-03-02', 'p1', 5, 5, '2024-03-02 08:30:00.000000');
+INSERT INTO country_views_daily (report_date, country, view_count, unique_visitors) VALUES
+  ('2024-03-01', 'DE', 5, 3), ('2024-03-01', 'US', 5, 4),
+  ('2024-03-02', 'US', 2, 2), ('2024-03-02', '(unknown)', 1, 1);
+INSERT INTO lakehouse_export_state (report_date, refresh_id, exported_at) VALUES
+  ('2024-03-01', 'r1', '2024-03-04 01:00:00.000000'),
+  ('2024-03-02', 'r2', '2024-03-04 01:00:00.000000'),
+  ('2024-03-03', 'r3', '2024-03-04 02:30:00.000000');
+"""
+
+
+def sqlite_gold(config, path) -> None:
+    """The export's SQLite file at `path`: its DDL, then GOLD_ROWS."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.executescript(config.export.schema_ddl.read_text())
+        conn.executescript(GOLD_ROWS)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def with_export(config, url: str, user: str | None = None, password: str | None = None):
+    return replace(config, export=replace(config.export, url=url, user=user, password=password))
+
+
+def with_api_key(config, key: str | None):
+    return replace(config, api=replace(config.api, api_key=key))
+
+
+@contextmanager
+def running(app) -> Iterator[str]:
+    """Serve `app` with uvicorn in a thread on a free port; yields its base URL."""
+    port = free_ports()[0]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"uvicorn did not start on port {port}")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def sqlite_config(config, tmp_path_factory):
+    """A config whose export is a SQLite file holding GOLD_ROWS."""
+    warehouse = tmp_path_factory.mktemp("api-sqlite") / "warehouse"
+    warehouse.mkdir()
+    cfg = config.with_warehouse(str(warehouse))
+    sqlite_gold(cfg, warehouse / "lakehouse.db")
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def pg_server(config):
+    """A real PostgreSQL on a free loopback port holding GOLD_ROWS (tests using it: mark `services`)."""
+    from lakehouse.services import postgres
+
+    base = project_root() / ".data" / f"test-api-pg-{uuid.uuid4().hex[:8]}"
+    server = postgres.start(base, port=free_ports()[0], password="api-test")
+    try:
+        server.psql(config.export.schema_ddl.read_text() + GOLD_ROWS)
+        yield server
+    finally:
+        postgres.stop(base)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def postgresql_config(config, pg_server):
+    """A config whose export is the PostgreSQL of `pg_server`."""
+    return with_export(config, pg_server.jdbc_url, pg_server.user, pg_server.password)
