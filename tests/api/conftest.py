@@ -29,6 +29,10 @@ INSERT INTO endpoint_daily (report_date, endpoint, requests, unique_ips, status_
   ('2024-03-02', '/home',      6, 3, 6, 0, 0, 0, 0.0,  600, NULL, NULL, NULL),
   ('2024-03-02', '/api/cart',  8, 5, 4, 0, 0, 4, 0.5,  800, NULL, NULL, NULL),
   ('2024-03-03', '/login',     3, 1, 0, 0, 3, 0, 1.0,   30, NULL, NULL, NULL);
+INSERT INTO traffic_daily (report_date, requests, unique_ips, unique_visitors, bot_requests, status_2xx, status_3xx, status_4xx, status_5xx, bytes) VALUES
+  ('2024-03-01', 15, 6, 7, 2, 10, 1, 3, 1, 1500),
+  ('2024-03-02', 14, 8, 8, 0, 10, 0, 0, 4, 1400),
+  ('2024-03-03',  3, 1, 1, 0,  0, 0, 3, 0,   30);
 INSERT INTO top_ips_daily (report_date, ip, requests) VALUES
   ('2024-03-01', '10.0.0.1', 7), ('2024-03-01', '10.0.0.2', 5), ('2024-03-01', '10.0.0.3', 5),
   ('2024-03-02', '10.0.0.2', 9), ('2024-03-02', '10.0.0.4', 1);
