@@ -13,6 +13,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from lakehouse.io import delta
+from lakehouse.io.files import read_head
 from lakehouse.jobs.ingest_files import ingest
 from lakehouse.jobs.runtime import JobRun
 
@@ -107,6 +108,27 @@ def test_files_that_only_begin_alike_are_different_files(env):
     (inbox / "server2.log").write_bytes(common + _line(501, "/b") + b"\n" + _line(502, "/b") + b"\n")
     assert env["run"]()[0] == 42
     assert env["bronze"]().select("source_file_id").distinct().count() == 2
+
+
+def test_files_that_only_end_alike_are_different_files(env):
+    # Same size, same line count, same last line, different beginnings: two servers whose
+    # logs end with the same health check. Neither may be taken for a copy of the other.
+    inbox = env["inbox"]
+    tail = _line(999, "/health") + b"\n"
+    (inbox / "server1.log").write_bytes(_lines(0, 40) + tail)
+    assert env["run"]()[0] == 41
+    (inbox / "server2.log").write_bytes(_lines(100, 140) + tail)
+    written, counts = env["run"]()
+    assert (written, counts["access_logs_files_copies"]) == (41, 0)
+    assert env["bronze"]().select("source_file_id").distinct().count() == 2
+
+
+def test_read_head_returns_the_files_first_bytes_plain_and_gzipped(spark, tmp_path):
+    data = _lines(0, 3)
+    (tmp_path / "a.log").write_bytes(data)
+    (tmp_path / "a.log.gz").write_bytes(gzip.compress(data))
+    assert read_head(spark, str(tmp_path / "a.log"), 20) == data[:20]
+    assert read_head(spark, str(tmp_path / "a.log.gz"), 10_000) == data
 
 
 def test_an_unreadable_file_is_reported_and_the_others_land(env, spark):

@@ -153,10 +153,9 @@ def read_head(spark: SparkSession, path: str, limit: int = HEAD_BYTES) -> bytes:
     try:
         if codec is not None:
             stream = codec.createInputStream(stream)
-        buffer = spark.sparkContext._gateway.new_array(jvm.byte, limit)
-        read = jvm.org.apache.commons.io.IOUtils.read(stream, buffer)
-        # One copy back as a byte[] return value: py4j hands it over as bytes in one go.
-        return bytes(jvm.java.util.Arrays.copyOf(buffer, read))
+        # A byte[] return value comes over as bytes in one go. (Not a py4j array filled on the
+        # JVM side: py4j passed IOUtils.read a copy, and every head read as zeros.)
+        return bytes(stream.readNBytes(limit))
     finally:
         stream.close()
 
