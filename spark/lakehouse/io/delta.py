@@ -164,6 +164,13 @@ def last_commit_metrics(spark: SparkSession, path: str) -> dict[str, str]:
     return dict(row["operationMetrics"] or {}) if row else {}
 
 
+def history(spark: SparkSession, path: str, limit: int | None = None) -> DataFrame:
+    """The table's commits, newest first (`DESCRIBE HISTORY`: version, timestamp, operation,
+    operationParameters, operationMetrics...); the latest `limit` only when given."""
+    table = DeltaTable.forPath(spark, path)
+    return table.history(limit) if limit is not None else table.history()
+
+
 def table_version(spark: SparkSession, path: str) -> int | None:
     """The table's latest version, or None when there is no table."""
     if not table_exists(spark, path):
