@@ -38,6 +38,11 @@ def test_status_reports_tables_runs_and_quarantine_reasons(spark, warehouse_conf
         "silver/product_views": 1,
         "gold/endpoint_daily": 2,
         "gold/top_ips_daily": 2,
+        # the two valid requests are on two days, same IP and agent, no referrer: a row a day
+        "gold/traffic_daily": 2,
+        "gold/agent_daily": 2,
+        "gold/request_country_daily": 2,
+        "gold/request_referrer_daily": 2,
         "gold/product_views_daily": 1,
         "gold/country_views_daily": 1,
         "gold/referrer_views_daily": 1,
