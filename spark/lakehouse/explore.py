@@ -95,5 +95,6 @@ def summarize(
 
 
 def to_pandas(df: DataFrame | None) -> pd.DataFrame:
-    """A small DataFrame as pandas (an empty frame for None)."""
+    """A small DataFrame as pandas (an empty frame for None). Callers pass summaries of gold
+    (a row per day, table, run or top-N value), never rows whose number grows with the input."""
     return pd.DataFrame() if df is None else df.toPandas()

@@ -12,13 +12,10 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
+import uvicorn
 
-pytest.importorskip("fastapi", reason="the api extra is not installed (pip install -e '.[api]')")
-
-import uvicorn  # noqa: E402
-
-from lakehouse.config import project_root  # noqa: E402
-from tests.conftest import free_ports  # noqa: E402
+from lakehouse.config import project_root
+from tests.conftest import free_ports
 
 # A few days of gold, as `lakehouse export` would have written them. The expected
 # numbers in the tests are worked out by hand from these rows.

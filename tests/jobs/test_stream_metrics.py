@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import urllib.request
 
-import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-pytest.importorskip("prometheus_client", reason="the api extra is not installed (pip install -e '.[api]')")
-
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
-
-from lakehouse.jobs.stream_metrics import StreamMetrics, serve_metrics  # noqa: E402
-from lakehouse.jobs.stream_progress import batch_progress  # noqa: E402
-from tests.conftest import free_ports  # noqa: E402
+from lakehouse.jobs.stream_metrics import StreamMetrics, serve_metrics
+from lakehouse.jobs.stream_progress import batch_progress
+from tests.conftest import free_ports
 
 
 def report(batch_id: int, rows: int, millis: int, end: dict, latest: dict) -> dict:

@@ -85,6 +85,7 @@ def report_frames(spark: SparkSession, config: Config, start: date | None, end: 
     def small(df: DataFrame | None, limit: int | None = top) -> pd.DataFrame | None:
         if df is None:
             return None
+        # Bounded whatever the input: a top-N summary, or (limit=None) a row per report date.
         return (df.limit(limit) if limit else df).toPandas()
 
     traffic, endpoints, agents = gold("traffic_daily"), gold("endpoint_daily"), gold("agent_daily")
