@@ -100,16 +100,20 @@ def _short(label: object) -> str:
     return text if len(text) <= MAX_LABEL_CHARS else text[: MAX_LABEL_CHARS - 1] + "…"
 
 
+def _daily_axes(by_day: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, Figure, object]:
+    """The rows in date order, their days, and a figure with one axes to draw them on."""
+    by_day = by_day.sort_values("report_date")
+    fig = _figure()
+    return by_day, _days(by_day), fig, fig.add_subplot()
+
+
 @_with_style
 def traffic_chart(by_day: pd.DataFrame) -> Figure:
     """Requests and unique visitors (distinct IPs) per day, as lines."""
     title = "Requests and unique visitors per day"
     if by_day is None or by_day.empty:
         return no_data(title)
-    by_day = by_day.sort_values("report_date")
-    days = _days(by_day)
-    fig = _figure()
-    ax = fig.add_subplot()
+    by_day, days, fig, ax = _daily_axes(by_day)
     marker = "o" if len(by_day) <= 31 else None
     for column, label in (("requests", "requests"), ("unique_visitors", "unique visitors")):
         ax.plot(days, by_day[column], marker=marker, markersize=4, linewidth=1.6,
@@ -129,10 +133,7 @@ def status_chart(by_day: pd.DataFrame) -> Figure:
     title = "Status classes per day"
     if by_day is None or by_day.empty:
         return no_data(title)
-    by_day = by_day.sort_values("report_date")
-    days = _days(by_day)
-    fig = _figure()
-    ax = fig.add_subplot()
+    by_day, days, fig, ax = _daily_axes(by_day)
     labels = [c.removeprefix("status_") for c in STATUS_CLASSES]
     colors = [STATUS_COLORS[c] for c in STATUS_CLASSES]
     values = [by_day[c].fillna(0).astype("int64").to_numpy() for c in STATUS_CLASSES]
