@@ -96,3 +96,47 @@ CREATE TABLE IF NOT EXISTS lakehouse_export_state (
     refresh_id  VARCHAR(64) NOT NULL,
     exported_at TIMESTAMP   NOT NULL
 );
+
+-- Web events (seed 002): 5-minute tumbling windows [window_start, window_end) in UTC, and
+-- per-visitor sessions; report_date is the UTC date of the window or session start.
+CREATE TABLE IF NOT EXISTS traffic_5min (
+    report_date  DATE         NOT NULL,
+    window_start TIMESTAMP    NOT NULL,
+    window_end   TIMESTAMP    NOT NULL,
+    host         VARCHAR(255) NOT NULL,
+    hits         BIGINT       NOT NULL,
+    unique_ips   BIGINT       NOT NULL,
+    PRIMARY KEY (report_date, window_start, host)
+);
+
+CREATE TABLE IF NOT EXISTS traffic_5min_referrer (
+    report_date   DATE         NOT NULL,
+    window_start  TIMESTAMP    NOT NULL,
+    window_end    TIMESTAMP    NOT NULL,
+    host          VARCHAR(255) NOT NULL,
+    referrer_host VARCHAR(255) NOT NULL,
+    hits          BIGINT       NOT NULL,
+    PRIMARY KEY (report_date, window_start, host, referrer_host)
+);
+
+CREATE TABLE IF NOT EXISTS sessions (
+    report_date   DATE             NOT NULL,
+    ip            VARCHAR(64)      NOT NULL,
+    host          VARCHAR(255)     NOT NULL,
+    session_start TIMESTAMP        NOT NULL,
+    session_end   TIMESTAMP        NOT NULL,
+    hits          BIGINT           NOT NULL,
+    duration_s    DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (report_date, ip, host, session_start)
+);
+
+-- Polled API ticks (seed 003), per UTC day and symbol.
+CREATE TABLE IF NOT EXISTS api_daily_summary (
+    report_date DATE             NOT NULL,
+    symbol      VARCHAR(64)      NOT NULL,
+    avg_price   DOUBLE PRECISION NOT NULL,
+    min_price   DOUBLE PRECISION NOT NULL,
+    max_price   DOUBLE PRECISION NOT NULL,
+    n_records   BIGINT           NOT NULL,
+    PRIMARY KEY (report_date, symbol)
+);

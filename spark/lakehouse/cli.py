@@ -2,7 +2,9 @@
 
     lakehouse batch --access-logs PATH --product-views PATH --warehouse DIR
     lakehouse ingest --dataset access_logs --path PATH
-    lakehouse silver --dataset access_logs|product_views
+    lakehouse silver --dataset access_logs|product_views|web_events|api_ticks
+    lakehouse poll [--url URL] [--interval S] [--max-polls N]
+    lakehouse stream-windows [--trigger "5 seconds"|availableNow]
     lakehouse gold [--report-date YYYY-MM-DD]
     lakehouse export [--all]
     lakehouse report
@@ -29,9 +31,13 @@ COMMANDS = {
     "silver": (None, "bronze -> silver + quarantine for one dataset (--dataset)"),
     "silver-access-logs": ("lakehouse.jobs.silver_access_logs", "bronze access logs -> silver"),
     "silver-product-views": ("lakehouse.jobs.silver_product_views", "bronze product views -> silver"),
+    "silver-web-events": ("lakehouse.jobs.silver_web_events", "bronze web events -> silver"),
+    "silver-api-ticks": ("lakehouse.jobs.silver_api_ticks", "bronze API ticks -> silver"),
     "gold": ("lakehouse.jobs.gold_daily", "silver -> gold daily aggregates (touched dates only)"),
     "export": ("lakehouse.jobs.export_gold", "gold -> PostgreSQL/SQLite, one transaction per date"),
     "stream": ("lakehouse.jobs.stream_kafka", "Kafka topics -> bronze Delta tables (Structured Streaming)"),
+    "stream-windows": ("lakehouse.jobs.stream_windows", "bronze web events -> gold 5-minute windows and sessions in real time"),
+    "poll": ("lakehouse.jobs.poll", "poll a JSON HTTP endpoint into the api_ticks topic (or landing folder)"),
     "produce": ("lakehouse.jobs.produce", "replay a file / synthetic events into a Kafka topic"),
     "maintain": ("lakehouse.jobs.maintain", "OPTIMIZE (compact small files) and VACUUM the tables"),
     "report": ("lakehouse.jobs.report", "print top products, endpoints, error rate by day"),
@@ -41,7 +47,7 @@ COMMANDS = {
     "bench": ("lakehouse.bench", "benchmark the batch against the engine's text->Parquet ceiling"),
     "samples": ("lakehouse.samples", "generate synthetic access logs / product views"),
 }
-SILVER = {"access_logs": "silver-access-logs", "product_views": "silver-product-views"}
+SILVER = {d: f"silver-{d.replace('_', '-')}" for d in ("access_logs", "product_views", "web_events", "api_ticks")}
 
 
 def usage() -> str:
@@ -59,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     command, rest = args[0], args[1:]
     if command == "silver":
         if "--dataset" not in rest or rest.index("--dataset") + 1 >= len(rest):
-            print("lakehouse silver: --dataset access_logs|product_views is required", file=sys.stderr)
+            print("lakehouse silver: --dataset access_logs|product_views|web_events|api_ticks is required", file=sys.stderr)
             return 2
         i = rest.index("--dataset")
         dataset = rest[i + 1]

@@ -82,6 +82,33 @@ class KafkaConfig:
 
 
 @dataclass(frozen=True)
+class WebEventsConfig:
+    """Web events (seed 002): sessions, and the real-time windows of `lakehouse stream-windows`."""
+
+    session_gap_seconds: int
+    lateness_seconds: int
+    trigger: str
+    # Kafka topic the enriched events are also published to; None: not published.
+    processed_events_topic: str | None
+
+
+@dataclass(frozen=True)
+class PollConfig:
+    """`lakehouse poll` (seed 003): the endpoint, its timing, and where a tick's fields live."""
+
+    url: str
+    interval_seconds: float
+    connect_timeout_seconds: float
+    read_timeout_seconds: float
+    max_retries: int
+    symbol_field: str
+    price_field: str
+    time_field: str
+    # Embedded default (no Kafka): the folder the raw responses are written to as JSON lines.
+    landing: Path
+
+
+@dataclass(frozen=True)
 class ApiConfig:
     """`lakehouse serve`: where it listens, its key (from the environment), the largest `limit`."""
 
@@ -113,6 +140,8 @@ class Config:
     kafka: KafkaConfig
     s3: S3Config
     api: ApiConfig
+    web_events: WebEventsConfig
+    poll: PollConfig
     spark_master: str
     app_name: str
     # The packed Python environment executors run (cluster profile), or None: executors
@@ -281,6 +310,23 @@ def _build(profile: str, root: Path, raw: dict, environ: dict[str, str] | None =
             port=int(_get(raw, "api.port")),
             api_key=env.get(str(_get(raw, "api.api_key_env"))) or None,
             max_limit=int(_get(raw, "api.max_limit")),
+        ),
+        web_events=WebEventsConfig(
+            session_gap_seconds=int(_get(raw, "web_events.session_gap_seconds")),
+            lateness_seconds=int(_get(raw, "web_events.lateness_seconds")),
+            trigger=str(_get(raw, "web_events.trigger")),
+            processed_events_topic=_get(raw, "web_events").get("processed_events_topic") or None,
+        ),
+        poll=PollConfig(
+            url=str(_get(raw, "poll.url")),
+            interval_seconds=float(_get(raw, "poll.interval_seconds")),
+            connect_timeout_seconds=float(_get(raw, "poll.connect_timeout_seconds")),
+            read_timeout_seconds=float(_get(raw, "poll.read_timeout_seconds")),
+            max_retries=int(_get(raw, "poll.max_retries")),
+            symbol_field=str(_get(raw, "poll.symbol_field")),
+            price_field=str(_get(raw, "poll.price_field")),
+            time_field=str(_get(raw, "poll.time_field")),
+            landing=_optional_path(root, _get(raw, "poll.landing")),
         ),
         spark_master=str(_get(raw, "spark.master")),
         app_name=str(_get(raw, "spark.app_name")),

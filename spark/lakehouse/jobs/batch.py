@@ -1,10 +1,11 @@
 """The whole batch in one go: files -> bronze -> silver -> gold (-> export when configured).
 
     lakehouse batch --access-logs sample_logs/access.log --product-views sample_logs/product_views.jsonl --warehouse ./warehouse
+    lakehouse batch --web-events events.jsonl --api-ticks .data/landing/api_ticks
     lakehouse batch --from-kafka          # bronze stage = catch up on the Kafka topics
     spark-submit spark/lakehouse/jobs/batch.py --access-logs DIR
 
-Either input is optional; with `--from-kafka` the bronze stage is a catch-up run of the
+Every input is optional; with `--from-kafka` the bronze stage is a catch-up run of the
 stream (`lakehouse stream --trigger availableNow`). Every stage is incremental and
 idempotent, so running the same command twice changes nothing. Per-stage counts are
 printed as each stage ends.
@@ -25,7 +26,9 @@ from lakehouse.jobs import (
     gold_daily,
     ingest_files,
     silver_access_logs,
+    silver_api_ticks,
     silver_product_views,
+    silver_web_events,
 )
 from lakehouse.jobs.runtime import JobRun, run_job
 
@@ -39,6 +42,8 @@ def run_batch(
     product_views: str | None,
     export: bool = True,
     from_kafka: bool = False,
+    web_events: str | None = None,
+    api_ticks: str | None = None,
 ) -> dict[str, JobRun]:
     """Run every stage for the given inputs; returns each stage's counts."""
     stages: dict[str, JobRun] = {}
@@ -54,17 +59,24 @@ def run_batch(
             ingest_files.ingest(spark, config, "access_logs", access_logs, run)
         if product_views:
             ingest_files.ingest(spark, config, "product_views", product_views, run)
+        if web_events:
+            ingest_files.ingest(spark, config, "web_events", web_events, run)
+        if api_ticks:
+            ingest_files.ingest(spark, config, "api_ticks", api_ticks, run)
         if from_kafka:
-            from lakehouse.jobs.stream_kafka import DATASETS, StreamOptions, run_streams
+            from lakehouse.jobs.stream_kafka import StreamOptions, default_datasets, run_streams
 
             cap = config.kafka.max_offsets_per_trigger or None
-            run_streams(spark, config, StreamOptions(DATASETS, "availableNow", cap), run)
+            run_streams(spark, config, StreamOptions(default_datasets(config), "availableNow", cap), run)
 
     stage("1/4 bronze", bronze)
-    # Silver runs for both datasets whatever the inputs: bronze may hold rows that a
-    # previous (crashed) run or the Kafka stream landed and silver has not seen yet.
+    # Silver runs for every dataset whatever the inputs: bronze may hold rows that a
+    # previous (crashed) run or the Kafka stream landed and silver has not seen yet (a
+    # dataset without a bronze table is a no-op).
     stage("2/4 silver access_logs", lambda run: silver_access_logs.run(spark, config, run))
     stage("2/4 silver product_views", lambda run: silver_product_views.run(spark, config, run))
+    stage("2/4 silver web_events", lambda run: silver_web_events.run(spark, config, run))
+    stage("2/4 silver api_ticks", lambda run: silver_api_ticks.run(spark, config, run))
     stage("3/4 gold", lambda run: gold_daily.run(spark, config, run))
     if export:
         stage("4/4 export", lambda run: export_gold.run(spark, config, run))
@@ -77,17 +89,22 @@ def main(argv: list[str] | None = None) -> int:
     def arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--access-logs", help="access-log file or folder")
         parser.add_argument("--product-views", help="product-view JSON-lines file or folder")
+        parser.add_argument("--web-events", help="web-event JSON-lines file or folder")
+        parser.add_argument("--api-ticks", help="polled API responses (JSON lines) file or folder")
         parser.add_argument("--from-kafka", action="store_true", help="bronze from the Kafka topics (catch-up run of the stream)")
         parser.add_argument("--no-export", action="store_true", help="stop after gold")
 
     def body(spark: SparkSession, config: Config, run: JobRun, args: argparse.Namespace) -> None:
         log.info("warehouse %s (profile %s)", config.warehouse, config.profile)
-        run_batch(spark, config, args.access_logs, args.product_views, export=not args.no_export, from_kafka=args.from_kafka)
+        run_batch(
+            spark, config, args.access_logs, args.product_views, export=not args.no_export,
+            from_kafka=args.from_kafka, web_events=args.web_events, api_ticks=args.api_ticks,
+        )
         print(f"batch: done in {time.time() - run.started:.1f}s; warehouse {config.warehouse}", flush=True)
 
     def check(args: argparse.Namespace) -> str | None:
-        if not (args.access_logs or args.product_views or args.from_kafka):
-            return "give --access-logs and/or --product-views, or --from-kafka"
+        if not (args.access_logs or args.product_views or args.web_events or args.api_ticks or args.from_kafka):
+            return "give --access-logs, --product-views, --web-events and/or --api-ticks, or --from-kafka"
         return None
 
     # Each stage records its own run (run_batch): nothing more to record here.

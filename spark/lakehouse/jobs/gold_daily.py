@@ -25,7 +25,7 @@ from pyspark.sql import types as T
 from lakehouse.config import Config
 from lakehouse.io import delta
 from lakehouse.jobs.runtime import JobRun, run_job, timed
-from lakehouse.transforms.gold import GOLD_TABLES, build_gold
+from lakehouse.transforms.gold import GOLD_TABLES, GoldParams, build_gold
 
 log = logging.getLogger("lakehouse.gold")
 
@@ -37,6 +37,10 @@ REPORT_DATES_SCHEMA = T.StructType(
         T.StructField("refreshed_at", T.TimestampType()),
     ]
 )
+
+
+# Silver tables gold is built from, in the order they are refreshed.
+SOURCES = ("access_logs", "product_views", "web_events", "api_ticks")
 
 
 def tables_from(source: str) -> list[str]:
@@ -65,7 +69,7 @@ def refresh_dates(
     silver = delta.read_table(spark, silver_path).where(F.col("event_date").isin(sorted(dates)))
     condition = f"report_date IN ({_date_list(dates)})"
     for table in tables_from(source):
-        rows = build_gold(table, silver, config.top_ips_per_day)
+        rows = build_gold(table, silver, GoldParams(config.top_ips_per_day, config.web_events.session_gap_seconds))
         with timed(log, table):
             delta.replace_where(rows, config.table_path("gold", table), condition, txn=txn)
             written = int(delta.last_commit_metrics(spark, config.table_path("gold", table)).get("numOutputRows", 0))
@@ -82,7 +86,7 @@ def refresh_dates(
 
 def run(spark: SparkSession, config: Config, run_log: JobRun, forced: set[date] | None = None) -> None:
     """Refresh the gold dates touched by new silver rows, plus `forced` dates."""
-    for source in ("access_logs", "product_views"):
+    for source in SOURCES:
         silver_path = config.table_path("silver", source)
         if not delta.table_exists(spark, silver_path):
             log.info("no silver/%s yet: skipping its gold tables", source)

@@ -48,6 +48,7 @@ from lakehouse.jobs.runtime import JobRun, run_job
 from lakehouse.jobs.stream_progress import batch_progress
 from lakehouse.jobs.stream_query import (
     DATASETS,
+    DEFAULT_DATASETS,
     DataLossError,
     DatasetStream,
     StreamOptions,
@@ -57,6 +58,12 @@ from lakehouse.jobs.stream_query import (
 
 log = logging.getLogger("lakehouse.stream")
 
+
+def default_datasets(config: Config) -> tuple[str, ...]:
+    """Access logs and product views, plus each other feed whose topic the broker has (a
+    deployment without web events or API ticks never subscribes to topics it lacks)."""
+    topics = kafka.list_topics(config.kafka.bootstrap_servers)
+    return DEFAULT_DATASETS + tuple(d for d in DATASETS if d not in DEFAULT_DATASETS and config.kafka.topics[d] in topics)
 
 def log_progress(stream: DatasetStream, run: JobRun, metrics=None) -> None:
     """Log every micro-batch finished since the last call (rows, rate, duration, lag), and hand
@@ -210,7 +217,7 @@ class _FailedQuery:
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", action="append", choices=DATASETS, help="dataset to stream (repeatable; default: both)")
+    parser.add_argument("--dataset", action="append", choices=DATASETS, help="dataset to stream (repeatable; default: access_logs, product_views and any other whose topic exists)")
     parser.add_argument("--trigger", help='"availableNow" (catch up, then stop) or an interval such as "1 second" (default: kafka.trigger)')
     parser.add_argument("--max-offsets-per-trigger", type=int, help="cap per micro-batch (default: kafka.max_offsets_per_trigger; 0 = no cap)")
     parser.add_argument("--max-restarts", type=int, default=5, help="restarts in a row after failures before giving up (default 5)")
@@ -221,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     def body(spark: SparkSession, config: Config, run: JobRun, args: argparse.Namespace) -> int:
         cap = config.kafka.max_offsets_per_trigger if args.max_offsets_per_trigger is None else args.max_offsets_per_trigger
         options = StreamOptions(
-            datasets=tuple(args.dataset or DATASETS),
+            datasets=tuple(args.dataset or default_datasets(config)),
             trigger=args.trigger or config.kafka.trigger,
             max_offsets_per_trigger=cap or None,
             max_restarts=args.max_restarts,

@@ -21,7 +21,10 @@ from lakehouse.transforms import bronze
 
 log = logging.getLogger("lakehouse.stream")
 
-DATASETS = ("access_logs", "product_views")
+DATASETS = ("access_logs", "product_views", "web_events", "api_ticks")
+# What `lakehouse stream` and `batch --from-kafka` read when no dataset is named: the two
+# feeds every deployment has; the others are streamed when named (`--dataset web_events`).
+DEFAULT_DATASETS = ("access_logs", "product_views")
 GAPS_SCHEMA = T.StructType(
     [
         T.StructField("dataset", T.StringType()),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from lakehouse.transforms import api_ticks, web_windows
 from lakehouse.transforms.records import require_columns, url_host
 
 UNKNOWN_COUNTRY = "(unknown)"
@@ -145,17 +148,29 @@ def top_ips_daily(requests: DataFrame, top_n: int) -> DataFrame:
     return counts.withColumn("_rank", rank).where(F.col("_rank") <= top_n).drop("_rank")
 
 
-# gold table -> (silver source, builder(silver rows, top_ips_per_day))
+@dataclass(frozen=True)
+class GoldParams:
+    """The plain settings some gold tables need (from `gold.*` and `web_events.*`)."""
+
+    top_ips_per_day: int = 100
+    session_gap_seconds: int = 60
+
+
+# gold table -> (silver source, builder(silver rows, params))
 GOLD_TABLES = {
-    "product_views_daily": ("product_views", lambda df, _n: product_views_daily(df)),
-    "country_views_daily": ("product_views", lambda df, _n: country_views_daily(df)),
-    "referrer_views_daily": ("product_views", lambda df, _n: referrer_views_daily(df)),
-    "endpoint_daily": ("access_logs", lambda df, _n: endpoint_daily(df)),
-    "top_ips_daily": ("access_logs", top_ips_daily),
-    "traffic_daily": ("access_logs", lambda df, _n: traffic_daily(df)),
-    "agent_daily": ("access_logs", lambda df, _n: agent_daily(df)),
-    "request_country_daily": ("access_logs", lambda df, _n: request_country_daily(df)),
-    "request_referrer_daily": ("access_logs", lambda df, _n: request_referrer_daily(df)),
+    "product_views_daily": ("product_views", lambda df, _p: product_views_daily(df)),
+    "country_views_daily": ("product_views", lambda df, _p: country_views_daily(df)),
+    "referrer_views_daily": ("product_views", lambda df, _p: referrer_views_daily(df)),
+    "endpoint_daily": ("access_logs", lambda df, _p: endpoint_daily(df)),
+    "top_ips_daily": ("access_logs", lambda df, p: top_ips_daily(df, p.top_ips_per_day)),
+    "traffic_daily": ("access_logs", lambda df, _p: traffic_daily(df)),
+    "agent_daily": ("access_logs", lambda df, _p: agent_daily(df)),
+    "request_country_daily": ("access_logs", lambda df, _p: request_country_daily(df)),
+    "request_referrer_daily": ("access_logs", lambda df, _p: request_referrer_daily(df)),
+    "traffic_5min": ("web_events", lambda df, _p: web_windows.traffic_5min(df)),
+    "traffic_5min_referrer": ("web_events", lambda df, _p: web_windows.traffic_5min_referrer(df)),
+    "sessions": ("web_events", lambda df, p: web_windows.sessions(df, p.session_gap_seconds)),
+    "api_daily_summary": ("api_ticks", lambda df, _p: api_ticks.api_daily_summary(df)),
 }
 
 PRIMARY_KEYS = {
@@ -168,6 +183,10 @@ PRIMARY_KEYS = {
     "agent_daily": ("report_date", "browser", "os", "device", "is_bot"),
     "request_country_daily": ("report_date", "country"),
     "request_referrer_daily": ("report_date", "referrer_host"),
+    "traffic_5min": ("report_date", "window_start", "host"),
+    "traffic_5min_referrer": ("report_date", "window_start", "host", "referrer_host"),
+    "sessions": ("report_date", "ip", "host", "session_start"),
+    "api_daily_summary": ("report_date", "symbol"),
 }
 
 
@@ -178,11 +197,13 @@ SILVER_INPUTS = {
         "ua_os", "ua_device", "is_bot", "country", "referrer",
     ),
     "product_views": ("event_date", "event_ts", "product_id", "device_id", "country", "referrer_host"),
+    "web_events": ("event_date", "event_ts", "ip", "host", "referrer_host"),
+    "api_ticks": ("event_date", "event_ts", "symbol", "price"),
 }
 
 
-def build_gold(table: str, silver: DataFrame, top_ips_per_day: int) -> DataFrame:
+def build_gold(table: str, silver: DataFrame, params: GoldParams) -> DataFrame:
     """The gold table `table` computed from its silver source rows."""
     source, build = GOLD_TABLES[table]
     require_columns(silver, SILVER_INPUTS[source], f"silver/{source} rows for gold/{table}")
-    return build(silver, top_ips_per_day)
+    return build(silver, params)
