@@ -80,6 +80,8 @@ def stack_env(stack: Stack, name: str) -> dict[str, str]:
         "LAKEHOUSE_KAFKA__BOOTSTRAP_SERVERS": stack.kafka.bootstrap,
         "LAKEHOUSE_KAFKA__TOPICS__ACCESS_LOGS": f"{name}.access_logs",
         "LAKEHOUSE_KAFKA__TOPICS__PRODUCT_VIEWS": f"{name}.product_views",
+        "LAKEHOUSE_KAFKA__TOPICS__WEB_EVENTS": f"{name}.web_events",
+        "LAKEHOUSE_KAFKA__TOPICS__API_TICKS": f"{name}.api_ticks",
         "LAKEHOUSE_S3__ENDPOINT": stack.minio.endpoint,
         "LAKEHOUSE_S3_ACCESS_KEY": stack.minio.access_key,
         "LAKEHOUSE_S3_SECRET_KEY": stack.minio.secret_key,
@@ -89,11 +91,13 @@ def stack_env(stack: Stack, name: str) -> dict[str, str]:
     }
 
 
-def stack_config(stack: Stack, name: str, partitions: int = 2) -> Config:
-    """The services-profile config of one test (its topics are created here)."""
+def stack_config(
+    stack: Stack, name: str, partitions: int = 2, datasets: tuple[str, ...] = ("access_logs", "product_views")
+) -> Config:
+    """The services-profile config of one test (the topics of `datasets` are created here)."""
     env = stack_env(stack, name)
     config = load_config(profile="services", environ=env)
-    kafka.create_topics(stack.kafka, {topic: partitions for topic in config.kafka.topics.values()})
+    kafka.create_topics(stack.kafka, {config.kafka.topics[d]: partitions for d in datasets})
     return config
 
 
