@@ -83,15 +83,28 @@ def export_asset(table: str) -> Asset:
     return Asset(name=f"lakehouse.export.{table}", uri=f"lakehouse://export/{table}", group="lakehouse")
 
 
-# The gold tables of lakehouse.transforms.gold.GOLD_TABLES (the DAGs do not import the
-# package: Airflow's venv does not hold Spark); tests/test_dags.py keeps the two in step.
-GOLD_TABLES = (
-    "endpoint_daily", "top_ips_daily", "traffic_daily", "agent_daily", "request_country_daily",
-    "request_referrer_daily", "product_views_daily", "country_views_daily", "referrer_views_daily",
-)
-SILVER_ASSETS = {d: table_asset("silver", d) for d in ("access_logs", "product_views")}
-GOLD_ASSETS = [table_asset("gold", t) for t in GOLD_TABLES]
-EXPORT_ASSETS = [export_asset(t) for t in GOLD_TABLES]
+# The gold tables of lakehouse.transforms.gold.GOLD_TABLES by silver source (the DAGs do
+# not import the package: Airflow's venv does not hold Spark); tests/test_dags.py keeps
+# the two in step.
+GOLD_TABLES_BY_SOURCE = {
+    "access_logs": (
+        "endpoint_daily", "top_ips_daily", "traffic_daily", "agent_daily", "request_country_daily",
+        "request_referrer_daily",
+    ),
+    "product_views": ("product_views_daily", "country_views_daily", "referrer_views_daily"),
+    "web_events": ("traffic_5min", "traffic_5min_referrer", "sessions"),
+    "api_ticks": ("api_daily_summary",),
+}
+GOLD_TABLES = tuple(t for tables in GOLD_TABLES_BY_SOURCE.values() for t in tables)
+SILVER_ASSETS = {d: table_asset("silver", d) for d in GOLD_TABLES_BY_SOURCE}
+
+
+def gold_assets(*sources: str) -> list[Asset]:
+    return [table_asset("gold", t) for s in sources for t in GOLD_TABLES_BY_SOURCE[s]]
+
+
+def export_assets(*sources: str) -> list[Asset]:
+    return [export_asset(t) for s in sources for t in GOLD_TABLES_BY_SOURCE[s]]
 
 
 def spark_job(task_id: str, job: str, args: list[str], timeout_minutes: int, **kwargs) -> SparkSubmitOperator:

@@ -55,10 +55,10 @@ from datetime import timedelta
 
 from _lakehouse import (
     DAG_DEFAULTS,
-    EXPORT_ASSETS,
-    GOLD_ASSETS,
     LAKEHOUSE_HOME,
     SILVER_ASSETS,
+    export_assets,
+    gold_assets,
     spark_job,
 )
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
@@ -106,9 +106,16 @@ with DAG(
     silver_product_views = spark_job(
         "silver_product_views", "silver_product_views", [], timeout_minutes=60, outlets=[SILVER_ASSETS["product_views"]]
     )
-    gold_daily = spark_job("gold_daily", "gold_daily", ["--report-date", "{{ ds }}"], timeout_minutes=60, outlets=GOLD_ASSETS)
+    # Web events and API ticks have DAGs of their own (lakehouse_feeds.py).
+    sources = ["--source", "access_logs", "--source", "product_views"]
+    gold_daily = spark_job(
+        "gold_daily", "gold_daily", ["--report-date", "{{ ds }}", *sources], timeout_minutes=60,
+        outlets=gold_assets("access_logs", "product_views"),
+    )
     quality_gate = spark_job("quality_gate", "check", ["--date", "{{ ds }}"], timeout_minutes=30)
-    export_gold = spark_job("export_gold", "export_gold", [], timeout_minutes=30, outlets=EXPORT_ASSETS)
+    export_gold = spark_job(
+        "export_gold", "export_gold", [], timeout_minutes=30, outlets=export_assets("access_logs", "product_views")
+    )
 
     ingest_access_logs >> silver_access_logs
     ingest_product_views >> silver_product_views

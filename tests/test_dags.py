@@ -161,17 +161,51 @@ def test_stream_catchup_and_maintenance_dags(parsed: dict) -> None:
         "silver_access_logs": ["stream_availablenow"],
         "silver_product_views": ["stream_availablenow"],
     }
-    assert catchup["tasks"]["stream_availablenow"]["application_args"][:2] == ["--trigger", "availableNow"]
+    # Only its two datasets: the feeds' DAGs catch theirs up on their own checkpoints.
+    assert catchup["tasks"]["stream_availablenow"]["application_args"][:6] == [
+        "--trigger", "availableNow", "--dataset", "access_logs", "--dataset", "product_views",
+    ]
     assert list(parsed["dags"]["lakehouse_maintenance"]["tasks"]) == ["maintain"]
 
 
 def test_gold_and_export_tasks_update_assets(parsed: dict) -> None:
+    # Every gold table the package builds is the outlet of exactly one DAG's gold task: the
+    # one that recomputes its source.
+    gold_tasks = {
+        "lakehouse_daily": ("gold_daily", ("access_logs", "product_views")),
+        "lakehouse_web_events_daily": ("gold_web_events", ("web_events",)),
+        "lakehouse_api_ticks_daily": ("gold_api_ticks", ("api_ticks",)),
+    }
+    seen = []
+    for dag_id, (task_id, sources) in gold_tasks.items():
+        tasks = parsed["dags"][dag_id]["tasks"]
+        expected = sorted(t for t, (source, _build) in GOLD_TABLES.items() if source in sources)
+        assert sorted(tasks[task_id]["outlets"]) == [f"lakehouse://warehouse/gold/{t}" for t in expected], dag_id
+        assert sorted(tasks["export_gold"]["outlets"]) == [f"lakehouse://export/{t}" for t in expected], dag_id
+        assert tasks["quality_gate"]["outlets"] == []
+        sources_args = tasks[task_id]["application_args"]
+        assert [sources_args[i + 1] for i, a in enumerate(sources_args) if a == "--source"] == list(sources), dag_id
+        seen += expected
+    assert sorted(seen) == sorted(GOLD_TABLES) and len(GOLD_TABLES) == 13
     tasks = parsed["dags"]["lakehouse_daily"]["tasks"]
-    # Every gold table the package builds, no more, no less.
-    assert sorted(tasks["gold_daily"]["outlets"]) == [f"lakehouse://warehouse/gold/{t}" for t in sorted(GOLD_TABLES)]
-    assert len(GOLD_TABLES) == 9
     assert tasks["silver_access_logs"]["outlets"] == ["lakehouse://warehouse/silver/access_logs"]
-    assert len(tasks["export_gold"]["outlets"]) == 9 and tasks["quality_gate"]["outlets"] == []
+
+
+def test_feed_dags_land_hourly_and_aggregate_daily(parsed: dict) -> None:
+    for feed in ("web_events", "api_ticks"):
+        hourly = parsed["dags"][f"lakehouse_{feed}_hourly"]
+        assert {tid: t["upstream"] for tid, t in hourly["tasks"].items()} == {f"bronze_{feed}": [], f"silver_{feed}": [f"bronze_{feed}"]}
+        bronze = hourly["tasks"][f"bronze_{feed}"]
+        assert Path(bronze["application"]).name == "ingest_files.py"  # files by default
+        assert bronze["application_args"][:2] == ["--dataset", feed]
+        assert hourly["tasks"][f"silver_{feed}"]["outlets"] == [f"lakehouse://warehouse/silver/{feed}"]
+        assert Path(hourly["tasks"][f"silver_{feed}"]["application"]).is_file()
+        daily = parsed["dags"][f"lakehouse_{feed}_daily"]
+        assert daily["timetable"] == "CronDataIntervalTimetable"
+        assert {tid: t["upstream"] for tid, t in daily["tasks"].items()} == {
+            f"gold_{feed}": [], "quality_gate": [f"gold_{feed}"], "export_gold": ["quality_gate"],
+        }
+        assert daily["tasks"][f"gold_{feed}"]["application_args"][:2] == ["--report-date", "{{ ds }}"]
 
 
 def test_lakehouse_daily_runs_on_daily_data_intervals(parsed: dict) -> None:

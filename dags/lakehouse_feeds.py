@@ -1,0 +1,88 @@
+"""
+### lakehouse_web_events_hourly, lakehouse_api_ticks_hourly, lakehouse_web_events_daily, lakehouse_api_ticks_daily
+
+The two feeds beside access logs and product views, each as seed 003 runs its poller's
+data: an hourly DAG lands and cleans, a daily DAG aggregates and exports.
+
+```
+<feed>_hourly:  bronze_<feed> ──▶ silver_<feed>
+<feed>_daily:   gold_<feed> ──▶ quality_gate ──▶ export_gold
+```
+
+- **web_events** (seed 002): `gold_web_events` recomputes `traffic_5min`,
+  `traffic_5min_referrer` and `sessions` for the day that just ended (`ds`) and every
+  date new silver rows touched, late events included; `lakehouse stream-windows` keeps
+  the same tables current within seconds between runs.
+- **api_ticks** (seed 003): `lakehouse poll` fetches the endpoint; `gold_api_ticks`
+  writes `api_daily_summary`.
+
+Where `bronze_<feed>` reads, decided when the DAG file is parsed:
+
+| feed | env | default |
+|---|---|---|
+| web_events | `LAKEHOUSE_WEB_EVENTS_SOURCE` = `files` or `kafka` | `files`: `ingest --dataset web_events --path <LAKEHOUSE_INCOMING or sample_logs>/web_events.jsonl` |
+| api_ticks | `LAKEHOUSE_API_TICKS_SOURCE` = `files` or `kafka` | `files`: the poller's landing folder `<home>/.data/landing/api_ticks` |
+
+With `kafka` the task is a catch-up run of the stream for that topic only
+(`lakehouse stream --dataset <feed> --trigger availableNow`); pause it while a
+`lakehouse stream --dataset <feed>` runs (they share the checkpoint). Every job is
+idempotent: files already landed, bronze rows already in silver and dates already
+exported are not done twice. The quality gate (`lakehouse check --date ds`) stops the
+export when a `fail` rule fails. The export sends every date refreshed since its last
+run, whichever DAG refreshed it.
+
+**Assets**: `silver_<feed>` updates `lakehouse.silver.<feed>`, `gold_<feed>` its gold
+tables, `export_gold` their `lakehouse.export.*` Assets. **Settings**: as in `dags/_lakehouse.py`.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from _lakehouse import DAG_DEFAULTS, LAKEHOUSE_HOME, SILVER_ASSETS, export_assets, gold_assets, spark_job
+from airflow.sdk import DAG, CronDataIntervalTimetable
+
+INCOMING = os.environ.get("LAKEHOUSE_INCOMING") or str(LAKEHOUSE_HOME / "sample_logs")
+# feed -> the files its bronze task ingests when it is not fed through Kafka
+LANDING = {
+    "web_events": f"{INCOMING}/web_events.jsonl",
+    "api_ticks": str(LAKEHOUSE_HOME / ".data" / "landing" / "api_ticks"),
+}
+
+
+def bronze_task(feed: str):
+    if os.environ.get(f"LAKEHOUSE_{feed.upper()}_SOURCE", "files") == "kafka":
+        return spark_job(f"bronze_{feed}", "stream_kafka", ["--dataset", feed, "--trigger", "availableNow"], timeout_minutes=30)
+    return spark_job(f"bronze_{feed}", "ingest_files", ["--dataset", feed, "--path", LANDING[feed]], timeout_minutes=30)
+
+
+for feed in LANDING:
+    with DAG(
+        dag_id=f"lakehouse_{feed}_hourly",
+        description=f"{feed}: landing files or Kafka → bronze → silver, every hour",
+        doc_md=__doc__,
+        schedule=timedelta(hours=1),
+        dagrun_timeout=timedelta(hours=1),
+        **DAG_DEFAULTS,
+        tags=["lakehouse", "spark", feed],
+    ):
+        bronze_task(feed) >> spark_job(f"silver_{feed}", f"silver_{feed}", [], timeout_minutes=45, outlets=[SILVER_ASSETS[feed]])
+
+    with DAG(
+        dag_id=f"lakehouse_{feed}_daily",
+        description=f"{feed}: silver → gold for the day that ended → quality gate → export",
+        doc_md=__doc__,
+        schedule=CronDataIntervalTimetable("30 0 * * *", timezone="UTC"),
+        dagrun_timeout=timedelta(hours=2),
+        **DAG_DEFAULTS,
+        tags=["lakehouse", "spark", feed],
+    ):
+        (
+            spark_job(
+                f"gold_{feed}", "gold_daily", ["--report-date", "{{ ds }}", "--source", feed], timeout_minutes=60,
+                outlets=gold_assets(feed),
+            )
+            >> spark_job("quality_gate", "check", ["--date", "{{ ds }}"], timeout_minutes=30)
+            >> spark_job("export_gold", "export_gold", [], timeout_minutes=30, outlets=export_assets(feed))
+        )
