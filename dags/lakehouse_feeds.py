@@ -40,7 +40,14 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from _lakehouse import DAG_DEFAULTS, LAKEHOUSE_HOME, SILVER_ASSETS, export_assets, gold_assets, spark_job
+from _lakehouse import (
+    DAG_DEFAULTS,
+    LAKEHOUSE_HOME,
+    SILVER_ASSETS,
+    export_assets,
+    gold_assets,
+    spark_job,
+)
 from airflow.sdk import DAG, CronDataIntervalTimetable
 
 INCOMING = os.environ.get("LAKEHOUSE_INCOMING") or str(LAKEHOUSE_HOME / "sample_logs")

@@ -108,6 +108,22 @@ class PollConfig:
     landing: Path
 
 
+IP_EVENT_SINKS = ("auto", "landing", "kafka")
+
+
+@dataclass(frozen=True)
+class IpEventsConfig:
+    """The IP collector of `lakehouse serve` (seed 000): where accepted IPs go."""
+
+    # `landing` or `kafka`; the configured `auto` is resolved by profile (landing for local).
+    sink: str
+    # Embedded default (no Kafka): the folder the accepted IPs are written to as JSON lines.
+    landing: Path | None
+    delivery_timeout_seconds: float
+    # A landing file per this many seconds (hidden while written, then renamed).
+    roll_seconds: float = 60.0
+
+
 @dataclass(frozen=True)
 class ApiConfig:
     """`lakehouse serve`: where it listens, its key (from the environment), the largest `limit`."""
@@ -116,6 +132,11 @@ class ApiConfig:
     port: int
     api_key: str | None = field(repr=False)
     max_limit: int
+    # The ingest routes: bounds per request, and the token bucket of each client.
+    ingest_max_ips: int = 1000
+    ingest_max_body_bytes: int = 65536
+    ingest_rate_per_second: float = 50.0
+    ingest_burst: int = 100
 
 
 @dataclass(frozen=True)
@@ -142,6 +163,7 @@ class Config:
     api: ApiConfig
     web_events: WebEventsConfig
     poll: PollConfig
+    ip_events: IpEventsConfig
     spark_master: str
     app_name: str
     # The packed Python environment executors run (cluster profile), or None: executors
@@ -254,6 +276,36 @@ def _log_format(value: Any) -> str:
     return value
 
 
+def _positive(value: Any, key: str, kind: type = int) -> Any:
+    """`value` as a `kind` above zero; ConfigError naming `key` otherwise."""
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or isinstance(value, bool) or number <= 0:
+        raise ConfigError(f"{key} must be a number above 0, got {value!r}")
+    return number
+
+
+def _ip_events(profile: str, root: Path, raw: dict) -> IpEventsConfig:
+    sink = str(_get(raw, "ip_events.sink")).lower()
+    if sink not in IP_EVENT_SINKS:
+        raise ConfigError(f"ip_events.sink must be one of {', '.join(IP_EVENT_SINKS)}, got {sink!r}")
+    if sink == "auto":
+        sink = "landing" if profile == "local" else "kafka"
+    landing = _optional_path(root, _get(raw, "ip_events.landing"))
+    if sink == "landing" and landing is None:
+        raise ConfigError("ip_events.landing must name a folder when ip_events.sink is landing")
+    return IpEventsConfig(
+        sink=sink,
+        landing=landing,
+        delivery_timeout_seconds=_positive(
+            _get(raw, "ip_events.delivery_timeout_seconds"), "ip_events.delivery_timeout_seconds", float
+        ),
+        roll_seconds=_positive(_get(raw, "ip_events.roll_seconds"), "ip_events.roll_seconds", float),
+    )
+
+
 def _build(profile: str, root: Path, raw: dict, environ: dict[str, str] | None = None) -> Config:
     env = os.environ if environ is None else environ
     warehouse = str(_get(raw, "warehouse"))
@@ -310,6 +362,10 @@ def _build(profile: str, root: Path, raw: dict, environ: dict[str, str] | None =
             port=int(_get(raw, "api.port")),
             api_key=env.get(str(_get(raw, "api.api_key_env"))) or None,
             max_limit=int(_get(raw, "api.max_limit")),
+            ingest_max_ips=_positive(_get(raw, "api.ingest_max_ips"), "api.ingest_max_ips"),
+            ingest_max_body_bytes=_positive(_get(raw, "api.ingest_max_body_bytes"), "api.ingest_max_body_bytes"),
+            ingest_rate_per_second=_positive(_get(raw, "api.ingest_rate_per_second"), "api.ingest_rate_per_second", float),
+            ingest_burst=_positive(_get(raw, "api.ingest_burst"), "api.ingest_burst"),
         ),
         web_events=WebEventsConfig(
             session_gap_seconds=int(_get(raw, "web_events.session_gap_seconds")),
@@ -328,6 +384,7 @@ def _build(profile: str, root: Path, raw: dict, environ: dict[str, str] | None =
             time_field=str(_get(raw, "poll.time_field")),
             landing=_optional_path(root, _get(raw, "poll.landing")),
         ),
+        ip_events=_ip_events(profile, root, raw),
         spark_master=str(_get(raw, "spark.master")),
         app_name=str(_get(raw, "spark.app_name")),
         executor_env=_optional_path(root, _get(raw, "spark").get("executor_env")),

@@ -1,4 +1,4 @@
-"""Realistic synthetic inputs: Apache access logs and product-view JSON events.
+"""Realistic synthetic inputs: Apache access logs, product-view and web-event JSON events.
 
 The generators are deterministic for a given seed and fast enough to be the
 benchmark data source (2 million access-log lines in well under a minute):
@@ -16,6 +16,7 @@ CLI::
 
     python -m lakehouse.samples access --lines N --out PATH [--format combined|response_time]
     python -m lakehouse.samples product-views --events N --out PATH
+    python -m lakehouse.samples web-events --events N --out PATH
     python -m lakehouse.samples committed [--out-dir sample_logs]   # the committed samples
 """
 
@@ -1027,12 +1028,191 @@ def write_product_views(
 
 
 # ---------------------------------------------------------------------------
+# web events (seed 002)
+
+WEB_BAD_KINDS = (
+    "blank",  # empty or whitespace-only line: counted skip
+    "invalid_json",  # truncated object: quarantine
+    "json_array",  # a JSON array instead of an object: quarantine
+    "missing_host",  # `host` absent, "" or null: quarantine
+    "missing_ip",  # `ip` absent, "" or null: quarantine
+    "bad_event_time",  # "yesterday" & co.: quarantine
+    "out_of_range_date",  # 1970 event_time: quarantine
+    "long_host",  # a host of 300 characters (longer than the export's column): quarantine
+    "repeated",  # byte-identical copy of an earlier valid event: a hit of its own
+)
+_WEB_QUARANTINED = (
+    "invalid_json", "json_array", "missing_host", "missing_ip", "bad_event_time",
+    "out_of_range_date", "long_host",
+)  # fmt: skip
+_WEB_OFFSETS = ((0, "Z"),) * 50 + ((2 * 3600, "+02:00"),) * 30 + ((-5 * 3600, "-05:00"),) * 20
+_WEB_HOSTS = (
+    ("www.example.com", 50.0), ("blog.example.com", 20.0), ("shop.example.com", 15.0),
+    ("docs.example.com", 10.0), ("WWW.Example.COM", 2.0),
+)  # fmt: skip
+_WEB_PATHS = (
+    "/", "/", "/", "/about", "/pricing", "/blog", "/blog/spark-4-ansi-mode", "/blog/delta-lake-merge",
+    "/docs/getting-started", "/docs/api?version=2", "/lessons/1", "/lessons/2?utm_source=newsletter",
+    "/signup", "/login", "/search?q=lakehouse", "/favicon.ico", "/robots.txt",
+)  # fmt: skip
+
+
+def _web_referrers() -> list[str | None]:
+    """Weighted referrers; None means the key is absent ("" and "-" mean direct too)."""
+    pairs = [
+        (None, 15.0), ("", 10.0), ("-", 8.0),
+        ("https://www.google.com/", 25.0), ("https://www.google.com/search?q=lakehouse", 4.0),
+        ("https://WWW.Bing.com/search?q=spark", 3.0), ("https://t.co/Xk3pQ9aZ1m", 3.0),
+        ("https://www.linkedin.com/feed/", 4.0), ("https://news.ycombinator.com/item?id=39001", 3.0),
+        ("https://www.reddit.com/r/dataengineering/", 3.0), ("http://partner.example.net:8080/deals", 1.0),
+        ("https://www.example.com/blog", 8.0), ("https://blog.example.com/", 5.0),
+    ]  # fmt: skip
+    return _expand(pairs, 1000)
+
+
+def write_web_events(
+    path: str | Path,
+    n_events: int,
+    *,
+    seed: int = 2,
+    start: str | date | datetime = "2024-03-01",
+    days: int = 2,
+    bad_records: bool = True,
+    bad_per_kind: int | None = None,
+) -> dict:
+    """Write ``n_events`` JSON lines of web events (seed 002 shape) to ``path``.
+
+    Events come in visits: a visitor (a public IP the GeoLite2 db resolves, a user agent,
+    crawlers from their operators' ranges) browses one host with hits a few seconds to
+    about a minute apart (some exactly 60 s: a new session), and a visit crosses each
+    UTC midnight of the span. Each event has ``ip``, ``host`` (a few in upper case),
+    ``url``, ``referrer`` (absent, ``""``, ``"-"`` or a URL), ``user_agent``,
+    ``event_time`` (ISO-8601 with ``Z``, ``+02:00`` or ``-05:00``, some with
+    milliseconds) and sometimes a ``headers`` object the pipeline keeps as `extra`.
+    Lines are in time order. With ``bad_records``, ``bad_per_kind`` records of each kind
+    in :data:`WEB_BAD_KINDS` are mixed in. Returns counts like :func:`write_access_log`.
+    """
+    if n_events < 0 or days < 1:
+        raise ValueError("n_events must be >= 0 and days >= 1")
+    rng = random.Random(seed)
+    reader = _open_geoip()
+    t0 = _start_epoch(start)
+    span = days * 86400
+    browsers, bots, _tools = _user_agents()
+    hosts = _expand(list(_WEB_HOSTS), 200)
+    referrers = _web_referrers()
+    ips = _ip_pool(rng, max(10, n_events // 8), reader, ipv6_share=0.05)
+
+    per_kind = _bad_per_kind(n_events, bad_records, bad_per_kind)
+    kinds_wanted = [k for k in WEB_BAD_KINDS for _ in range(per_kind)]
+    if len(kinds_wanted) > n_events // 3:
+        raise ValueError(f"too many bad records ({len(kinds_wanted)}) for {n_events} events")
+    n_hits = n_events - len(kinds_wanted)
+
+    def visitor() -> tuple[str, str, str]:
+        if rng.random() < 0.1:
+            agent = rng.choice(bots)
+            ip = _bot_ip(rng, agent) or rng.choice(ips)
+        else:
+            agent, ip = rng.choice(browsers), rng.choice(ips)
+        return ip, agent, rng.choice(hosts)
+
+    def visit(first: int, n: int) -> list[tuple[int, int, str, str, str]]:
+        ip, agent, host = visitor()
+        hits, t = [], first * 1000
+        for _ in range(n):
+            hits.append((t, ip, agent, host))
+            r = rng.random()
+            t += 60_000 if r < 0.05 else rng.randrange(1000, 70_000) if r < 0.3 else rng.randrange(1000, 30_000)
+        return hits
+
+    # (epoch ms, ip, agent, host) of every hit: a visit across each midnight, then random visits.
+    hits: list = []
+    for d in range(1, days):
+        midnight = (t0 + d * 86400) * 1000
+        ip, agent, host = visitor()
+        hits.extend((midnight + s * 1000, ip, agent, host) for s in (-20, -5, 10))
+    while len(hits) < n_hits:
+        n = min(n_hits - len(hits), 1 + int(rng.expovariate(1 / 4)))
+        hits.extend(visit(t0 + rng.randrange(span - 3600), n))
+    hits = sorted(hits[:n_hits])
+    clock = _Clock()
+
+    def event(t_ms: int, ip: str, agent: str, host: str) -> dict:
+        off_s, off_t = rng.choice(_WEB_OFFSETS)
+        ev: dict = {"url": rng.choice(_WEB_PATHS)}
+        ref = rng.choice(referrers)
+        if ref is not None:
+            ev["referrer"] = ref
+        ev["user_agent"] = agent
+        ev["host"] = host
+        ev["ip"] = ip
+        if rng.random() < 0.2:
+            ev["headers"] = {"accept-language": rng.choice(("en-US", "de-DE", "fr-FR")), "dnt": "1"}
+        ev["event_time"] = clock.iso(t_ms // 1000, t_ms % 1000, off_s, off_t)
+        return ev
+
+    counts = dict.fromkeys(("lines", "valid_plain", *WEB_BAD_KINDS), 0)
+    lo = max(1, min(10, n_events // 10))
+    slots = rng.sample(range(lo, n_events), len(kinds_wanted)) if kinds_wanted else []
+    bad_at = dict(zip(slots, kinds_wanted, strict=True))
+    lines: list[str] = []
+    queue = iter(hits)
+    last_valid: str | None = None
+    for pos in range(n_events):
+        kind = bad_at.get(pos)
+        if kind is None:
+            last_valid = json.dumps(event(*next(queue)))
+            lines.append(last_valid)
+            counts["valid_plain"] += 1
+        elif kind == "repeated":  # never before the first valid line: bad slots start at `lo`
+            lines.append(last_valid or "")
+        elif kind == "blank":
+            lines.append(("", "  ")[counts["blank"] % 2])
+        else:
+            ev = event(t0 + rng.randrange(span) * 1000, *visitor())
+            n = counts[kind]
+            if kind == "invalid_json":
+                text = json.dumps(ev)
+                lines.append(text[: len(text) * (1 + n % 3) // 4])
+            elif kind == "json_array":
+                lines.append(json.dumps([ev]))
+            elif kind in ("missing_host", "missing_ip"):
+                field = kind.removeprefix("missing_")
+                if n % 3 == 0:
+                    del ev[field]
+                else:
+                    ev[field] = "" if n % 3 == 1 else None
+                lines.append(json.dumps(ev))
+            elif kind == "bad_event_time":
+                ev["event_time"] = ("yesterday", "not a date", "2024-13-45T10:00:00Z")[n % 3]
+                lines.append(json.dumps(ev))
+            elif kind == "out_of_range_date":
+                ev["event_time"] = f"1970-01-01T00:00:0{n % 10}Z"
+                lines.append(json.dumps(ev))
+            else:  # long_host
+                ev["host"] = "a" * 280 + ".example.com"
+                lines.append(json.dumps(ev))
+        if kind is not None:
+            counts[kind] += 1
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="\n") as out:
+        out.write("\n".join(lines))
+        if lines:
+            out.write("\n")
+    counts["lines"] = len(lines)
+    return _with_expected(counts, _WEB_QUARANTINED, ())
+
+
+# ---------------------------------------------------------------------------
 # the committed samples
 
 COMMITTED = {
     "access.log": dict(kind="access", n=3000, seed=7, log_format="combined"),
     "access_response_time.log": dict(kind="access", n=600, seed=8, log_format="response_time"),
     "product_views.jsonl": dict(kind="product-views", n=3000, seed=11),
+    "web_events.jsonl": dict(kind="web-events", n=300, seed=2),
 }
 
 _ACCESS_KIND_DOC = {
@@ -1055,6 +1235,17 @@ _VIEW_KIND_DOC = {
     "out_of_range_date": '`time_stamp: 0` or `timestamp: "1970-01-01T00:00:00Z"` (in turn): quarantine (out of range)',
     "duplicate": "exact copy of an earlier valid event (same id, same content): counted once as a duplicate",
 }
+_WEB_KIND_DOC = {
+    "blank": "empty or whitespace-only line: skipped and counted",
+    "invalid_json": "JSON object cut short (truncated): quarantine",
+    "json_array": "a JSON array `[{...}]` instead of an object: quarantine",
+    "missing_host": "`host` absent, `\"\"` or `null` (in turn): quarantine",
+    "missing_ip": "`ip` absent, `\"\"` or `null` (in turn): quarantine",
+    "bad_event_time": '`event_time` of `"yesterday"`, `"not a date"`, `"2024-13-45T10:00:00Z"` (in turn): quarantine',
+    "out_of_range_date": "`event_time` in 1970: quarantine (out of range)",
+    "long_host": "a `host` of 292 characters (wider than the export's VARCHAR(255)): quarantine",
+    "repeated": "byte-identical copy of an earlier valid event: valid, a hit of its own",
+}
 
 
 def write_committed_samples(out_dir: str | Path) -> dict[str, dict]:
@@ -1066,6 +1257,8 @@ def write_committed_samples(out_dir: str | Path) -> dict[str, dict]:
             results[name] = write_access_log(
                 out_dir / name, spec["n"], seed=spec["seed"], log_format=spec["log_format"]
             )
+        elif spec["kind"] == "web-events":
+            results[name] = write_web_events(out_dir / name, spec["n"], seed=spec["seed"])
         else:
             results[name] = write_product_views(out_dir / name, spec["n"], seed=spec["seed"])
     (out_dir / "README.md").write_text(_readme(results), encoding="utf-8")
@@ -1089,7 +1282,7 @@ def _expected_rows(counts: dict) -> list[str]:
 
 
 def _readme(results: dict[str, dict]) -> str:
-    a, rt, pv = (results[n] for n in COMMITTED)
+    a, rt, pv, we = (results[n] for n in COMMITTED)
     lines = [
         "# Sample inputs",
         "",
@@ -1148,8 +1341,22 @@ def _readme(results: dict[str, dict]) -> str:
         *_kind_table(pv, _VIEW_KIND_DOC),
         *_expected_rows(pv),
         "",
-        "`tests/reference_gold.py` computes the expected silver counts and gold tables",
-        "of these files independently of Spark.",
+        "## web_events.jsonl",
+        "",
+        f"{we['lines']} lines of JSON web events (seed 2), shaped like seed 002, over",
+        "2024-03-01 .. 2024-03-02 UTC: `ip`, `host` (a few in upper case), `url` (a path, some",
+        "with a query string), `referrer` (absent, `\"\"`, `\"-\"` or a URL), `user_agent`",
+        "(about 10 % crawlers from their operators' ranges), `event_time` (ISO-8601 with `Z`,",
+        "`+02:00` or `-05:00`, some with milliseconds) and sometimes a `headers` object. Hits",
+        "come in visits, a few seconds to about a minute apart (some exactly 60 s: a new",
+        "session); one visit crosses midnight. Bad records mixed in:",
+        "",
+        *_kind_table(we, _WEB_KIND_DOC),
+        *_expected_rows(we),
+        "",
+        "`tests/reference_gold.py` (access logs, product views) and `tests/reference_web.py`",
+        "(web events) compute the expected silver counts and gold tables of these files",
+        "independently of Spark.",
         "",
     ]
     return "\n".join(lines)
@@ -1187,6 +1394,13 @@ def main(argv: list[str] | None = None) -> int:
     pv.add_argument("--start", default="2024-03-01", help="first UTC day (YYYY-MM-DD)")
     pv.add_argument("--days", type=int, default=3)
     pv.add_argument("--no-bad", action="store_true", help="only valid, unique records")
+    we = sub.add_parser("web-events", help="web-event JSON lines (seed 002)")
+    we.add_argument("--events", type=int, required=True)
+    we.add_argument("--out", type=Path, required=True)
+    we.add_argument("--seed", type=int, default=2)
+    we.add_argument("--start", default="2024-03-01", help="first UTC day (YYYY-MM-DD)")
+    we.add_argument("--days", type=int, default=2)
+    we.add_argument("--no-bad", action="store_true", help="only valid records")
     com = sub.add_parser("committed", help="regenerate the committed sample_logs/ files")
     com.add_argument("--out-dir", type=Path, default=Path("sample_logs"))
     args = parser.parse_args(argv)
@@ -1200,6 +1414,12 @@ def main(argv: list[str] | None = None) -> int:
         _print_counts(counts, args.out, time.perf_counter() - began)
     elif args.command == "product-views":
         counts = write_product_views(
+            args.out, args.events, seed=args.seed, start=args.start, days=args.days,
+            bad_records=not args.no_bad,
+        )  # fmt: skip
+        _print_counts(counts, args.out, time.perf_counter() - began)
+    elif args.command == "web-events":
+        counts = write_web_events(
             args.out, args.events, seed=args.seed, start=args.start, days=args.days,
             bad_records=not args.no_bad,
         )  # fmt: skip

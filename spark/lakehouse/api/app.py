@@ -1,10 +1,11 @@
-"""The analytics API over the exported gold tables (FastAPI), built by `create_app(config)`.
+"""The analytics API over the exported gold tables (FastAPI), built by `create_app(config)`,
+and the IP collector's ingest routes (`api/ingest.py`).
 
 Reads the database `lakehouse export` writes (SQLite by default, PostgreSQL in the services
 profile) with a plain Python driver: no Spark. Every analytics route takes `from`, `to`
 (inclusive ISO dates, both optional) and `limit` (1..`api.max_limit`); a database that
 cannot answer is a 503 with a one-line reason. With an API key configured every route but
-`/health` needs it in the `X-API-Key` header.
+`/health` needs it in the `X-API-Key` header (the ingest routes included).
 """
 
 from __future__ import annotations
@@ -24,9 +25,15 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from lakehouse.api.metrics import ApiMetrics, PipelineCollector, RequestMetricsMiddleware
+from lakehouse.api import ingest
+from lakehouse.api.metrics import (
+    ApiMetrics,
+    IngestMetrics,
+    PipelineCollector,
+    RequestMetricsMiddleware,
+)
 from lakehouse.config import Config
-from lakehouse.io import gold_db
+from lakehouse.io import gold_db, ip_sink
 from lakehouse.io.job_runs import JobRunsReader
 
 log = logging.getLogger("lakehouse.api")
@@ -104,9 +111,11 @@ class ApiKeyMiddleware:
         await self.app(scope, receive, send)
 
 
-def create_app(config: Config, job_runs_ttl: float = 15.0) -> FastAPI:
-    """The API for `config`: its export target, its warehouse's job runs, its API key."""
+def create_app(config: Config, job_runs_ttl: float = 15.0, sink: ip_sink.IpSink | None = None) -> FastAPI:
+    """The API for `config`: its export target, its warehouse's job runs, its API key, and
+    the sink of the ingested IPs (default: the one `ip_events.sink` names; closed with the app)."""
     gold = gold_db.GoldReader(gold_db.database_from(config.export))
+    sink = sink or ip_sink.sink_from(config)
     job_runs = JobRunsReader(config, ttl=job_runs_ttl)
     registry = CollectorRegistry()
     metrics = ApiMetrics(registry)
@@ -116,10 +125,11 @@ def create_app(config: Config, job_runs_ttl: float = 15.0) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         gold.close()
+        sink.close()
 
     app = FastAPI(
         title="Lakehouse analytics",
-        summary="Daily web-traffic and product aggregates from the exported gold tables.",
+        summary="Daily web-traffic and product aggregates from the exported gold tables; the IP collector.",
         version="1",
         lifespan=lifespan,
     )
@@ -131,6 +141,8 @@ def create_app(config: Config, job_runs_ttl: float = 15.0) -> FastAPI:
     # Added last, so it runs first (outermost): refused requests are counted too.
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     window = Depends(window_dependency(config.api.max_limit))
+    sink_timeout = config.ip_events.delivery_timeout_seconds + ingest.SINK_GRACE_SECONDS
+    ingest.install(app, config.api, sink, IngestMetrics(registry), sink_timeout, dependencies=security)
 
     @app.exception_handler(gold_db.GoldUnavailable)
     async def unavailable(_request: Request, error: gold_db.GoldUnavailable) -> JSONResponse:
@@ -180,7 +192,7 @@ def create_app(config: Config, job_runs_ttl: float = 15.0) -> FastAPI:
 
     @app.get("/metrics", tags=["operations"], dependencies=security)
     def prometheus() -> Response:
-        """Prometheus exposition: API requests and latencies, pipeline runs, gold freshness."""
+        """Prometheus exposition: API requests and latencies, IPs ingested, pipeline runs, gold freshness."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -44,6 +44,25 @@ class ApiMetrics:
         self.latency.labels(method, route).observe(seconds)
 
 
+class IngestMetrics:
+    """IPs the collector routes accepted, and rejected by reason code (a fixed, small set:
+    `not_an_ip`, `hostname`, `zone_id`, ..., `too_many`, `sink_unavailable`)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.accepted = Counter(
+            "lakehouse_ingest_ips_accepted", "IPs accepted and made durable by the ingest routes", ("route",), registry=registry
+        )
+        self.rejected = Counter(
+            "lakehouse_ingest_ips_rejected", "IPs the ingest routes did not accept, by reason", ("route", "reason"), registry=registry
+        )
+        self.refused = Counter(
+            "lakehouse_ingest_requests_refused",
+            "Ingest requests refused before their IPs were read (rate limit, size, content type, JSON)",
+            ("route", "reason"),
+            registry=registry,
+        )
+
+
 class RequestMetricsMiddleware:
     """ASGI middleware timing every HTTP request into `ApiMetrics` (pure ASGI: no body buffering)."""
 

@@ -9,6 +9,11 @@ from that silver table is recomputed from all of silver for exactly those dates 
 swapped in with one `replaceWhere` overwrite. `--report-date` adds dates to recompute.
 Each refreshed date is logged in `gold/_report_dates` with a refresh id, which the
 export uses to know what changed.
+
+Web-event sessions may cross midnight (a session belongs to the date it starts): for
+them the touched dates grow to every date a session spanning one of them covers, and
+silver is read over enough days around those that no session is cut at an edge
+(`session_dates`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pyspark.sql import types as T
 from lakehouse.config import Config
 from lakehouse.io import delta
 from lakehouse.jobs.runtime import JobRun, run_job, timed
+from lakehouse.transforms import web_windows
 from lakehouse.transforms.gold import GOLD_TABLES, GoldParams, build_gold
 
 log = logging.getLogger("lakehouse.gold")
@@ -51,6 +57,26 @@ def _date_list(dates) -> str:
     return ", ".join(f"DATE'{d.isoformat()}'" for d in sorted(dates))
 
 
+def session_dates(silver: DataFrame, touched: set[date], gap_seconds: int) -> tuple[set[date], set[date]]:
+    """(dates to rewrite, dates of silver to read) so that web-event sessions come out whole.
+
+    Rewritten: the touched dates and every date a session spanning one of them covers.
+    Read: those and the days around them until no session spanning a touched date or
+    starting in a rewritten one may be cut at the edge of what is read. Each round looks
+    at a small aggregate of the sessions (`web_windows.session_extents`), never at rows.
+    """
+    rewrite = set(touched)
+    read = web_windows.around(touched, web_windows.days_reached(gap_seconds))
+    while True:
+        events = silver.where(F.col("event_date").isin(sorted(read)))
+        extents = web_windows.session_extents(events, gap_seconds, touched, rewrite, read).collect()
+        wider = web_windows.widen_dates(extents, rewrite, read, gap_seconds)
+        if wider == (rewrite, read):
+            return rewrite, read
+        rewrite, read = wider
+        log.info("sessions: rewriting %d date(s), reading %d", len(rewrite), len(read))
+
+
 def refresh_dates(
     spark: SparkSession,
     config: Config,
@@ -66,10 +92,18 @@ def refresh_dates(
     if not delta.table_exists(spark, silver_path):
         log.info("no silver/%s yet: nothing to aggregate", source)
         return
-    silver = delta.read_table(spark, silver_path).where(F.col("event_date").isin(sorted(dates)))
+    params = GoldParams(config.top_ips_per_day, config.web_events.session_gap_seconds)
+    silver = delta.read_table(spark, silver_path)
+    read = dates = set(dates)
+    if source == "web_events":
+        with timed(log, "session dates"):
+            dates, read = session_dates(silver, dates, params.session_gap_seconds)
+    silver = silver.where(F.col("event_date").isin(sorted(read)))
     condition = f"report_date IN ({_date_list(dates)})"
     for table in tables_from(source):
-        rows = build_gold(table, silver, GoldParams(config.top_ips_per_day, config.web_events.session_gap_seconds))
+        rows = build_gold(table, silver, params)
+        if read != dates:  # the days read around the rewritten ones only complete their sessions
+            rows = rows.where(F.col("report_date").isin(sorted(dates)))
         with timed(log, table):
             delta.replace_where(rows, config.table_path("gold", table), condition, txn=txn)
             written = int(delta.last_commit_metrics(spark, config.table_path("gold", table)).get("numOutputRows", 0))
@@ -84,9 +118,15 @@ def refresh_dates(
     log.info("%s: refreshed %d report date(s): %s", source, len(dates), ", ".join(str(d) for d in sorted(dates)))
 
 
-def run(spark: SparkSession, config: Config, run_log: JobRun, forced: set[date] | None = None) -> None:
-    """Refresh the gold dates touched by new silver rows, plus `forced` dates."""
-    for source in SOURCES:
+def run(
+    spark: SparkSession,
+    config: Config,
+    run_log: JobRun,
+    forced: set[date] | None = None,
+    sources: tuple[str, ...] = SOURCES,
+) -> None:
+    """Refresh the gold dates touched by new silver rows of `sources`, plus `forced` dates."""
+    for source in sources:
         silver_path = config.table_path("silver", source)
         if not delta.table_exists(spark, silver_path):
             log.info("no silver/%s yet: skipping its gold tables", source)
@@ -108,14 +148,20 @@ def run(spark: SparkSession, config: Config, run_log: JobRun, forced: set[date] 
 
 
 def main(argv: list[str] | None = None) -> int:
+    def arguments(parser) -> None:
+        parser.add_argument(
+            "--report-date", action="append", type=date.fromisoformat, default=[], help="also recompute this date (repeatable)"
+        )
+        parser.add_argument(
+            "--source", action="append", choices=SOURCES, help="only the gold tables of this silver table (repeatable; default: all)"
+        )
+
     return run_job(
         "gold",
         "Silver -> gold daily aggregates (touched dates only).",
-        lambda spark, config, run_log, args: run(spark, config, run_log, set(args.report_date)),
+        lambda spark, config, run_log, args: run(spark, config, run_log, set(args.report_date), tuple(args.source or SOURCES)),
         argv,
-        lambda parser: parser.add_argument(
-            "--report-date", action="append", type=date.fromisoformat, default=[], help="also recompute this date (repeatable)"
-        ),
+        arguments,
     )
 
 

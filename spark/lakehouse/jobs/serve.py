@@ -1,4 +1,5 @@
-"""Serve the analytics API and its Prometheus metrics over the exported gold tables.
+"""Serve the analytics API and its Prometheus metrics over the exported gold tables, and
+the IP collector (`POST /ingest-ip`, `POST /ingest-ips`).
 
     lakehouse serve                                   # http://127.0.0.1:8000/docs
     lakehouse serve --warehouse ./warehouse --port 8000
@@ -8,6 +9,8 @@ Reads the database `lakehouse export` writes (`export.url`: the SQLite file of a
 warehouse, or PostgreSQL) with a Python driver; no Spark session is started. Binds to
 loopback by default (`api.host`); any other address is refused unless an API key is set
 (env var named by `api.api_key_env`), which every route but /health then requires.
+Accepted IPs go to the sink `ip_events.sink` names: the landing folder `ip_events.landing`
+(local profile) or the Kafka topic `kafka.topics.ip_events` (the other profiles).
 """
 
 from __future__ import annotations
@@ -69,11 +72,20 @@ def main(argv: list[str] | None = None) -> int:
 
     from lakehouse.api.app import create_app
     from lakehouse.io.gold_db import database_from
+    from lakehouse.io.ip_sink import KafkaSink, LandingSink, publish_orphans, sink_from
 
-    app = create_app(config)
+    sink = sink_from(config)
+    if isinstance(sink, LandingSink):
+        # IPs acknowledged by a server that was killed are in hidden files: make them visible now.
+        for path in publish_orphans(sink.folder):
+            log.warning("published %s, left by a server that did not stop cleanly", path)
+    if isinstance(sink, KafkaSink) and not sink.answers(timeout=5):
+        # Not fatal: the analytics routes work without it; the ingest routes answer 503 until it is up.
+        log.warning("%s: no broker or no such topic; ingested IPs get 503 until it is there", sink.describe())
+    app = create_app(config, sink=sink)
     log.info(
-        "serving %s on http://%s:%d (docs at /docs, API key %s)",
-        database_from(config.export).display, host, port, "required" if config.api.api_key else "off",
+        "serving %s on http://%s:%d (docs at /docs, API key %s); ingested IPs go to the %s",
+        database_from(config.export).display, host, port, "required" if config.api.api_key else "off", sink.describe(),
     )
     uvicorn.run(app, host=host, port=port, log_level="debug" if args.verbose else "warning", access_log=args.verbose)
     return 0

@@ -1,0 +1,138 @@
+"""`lakehouse poll --to kafka` on real servers: a local HTTP endpoint -> the api_ticks topic ->
+bronze on MinIO (the stream's catch-up) -> silver -> gold -> PostgreSQL, each tick once."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from lakehouse.io import delta, kafka
+from lakehouse.jobs import export_gold, gold_daily, poll, silver_api_ticks
+from lakehouse.jobs.runtime import JobRun
+from lakehouse.jobs.stream_kafka import StreamOptions, run_streams
+from tests.streaming.conftest import bronze_offsets, stack_config, use_stack
+from tests.test_poll import API_ERROR, Reply, ScriptedServer, body, ticker
+
+pytestmark = pytest.mark.services
+
+# A day no other test exports: PostgreSQL is shared by the run's tests.
+DAY = date(2024, 4, 10)
+T = int(datetime(2024, 4, 10, 12, 0, tzinfo=UTC).timestamp() * 1000)
+MINUTE = 60_000
+SCRIPT = [
+    Reply(200, body([ticker("BTCUSDT", "100", T), ticker("ETHUSDT", "50", T)])),
+    Reply(
+        200, body([ticker("BTCUSDT", "100", T), ticker("ETHUSDT", "50", T)])
+    ),  # nothing new: not sent
+    Reply(400, API_ERROR),
+    Reply(
+        200, body([ticker("BTCUSDT", "101", T + MINUTE), ticker("ETHUSDT", "50", T)])
+    ),  # only BTC is sent
+    Reply(429, b"slow down", {"Retry-After": "1"}),
+    Reply(200, body(ticker("BTCUSDT", "102", T + 2 * MINUTE))),
+]
+
+
+def poll_to_kafka(config, landing, script, polls):
+    with ScriptedServer(script) as server:
+        setup = poll.setup(
+            config, url=server.url, interval=0, landing=str(landing), backoff_seconds=0.1
+        )
+        assert setup.sink == "kafka"  # the services profile's default
+        return poll.poll(setup, polls)
+
+
+@pytest.fixture(scope="module")
+def polled(spark, stack, tmp_path_factory):
+    config = stack_config(stack, "pollk", datasets=("api_ticks",))
+    use_stack(spark, config)
+    landing = tmp_path_factory.mktemp("poll-kafka")
+    first = poll_to_kafka(config, landing, SCRIPT, 5)
+    # A restarted poller reads its state file: the last tick again is not sent.
+    restarted = poll_to_kafka(
+        config, landing, [Reply(200, body(ticker("BTCUSDT", "102", T + 2 * MINUTE)))], 1
+    )
+    runs = {name: JobRun(name) for name in ("stream", "silver", "gold", "export")}
+    run_streams(spark, config, StreamOptions(("api_ticks",), "availableNow", 1000), runs["stream"])
+    silver_api_ticks.run(spark, config, runs["silver"])
+    gold_daily.run(spark, config, runs["gold"])
+    export_gold.run(spark, config, runs["export"])
+    return {"config": config, "first": first, "restarted": restarted, "runs": runs}
+
+
+def test_each_response_is_one_message_and_one_bronze_row(spark, polled):
+    config = polled["config"]
+    first, restarted = polled["first"], polled["restarted"]
+    assert (
+        first.polls,
+        first.ok,
+        first.failed,
+        first.records,
+        first.new_ticks,
+        first.repeated_ticks,
+    ) == (5, 4, 1, 4, 4, 3)
+    assert (restarted.records, restarted.repeated_ticks) == (0, 1)
+    end = kafka.latest_offsets(config.kafka.bootstrap_servers, config.kafka.topics["api_ticks"])
+    assert sum(end.values()) == 4
+    assert bronze_offsets(spark, config, "api_ticks") == sorted(
+        (p, o) for p, n in end.items() for o in range(n)
+    )
+
+
+def test_silver_and_gold_hold_each_tick_once(spark, polled):
+    config = polled["config"]
+    counts = polled["runs"]["silver"].counts
+    assert {
+        k: counts[k]
+        for k in ("records", "read", "written", "quarantined", "duplicates", "skipped_blank")
+    } == {
+        "records": 4,
+        "read": 5,
+        "written": 4,
+        "quarantined": 1,
+        "duplicates": 0,
+        "skipped_blank": 0,
+    }
+    silver = delta.read_table(spark, config.table_path("silver", "api_ticks"))
+    topic = config.kafka.topics["api_ticks"]
+    assert sorted(
+        tuple(r) for r in silver.select("symbol", "price", "event_date", "source").collect()
+    ) == [
+        ("BTCUSDT", 100.0, DAY, f"kafka:{topic}"),
+        ("BTCUSDT", 101.0, DAY, f"kafka:{topic}"),
+        ("BTCUSDT", 102.0, DAY, f"kafka:{topic}"),
+        ("ETHUSDT", 50.0, DAY, f"kafka:{topic}"),
+    ]
+    quarantine = delta.read_table(spark, config.table_path("quarantine", "api_ticks"))
+    assert [tuple(r) for r in quarantine.select("reason", "value", "topic").collect()] == [
+        ("API error -1121: Invalid symbol.", API_ERROR.decode(), topic)
+    ]
+    gold = delta.read_table(spark, config.table_path("gold", "api_daily_summary")).orderBy("symbol")
+    expected = [(DAY, "BTCUSDT", 101.0, 100.0, 102.0, 3), (DAY, "ETHUSDT", 50.0, 50.0, 50.0, 1)]
+    assert [tuple(r) for r in gold.collect()] == expected
+
+
+def test_postgres_holds_the_summary_once(stack, polled):
+    rows = stack.pg.psql(
+        f"SELECT report_date, symbol, avg_price, min_price, max_price, n_records FROM api_daily_summary "
+        f"WHERE report_date = DATE '{DAY}' ORDER BY symbol"
+    )
+    assert rows.splitlines() == [f"{DAY}|BTCUSDT|101|100|102|3", f"{DAY}|ETHUSDT|50|50|50|1"]
+
+
+def test_a_second_catch_up_finds_nothing_new(spark, polled):
+    config = polled["config"]
+    before = {
+        layer: delta.table_version(spark, config.table_path(layer, "api_ticks"))
+        for layer in ("bronze", "silver")
+    }
+    runs = {name: JobRun(name) for name in ("stream", "silver")}
+    run_streams(spark, config, StreamOptions(("api_ticks",), "availableNow", 1000), runs["stream"])
+    silver_api_ticks.run(spark, config, runs["silver"])
+    assert runs["stream"].counts.get("api_ticks_rows", 0) == 0
+    assert runs["silver"].counts == {}
+    assert {
+        layer: delta.table_version(spark, config.table_path(layer, "api_ticks"))
+        for layer in ("bronze", "silver")
+    } == before
