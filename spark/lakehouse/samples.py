@@ -1205,6 +1205,43 @@ def write_web_events(
     return _with_expected(counts, _WEB_QUARANTINED, ())
 
 
+def write_api_ticks(path: str | Path, *, seed: int = 3, start: str = "2024-03-01", polls: int = 96) -> dict:
+    """Write polled Binance 24h-ticker responses (seed 003's source) as JSON lines: one poll
+    every 30 minutes for ``polls`` polls of three symbols, mostly the whole list per line,
+    every eighth poll one object per line, one response polled twice, and three bad
+    records (an API error payload, an HTML error page, a non-numeric price)."""
+    rng = random.Random(seed)
+    t0 = int(_start_epoch(start) * 1000)
+    prices = {"BTCUSDT": 62000.0, "ETHUSDT": 3400.0, "SOLUSDT": 130.0}
+    lines: list[str] = []
+    for i in range(polls):
+        close = t0 + i * 1_800_000 + rng.randint(0, 999)
+        batch = []
+        for symbol in prices:
+            prices[symbol] *= 1 + rng.uniform(-0.01, 0.01)
+            p = prices[symbol]
+            batch.append({
+                "symbol": symbol, "priceChange": f"{p * 0.01:.8f}", "priceChangePercent": "1.000",
+                "weightedAvgPrice": f"{p:.8f}", "prevClosePrice": f"{p * 0.99:.8f}", "lastPrice": f"{p:.8f}",
+                "lastQty": "0.01000000", "bidPrice": f"{p - 0.01:.8f}", "bidQty": "1.00000000",
+                "askPrice": f"{p + 0.01:.8f}", "askQty": "1.00000000", "openPrice": f"{p * 0.99:.8f}",
+                "highPrice": f"{p * 1.02:.8f}", "lowPrice": f"{p * 0.98:.8f}", "volume": "1000.00000000",
+                "quoteVolume": f"{p * 1000:.8f}", "openTime": close - 86_400_000, "closeTime": close,
+                "firstId": 1000 + i, "lastId": 2000 + i, "count": 1000,
+            })  # fmt: skip
+        if i % 8 == 3:
+            lines += [json.dumps(b, separators=(",", ":")) for b in batch]
+        else:
+            lines.append(json.dumps(batch, separators=(",", ":")))
+        if i == 10:
+            lines.append(json.dumps(batch, separators=(",", ":")))  # the same response polled twice
+    lines.insert(20, '{"code":-1121,"msg":"Invalid symbol."}')
+    lines.insert(40, "<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>")
+    lines.insert(60, json.dumps({"symbol": "BTCUSDT", "lastPrice": "n/a", "closeTime": t0 + 7 * 3_600_000}, separators=(",", ":")))
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return {"lines": len(lines), "polls": polls, "ticks": polls * len(prices), "repeated_ticks": len(prices), "bad_records": 3}
+
+
 # ---------------------------------------------------------------------------
 # the committed samples
 
@@ -1213,6 +1250,7 @@ COMMITTED = {
     "access_response_time.log": dict(kind="access", n=600, seed=8, log_format="response_time"),
     "product_views.jsonl": dict(kind="product-views", n=3000, seed=11),
     "web_events.jsonl": dict(kind="web-events", n=300, seed=2),
+    "api_ticks.jsonl": dict(kind="api-ticks", n=96, seed=3),
 }
 
 _ACCESS_KIND_DOC = {
@@ -1259,6 +1297,8 @@ def write_committed_samples(out_dir: str | Path) -> dict[str, dict]:
             )
         elif spec["kind"] == "web-events":
             results[name] = write_web_events(out_dir / name, spec["n"], seed=spec["seed"])
+        elif spec["kind"] == "api-ticks":
+            results[name] = write_api_ticks(out_dir / name, seed=spec["seed"], polls=spec["n"])
         else:
             results[name] = write_product_views(out_dir / name, spec["n"], seed=spec["seed"])
     (out_dir / "README.md").write_text(_readme(results), encoding="utf-8")
@@ -1282,7 +1322,7 @@ def _expected_rows(counts: dict) -> list[str]:
 
 
 def _readme(results: dict[str, dict]) -> str:
-    a, rt, pv, we = (results[n] for n in COMMITTED)
+    a, rt, pv, we, ticks = (results[n] for n in COMMITTED)
     lines = [
         "# Sample inputs",
         "",
@@ -1353,6 +1393,16 @@ def _readme(results: dict[str, dict]) -> str:
         "",
         *_kind_table(we, _WEB_KIND_DOC),
         *_expected_rows(we),
+        "",
+        "## api_ticks.jsonl",
+        "",
+        f"{ticks['lines']} lines of polled Binance 24h-ticker responses (seed 3, seed 003's source):",
+        f"{ticks['polls']} polls 30 minutes apart from 2024-03-01 00:00 UTC, three symbols each",
+        "(BTCUSDT, ETHUSDT, SOLUSDT; `lastPrice` a string, `closeTime` epoch ms), mostly the whole",
+        "list on one line, every eighth poll one object per line. One response is polled twice",
+        f"(its {ticks['repeated_ticks']} ticks are duplicates), and {ticks['bad_records']} records are bad: an API error",
+        "payload `{\"code\":-1121,\"msg\":\"Invalid symbol.\"}`, an HTML 502 page and a",
+        "`lastPrice` of `\"n/a\"`: quarantine.",
         "",
         "`tests/reference_gold.py` (access logs, product views) and `tests/reference_web.py`",
         "(web events) compute the expected silver counts and gold tables of these files",
