@@ -8,6 +8,7 @@ PROFILE ?= local
 WAREHOUSE ?= ./warehouse
 BENCH_LINES ?= 2000000
 BENCH_EVENTS ?= 3000000
+BENCH_WEB_EVENTS ?= 2000000
 export LAKEHOUSE_HOME := $(CURDIR)
 export PIP_CACHE_DIR := $(PIP_CACHE)
 
@@ -78,9 +79,10 @@ test: setup airflow-setup browser ## Run the whole test suite (starts the real P
 test-fast: setup airflow-setup ## Unit tests only (no end-to-end, no services)
 	$(VENV)/bin/pytest -q tests/transforms tests/test_*.py
 
-bench: setup ## Benchmark: batch (silver, whole batch vs ceiling, GoAccess) and streaming (ingest, latency)
+bench: setup ## Benchmark: batch (silver, whole batch vs ceiling, GoAccess), streaming (ingest, latency), web-event windows and sessions vs ceiling
 	$(PY) -m lakehouse.bench --lines $(BENCH_LINES)
 	$(PY) -m lakehouse.bench_stream --events $(BENCH_EVENTS)
+	$(PY) -m lakehouse.bench_windows -n $(BENCH_WEB_EVENTS)
 
 notebooks: setup ## Execute notebooks/ against WAREHOUSE (runs the demo first when it has no gold); executed copies in .data/notebooks/
 	$(if $(filter local,$(PROFILE)),@test -d $(WAREHOUSE)/gold || $(MAKE) demo)
