@@ -108,7 +108,7 @@ def test_airflow_gets_the_dags_the_profile_and_every_secret_the_config_names(pro
     compose = load_config(profile="compose", environ={})
     secrets = {compose._raw["export"]["password_env"], compose._raw["s3"]["access_key_env"], compose._raw["s3"]["secret_key_env"]}
     dags = {p.name for p in (ROOT / "dags").glob("lakehouse_*.py")}
-    assert dags == {"lakehouse_daily.py", "lakehouse_stream_catchup.py", "lakehouse_maintenance.py"}
+    assert dags == {"lakehouse_daily.py", "lakehouse_stream_catchup.py", "lakehouse_maintenance.py", "lakehouse_feeds.py"}
     for name in AIRFLOW_SERVICES:
         service = project["services"][name]
         env = service["environment"]
