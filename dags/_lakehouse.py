@@ -83,7 +83,7 @@ def export_asset(table: str) -> Asset:
     return Asset(name=f"lakehouse.export.{table}", uri=f"lakehouse://export/{table}", group="lakehouse")
 
 
-# The gold tables of lakehouse.transforms.gold.GOLD_TABLES by silver source (the DAGs do
+# The gold tables of lakehouse.transforms.gold (GOLD_TABLES, CURRENT_TABLES) by silver source (the DAGs do
 # not import the package: Airflow's venv does not hold Spark); tests/test_dags.py keeps
 # the two in step.
 GOLD_TABLES_BY_SOURCE = {
@@ -94,6 +94,7 @@ GOLD_TABLES_BY_SOURCE = {
     "product_views": ("product_views_daily", "country_views_daily", "referrer_views_daily"),
     "web_events": ("traffic_5min", "traffic_5min_referrer", "sessions"),
     "api_ticks": ("api_daily_summary",),
+    "ip_events": ("ip_geolocation",),  # kept current per IP (transforms.gold.CURRENT_TABLES)
 }
 GOLD_TABLES = tuple(t for tables in GOLD_TABLES_BY_SOURCE.values() for t in tables)
 SILVER_ASSETS = {d: table_asset("silver", d) for d in GOLD_TABLES_BY_SOURCE}

@@ -1,7 +1,7 @@
 """
-### lakehouse_web_events_hourly, lakehouse_api_ticks_hourly, lakehouse_web_events_daily, lakehouse_api_ticks_daily
+### lakehouse_{web_events,api_ticks,ip_events}_hourly, lakehouse_{web_events,api_ticks,ip_events}_daily
 
-The two feeds beside access logs and product views, each as seed 003 runs its poller's
+The three feeds beside access logs and product views, each as seed 003 runs its poller's
 data: an hourly DAG lands and cleans, a daily DAG aggregates and exports.
 
 ```
@@ -15,6 +15,9 @@ data: an hourly DAG lands and cleans, a daily DAG aggregates and exports.
   the same tables current within seconds between runs.
 - **api_ticks** (seed 003): `lakehouse poll` fetches the endpoint; `gold_api_ticks`
   writes `api_daily_summary`.
+- **ip_events** (seed 000): the IP collector of `lakehouse serve` lands the sightings;
+  `gold_ip_events` upserts `ip_geolocation` (a row per IP, not per day: the IPs seen
+  since its last run) and the export upserts the changed rows.
 
 Where `bronze_<feed>` reads, decided when the DAG file is parsed:
 
@@ -22,6 +25,7 @@ Where `bronze_<feed>` reads, decided when the DAG file is parsed:
 |---|---|---|
 | web_events | `LAKEHOUSE_WEB_EVENTS_SOURCE` = `files` or `kafka` | `files`: `ingest --dataset web_events --path <LAKEHOUSE_INCOMING or sample_logs>/web_events.jsonl` |
 | api_ticks | `LAKEHOUSE_API_TICKS_SOURCE` = `files` or `kafka` | `files`: the poller's landing folder `<home>/.data/landing/api_ticks` |
+| ip_events | `LAKEHOUSE_IP_EVENTS_SOURCE` = `files` or `kafka` | `files`: the collector's landing folder `<home>/.data/landing/ip_events` |
 
 With `kafka` the task is a catch-up run of the stream for that topic only
 (`lakehouse stream --dataset <feed> --trigger availableNow`); pause it while a
@@ -55,6 +59,7 @@ INCOMING = os.environ.get("LAKEHOUSE_INCOMING") or str(LAKEHOUSE_HOME / "sample_
 LANDING = {
     "web_events": f"{INCOMING}/web_events.jsonl",
     "api_ticks": str(LAKEHOUSE_HOME / ".data" / "landing" / "api_ticks"),
+    "ip_events": str(LAKEHOUSE_HOME / ".data" / "landing" / "ip_events"),
 }
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.transforms.gold import GOLD_TABLES
+from lakehouse.transforms.gold import CURRENT_TABLES, GOLD_TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 DAGS = ROOT / "dags"
@@ -175,24 +175,26 @@ def test_gold_and_export_tasks_update_assets(parsed: dict) -> None:
         "lakehouse_daily": ("gold_daily", ("access_logs", "product_views")),
         "lakehouse_web_events_daily": ("gold_web_events", ("web_events",)),
         "lakehouse_api_ticks_daily": ("gold_api_ticks", ("api_ticks",)),
+        "lakehouse_ip_events_daily": ("gold_ip_events", ("ip_events",)),
     }
+    built = {t: source for t, (source, _build) in GOLD_TABLES.items()} | {t: s for t, (s, _keys) in CURRENT_TABLES.items()}
     seen = []
     for dag_id, (task_id, sources) in gold_tasks.items():
         tasks = parsed["dags"][dag_id]["tasks"]
-        expected = sorted(t for t, (source, _build) in GOLD_TABLES.items() if source in sources)
+        expected = sorted(t for t, source in built.items() if source in sources)
         assert sorted(tasks[task_id]["outlets"]) == [f"lakehouse://warehouse/gold/{t}" for t in expected], dag_id
         assert sorted(tasks["export_gold"]["outlets"]) == [f"lakehouse://export/{t}" for t in expected], dag_id
         assert tasks["quality_gate"]["outlets"] == []
         sources_args = tasks[task_id]["application_args"]
         assert [sources_args[i + 1] for i, a in enumerate(sources_args) if a == "--source"] == list(sources), dag_id
         seen += expected
-    assert sorted(seen) == sorted(GOLD_TABLES) and len(GOLD_TABLES) == 13
+    assert sorted(seen) == sorted(built) and (len(GOLD_TABLES), len(CURRENT_TABLES)) == (13, 1)
     tasks = parsed["dags"]["lakehouse_daily"]["tasks"]
     assert tasks["silver_access_logs"]["outlets"] == ["lakehouse://warehouse/silver/access_logs"]
 
 
 def test_feed_dags_land_hourly_and_aggregate_daily(parsed: dict) -> None:
-    for feed in ("web_events", "api_ticks"):
+    for feed in ("web_events", "api_ticks", "ip_events"):
         hourly = parsed["dags"][f"lakehouse_{feed}_hourly"]
         assert {tid: t["upstream"] for tid, t in hourly["tasks"].items()} == {f"bronze_{feed}": [], f"silver_{feed}": [f"bronze_{feed}"]}
         bronze = hourly["tasks"][f"bronze_{feed}"]

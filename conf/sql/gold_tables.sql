@@ -140,3 +140,16 @@ CREATE TABLE IF NOT EXISTS api_daily_summary (
     n_records   BIGINT           NOT NULL,
     PRIMARY KEY (report_date, symbol)
 );
+
+-- IP sightings of the collector (seed 000): one row per IP, kept current (upserted by ip).
+CREATE TABLE IF NOT EXISTS ip_geolocation (
+    ip           VARCHAR(64)      NOT NULL PRIMARY KEY,
+    country      VARCHAR(64),
+    city         VARCHAR(255),
+    latitude     DOUBLE PRECISION,
+    longitude    DOUBLE PRECISION,
+    first_seen   TIMESTAMP        NOT NULL,
+    last_seen    TIMESTAMP        NOT NULL,
+    hits         BIGINT           NOT NULL,
+    refreshed_at TIMESTAMP        NOT NULL
+);

@@ -2,7 +2,7 @@
 
     lakehouse batch --access-logs PATH --product-views PATH --warehouse DIR
     lakehouse ingest --dataset access_logs --path PATH
-    lakehouse silver --dataset access_logs|product_views|web_events|api_ticks
+    lakehouse silver --dataset access_logs|product_views|web_events|api_ticks|ip_events
     lakehouse poll [--url URL] [--interval S] [--max-polls N]
     lakehouse stream-windows [--trigger "5 seconds"|availableNow]
     lakehouse gold [--report-date YYYY-MM-DD]
@@ -33,6 +33,7 @@ COMMANDS = {
     "silver-product-views": ("lakehouse.jobs.silver_product_views", "bronze product views -> silver"),
     "silver-web-events": ("lakehouse.jobs.silver_web_events", "bronze web events -> silver"),
     "silver-api-ticks": ("lakehouse.jobs.silver_api_ticks", "bronze API ticks -> silver"),
+    "silver-ip-events": ("lakehouse.jobs.silver_ip_events", "bronze IP sightings -> silver"),
     "gold": ("lakehouse.jobs.gold_daily", "silver -> gold daily aggregates (touched dates only)"),
     "export": ("lakehouse.jobs.export_gold", "gold -> PostgreSQL/SQLite, one transaction per date"),
     "stream": ("lakehouse.jobs.stream_kafka", "Kafka topics -> bronze Delta tables (Structured Streaming)"),
@@ -47,7 +48,7 @@ COMMANDS = {
     "bench": ("lakehouse.bench", "benchmark the batch against the engine's text->Parquet ceiling"),
     "samples": ("lakehouse.samples", "generate synthetic access logs / product views"),
 }
-SILVER = {d: f"silver-{d.replace('_', '-')}" for d in ("access_logs", "product_views", "web_events", "api_ticks")}
+SILVER = {d: f"silver-{d.replace('_', '-')}" for d in ("access_logs", "product_views", "web_events", "api_ticks", "ip_events")}
 
 
 def usage() -> str:
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     command, rest = args[0], args[1:]
     if command == "silver":
         if "--dataset" not in rest or rest.index("--dataset") + 1 >= len(rest):
-            print("lakehouse silver: --dataset access_logs|product_views|web_events|api_ticks is required", file=sys.stderr)
+            print("lakehouse silver: --dataset access_logs|product_views|web_events|api_ticks|ip_events is required", file=sys.stderr)
             return 2
         i = rest.index("--dataset")
         dataset = rest[i + 1]

@@ -82,6 +82,7 @@ def stack_env(stack: Stack, name: str) -> dict[str, str]:
         "LAKEHOUSE_KAFKA__TOPICS__PRODUCT_VIEWS": f"{name}.product_views",
         "LAKEHOUSE_KAFKA__TOPICS__WEB_EVENTS": f"{name}.web_events",
         "LAKEHOUSE_KAFKA__TOPICS__API_TICKS": f"{name}.api_ticks",
+        "LAKEHOUSE_KAFKA__TOPICS__IP_EVENTS": f"{name}.ip_events",
         "LAKEHOUSE_S3__ENDPOINT": stack.minio.endpoint,
         "LAKEHOUSE_S3_ACCESS_KEY": stack.minio.access_key,
         "LAKEHOUSE_S3_SECRET_KEY": stack.minio.secret_key,

@@ -188,3 +188,29 @@ def replace_report_dates(
                 conn.rollback()
                 raise
             yield day, moved
+
+
+def newest(spark: SparkSession, target: JdbcTarget, table: str, column: str) -> str | None:
+    """The largest value of `column` in `table`, as text (None for an empty table)."""
+    with connect(spark, target) as conn:
+        return query(conn, f"SELECT MAX({column}) FROM {table}")[0][0]
+
+
+def upsert_staged(spark: SparkSession, target: JdbcTarget, table: str, names: list[str], keys: tuple[str, ...]) -> int:
+    """Insert the rows of `_stg_<table>` into `table`, replacing the rows with the same
+    `keys`, in one transaction; returns the rows written. A failure rolls it all back."""
+    listed = ", ".join(names)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in names if c not in keys)
+    with connect(spark, target) as conn:
+        try:
+            # `WHERE true`: SQLite would read `ON` as the start of a join constraint without it.
+            moved = execute(
+                conn,
+                f"INSERT INTO {table} ({listed}) SELECT {listed} FROM _stg_{table} WHERE true "
+                f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
+            )
+            conn.commit()
+        except Exception:
+            conn.rollback()
+            raise
+    return moved

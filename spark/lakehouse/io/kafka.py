@@ -237,14 +237,14 @@ def send_paced(
 
 
 def keyed(df: DataFrame, dataset: str) -> DataFrame:
-    """(key, value) for producing a dataset: access logs and web events keyed by client
-    address, product views by device, API ticks by symbol (each client's events stay in
+    """(key, value) for producing a dataset: access logs, web events and IP sightings keyed by
+    client address, product views by device, API ticks by symbol (each client's events stay in
     order on one partition); a record without one gets no key (spread round-robin)."""
     value = F.col("value")
     text = value.cast("string")
     if dataset == "access_logs":
         key = F.nullif(F.substring_index(text, " ", 1), F.lit(""))
-    elif dataset == "web_events":
+    elif dataset in ("web_events", "ip_events"):
         key = F.get_json_object(text, "$.ip")
     elif dataset == "api_ticks":
         key = F.get_json_object(text, "$.symbol")

@@ -2,6 +2,7 @@
 
     lakehouse batch --access-logs sample_logs/access.log --product-views sample_logs/product_views.jsonl --warehouse ./warehouse
     lakehouse batch --web-events events.jsonl --api-ticks .data/landing/api_ticks
+    lakehouse batch --ip-events .data/landing/ip_events      # what `lakehouse serve` collected
     lakehouse batch --from-kafka          # bronze stage = catch up on the Kafka topics
     spark-submit spark/lakehouse/jobs/batch.py --access-logs DIR
 
@@ -27,6 +28,7 @@ from lakehouse.jobs import (
     ingest_files,
     silver_access_logs,
     silver_api_ticks,
+    silver_ip_events,
     silver_product_views,
     silver_web_events,
 )
@@ -44,6 +46,7 @@ def run_batch(
     from_kafka: bool = False,
     web_events: str | None = None,
     api_ticks: str | None = None,
+    ip_events: str | None = None,
 ) -> dict[str, JobRun]:
     """Run every stage for the given inputs; returns each stage's counts."""
     stages: dict[str, JobRun] = {}
@@ -63,6 +66,8 @@ def run_batch(
             ingest_files.ingest(spark, config, "web_events", web_events, run)
         if api_ticks:
             ingest_files.ingest(spark, config, "api_ticks", api_ticks, run)
+        if ip_events:
+            ingest_files.ingest(spark, config, "ip_events", ip_events, run)
         if from_kafka:
             from lakehouse.jobs.stream_kafka import StreamOptions, default_datasets, run_streams
 
@@ -77,6 +82,7 @@ def run_batch(
     stage("2/4 silver product_views", lambda run: silver_product_views.run(spark, config, run))
     stage("2/4 silver web_events", lambda run: silver_web_events.run(spark, config, run))
     stage("2/4 silver api_ticks", lambda run: silver_api_ticks.run(spark, config, run))
+    stage("2/4 silver ip_events", lambda run: silver_ip_events.run(spark, config, run))
     stage("3/4 gold", lambda run: gold_daily.run(spark, config, run))
     if export:
         stage("4/4 export", lambda run: export_gold.run(spark, config, run))
@@ -91,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--product-views", help="product-view JSON-lines file or folder")
         parser.add_argument("--web-events", help="web-event JSON-lines file or folder")
         parser.add_argument("--api-ticks", help="polled API responses (JSON lines) file or folder")
+        parser.add_argument("--ip-events", help="IP sightings (the collector's JSON lines) file or folder")
         parser.add_argument("--from-kafka", action="store_true", help="bronze from the Kafka topics (catch-up run of the stream)")
         parser.add_argument("--no-export", action="store_true", help="stop after gold")
 
@@ -98,13 +105,13 @@ def main(argv: list[str] | None = None) -> int:
         log.info("warehouse %s (profile %s)", config.warehouse, config.profile)
         run_batch(
             spark, config, args.access_logs, args.product_views, export=not args.no_export,
-            from_kafka=args.from_kafka, web_events=args.web_events, api_ticks=args.api_ticks,
+            from_kafka=args.from_kafka, web_events=args.web_events, api_ticks=args.api_ticks, ip_events=args.ip_events,
         )
         print(f"batch: done in {time.time() - run.started:.1f}s; warehouse {config.warehouse}", flush=True)
 
     def check(args: argparse.Namespace) -> str | None:
-        if not (args.access_logs or args.product_views or args.web_events or args.api_ticks or args.from_kafka):
-            return "give --access-logs, --product-views, --web-events and/or --api-ticks, or --from-kafka"
+        if not (args.access_logs or args.product_views or args.web_events or args.api_ticks or args.ip_events or args.from_kafka):
+            return "give --access-logs, --product-views, --web-events, --api-ticks and/or --ip-events, or --from-kafka"
         return None
 
     # Each stage records its own run (run_batch): nothing more to record here.

@@ -8,7 +8,9 @@ The target comes from `export.url` in conf/lakehouse.yaml (password from the env
 named by `export.password_env`); `none` disables the export. Tables are created from
 conf/sql/gold_tables.sql. Each report date is replaced in a single transaction
 (DELETE + INSERT from staging + the `lakehouse_export_state` row), so a failed or
-repeated export never leaves a partial or doubled day.
+repeated export never leaves a partial or doubled day. Tables kept current per key
+(`ip_geolocation`) are upserted by key in one transaction: the rows refreshed since the
+newest one the database holds (all with `--all`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pyspark.sql import functions as F
 from lakehouse.config import Config
 from lakehouse.io import delta, jdbc
 from lakehouse.jobs.runtime import JobRun, run_job
-from lakehouse.transforms.gold import GOLD_TABLES
+from lakehouse.transforms.gold import CURRENT_TABLES, GOLD_TABLES
 
 log = logging.getLogger("lakehouse.export")
 
@@ -67,19 +69,41 @@ def export_dates(spark: SparkSession, config: Config, target: jdbc.JdbcTarget, d
         raise
 
 
+def export_current(spark: SparkSession, config: Config, target: jdbc.JdbcTarget, everything: bool, run: JobRun) -> None:
+    """Upsert the rows of each table kept current that were refreshed since the newest
+    refresh the database holds (every row with `everything`), one transaction per table."""
+    for table, (_source, keys) in CURRENT_TABLES.items():
+        path = config.table_path("gold", table)
+        if not delta.table_exists(spark, path):
+            continue
+        gold = delta.read_table(spark, path)
+        since = None if everything else jdbc.newest(spark, target, table, "refreshed_at")
+        if since is not None:
+            # A day's margin: JDBC stores a timestamp as the JVM's wall-clock time, so the
+            # newest one read back is off by the JVM's UTC offset when that is not UTC; and
+            # two gold runs' clocks may disagree. Upserting a row again changes nothing.
+            gold = gold.where(F.col("refreshed_at") >= F.lit(since).cast("timestamp") - F.expr("INTERVAL 1 DAY"))
+        jdbc.stage(gold, target, f"_stg_{table}", like=table)
+        moved = jdbc.upsert_staged(spark, target, table, gold.columns, keys)
+        run.add(rows_exported=moved)
+        log.info("exported %s: %d row(s) upserted", table, moved)
+
+
 def run(spark: SparkSession, config: Config, run_log: JobRun, everything: bool = False) -> None:
-    """Export every gold report date refreshed since its last export (all with `everything`)."""
+    """Export every gold report date refreshed since its last export (all with `everything`),
+    then the changed rows of the tables kept current."""
     if not config.export.enabled:
         log.info("export disabled (export.url is none): skipping")
         return
     target = target_from(config)
     exported = jdbc.prepare_export(spark, target, config.export.schema_ddl.read_text())
     dates = pending_refreshes(spark, config, exported, everything)
-    if not dates:
+    if dates:
+        log.info("export: %d report date(s) to %s", len(dates), config.export.url.split("?")[0])
+        export_dates(spark, config, target, dates, run_log)
+    else:
         log.info("export: every report date is up to date in %s", config.export.url.split("?")[0])
-        return
-    log.info("export: %d report date(s) to %s", len(dates), config.export.url.split("?")[0])
-    export_dates(spark, config, target, dates, run_log)
+    export_current(spark, config, target, everything, run_log)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,10 @@ swapped in with one `replaceWhere` overwrite. `--report-date` adds dates to reco
 Each refreshed date is logged in `gold/_report_dates` with a refresh id, which the
 export uses to know what changed.
 
+`gold/ip_geolocation` is no daily table but one row per IP, kept current: the IPs new
+silver rows name are recomputed from all their silver rows and upserted (MERGE on ip),
+each with the `refreshed_at` the export picks changed rows by.
+
 Web-event sessions may cross midnight (a session belongs to the date it starts): for
 them the touched dates grow to every date a session spanning one of them covers, and
 silver is read over enough days around those that no session is cut at an edge
@@ -21,17 +25,17 @@ from __future__ import annotations
 import logging
 import sys
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.config import Config
-from lakehouse.io import delta
+from lakehouse.io import delta, delta_merge
 from lakehouse.jobs.runtime import JobRun, run_job, timed
-from lakehouse.transforms import web_windows
-from lakehouse.transforms.gold import GOLD_TABLES, GoldParams, build_gold
+from lakehouse.transforms import ip_events, web_windows
+from lakehouse.transforms.gold import CURRENT_TABLES, GOLD_TABLES, GoldParams, build_gold
 
 log = logging.getLogger("lakehouse.gold")
 
@@ -46,7 +50,7 @@ REPORT_DATES_SCHEMA = T.StructType(
 
 
 # Silver tables gold is built from, in the order they are refreshed.
-SOURCES = ("access_logs", "product_views", "web_events", "api_ticks")
+SOURCES = ("access_logs", "product_views", "web_events", "api_ticks", "ip_events")
 
 
 def tables_from(source: str) -> list[str]:
@@ -118,6 +122,23 @@ def refresh_dates(
     log.info("%s: refreshed %d report date(s): %s", source, len(dates), ", ".join(str(d) for d in sorted(dates)))
 
 
+def refresh_ip_geolocation(spark: SparkSession, config: Config, new_rows: DataFrame, run: JobRun) -> None:
+    """Recompute gold/ip_geolocation for the IPs `new_rows` (new silver/ip_events rows) name,
+    from all their silver rows, and upsert them: a replayed batch computes the same figures."""
+    silver = delta.read_table(spark, config.table_path("silver", "ip_events"))
+    # A semi join, not a list of IPs: a batch may name millions of them.
+    sightings = silver.join(new_rows.select("ip").distinct(), "ip", "left_semi")
+    rows = ip_events.ip_geolocation(sightings, F.lit(datetime.now(UTC)))
+    path = config.table_path("gold", "ip_geolocation")
+    with timed(log, "ip_geolocation"):
+        delta_merge.upsert(rows, path, CURRENT_TABLES["ip_geolocation"][1])
+    metrics = delta.last_commit_metrics(spark, path)
+    added = int(metrics.get("numTargetRowsInserted", metrics.get("numOutputRows", 0)))
+    updated = int(metrics.get("numTargetRowsUpdated", 0))
+    run.add(ip_geolocation_added=added, ip_geolocation_updated=updated)
+    log.info("ip_geolocation: %d IP(s) added, %d updated", added, updated)
+
+
 def run(
     spark: SparkSession,
     config: Config,
@@ -133,6 +154,9 @@ def run(
             continue
 
         def handle(batch: DataFrame, batch_id: int, app_id: str, source: str = source) -> None:
+            if source == "ip_events":
+                refresh_ip_geolocation(spark, config, batch, run_log)
+                return
             with timed(log, "touched dates"):
                 touched = {r[0] for r in batch.select("event_date").distinct().collect() if r[0] is not None}
             refresh_dates(spark, config, source, touched, (app_id, batch_id), run_log)
@@ -143,7 +167,7 @@ def run(
         delta.process_new_rows(
             spark, silver_path, config.checkpoint(f"gold_{source}"), f"gold_{source}", handle, skip_change_commits=True
         )
-        if forced:
+        if forced and source != "ip_events":  # ip_geolocation has no report dates
             refresh_dates(spark, config, source, set(forced), None, run_log)
 
 

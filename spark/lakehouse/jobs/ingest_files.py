@@ -34,7 +34,7 @@ from lakehouse.transforms.bronze import BRONZE_PROPERTIES, from_file_lines
 
 log = logging.getLogger("lakehouse.ingest")
 
-DATASETS = ("access_logs", "product_views", "web_events", "api_ticks")
+DATASETS = ("access_logs", "product_views", "web_events", "api_ticks", "ip_events")
 
 ERRORS_SCHEMA = T.StructType(
     [

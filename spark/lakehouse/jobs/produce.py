@@ -34,7 +34,7 @@ from lakehouse.jobs.runtime import JobRun, run_job
 
 log = logging.getLogger("lakehouse.produce")
 
-DATASETS = ("access_logs", "product_views", "web_events", "api_ticks")
+DATASETS = ("access_logs", "product_views", "web_events", "api_ticks", "ip_events")
 
 
 def file_messages(spark: SparkSession, path: str, dataset: str) -> DataFrame:

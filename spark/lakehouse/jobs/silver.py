@@ -101,7 +101,9 @@ def stage_parsed_rows(spec: SilverSpec, batch: DataFrame, staging_path: str, rul
     """
     # Every bronze column too: `reparse` parses flagged rows from their bronze columns.
     keep = {*BRONZE_COLUMNS, *spec.silver_columns, *QUARANTINE_COLUMNS, *spec.winner_order, *STAGE_FLAGS}
-    lookups = {"user_agent": "user_agent", "ip": spec.ip_column}
+    lookups = {"ip": spec.ip_column}
+    if "user_agent" in spec.silver_columns:  # IP sightings carry no user agent
+        lookups["user_agent"] = "user_agent"
     table = f"silver/{spec.dataset}"
     parsed = quality.flag_rows(spec.parse(batch), list(rules), table).withColumn("_row", F.monotonically_increasing_id())
     with timed(log, "parse + stage"):
@@ -165,8 +167,10 @@ def write_silver_batch(
     if batch.counts["valid"]:
         # Extract: the dimension rows of the batch's values (classifying new ones), silver's ids.
         agents_dim, ips_dim = dimension_tables(spark, config)
-        with timed(log, "user-agent dimension"):
-            agents, new_agents = dimensions.lookup(spark, agents_dim, batch.values["user_agent"], f"{staging_path}/dim_ua")
+        agents, new_agents = None, 0
+        if "user_agent" in batch.values:
+            with timed(log, "user-agent dimension"):
+                agents, new_agents = dimensions.lookup(spark, agents_dim, batch.values["user_agent"], f"{staging_path}/dim_ua")
         with timed(log, "GeoIP dimension"):
             places, new_ips = dimensions.lookup(spark, ips_dim, batch.values["ip"], f"{staging_path}/dim_ip")
         counts.update(user_agents_classified=new_agents, ips_located=new_ips)

@@ -21,7 +21,7 @@ from lakehouse.transforms import bronze
 
 log = logging.getLogger("lakehouse.stream")
 
-DATASETS = ("access_logs", "product_views", "web_events", "api_ticks")
+DATASETS = ("access_logs", "product_views", "web_events", "api_ticks", "ip_events")
 # What `lakehouse stream` and `batch --from-kafka` read when no dataset is named: the two
 # feeds every deployment has; the others are streamed when named (`--dataset web_events`).
 DEFAULT_DATASETS = ("access_logs", "product_views")

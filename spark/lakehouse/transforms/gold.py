@@ -189,6 +189,13 @@ PRIMARY_KEYS = {
     "api_daily_summary": ("report_date", "symbol"),
 }
 
+# Gold tables kept current per key rather than replaced per report date: `lakehouse gold`
+# upserts the keys new silver rows touch, the export upserts them by key.
+# table -> (silver source, key columns)
+CURRENT_TABLES = {
+    "ip_geolocation": ("ip_events", ("ip",)),
+}
+
 
 # The silver columns each source's gold tables read.
 SILVER_INPUTS = {

@@ -32,7 +32,7 @@ def quarantine_rows(parsed: DataFrame, quarantined_at: Column) -> DataFrame:
 
 def new_silver_rows(
     parsed: DataFrame,
-    agents: DataFrame,
+    agents: DataFrame | None,
     places: DataFrame,
     seen: DataFrame | None,
     *,
@@ -42,8 +42,8 @@ def new_silver_rows(
     silver_columns: tuple[str, ...],
     seen_by_date: bool,
 ) -> DataFrame:
-    """The batch's new silver rows: valid, enriched from the dimension rows (`agents`,
-    `places`), without the rows whose `event_id` repeats in the batch (all but the first by
+    """The batch's new silver rows: valid, enriched from the dimension rows (`agents`, None
+    for a dataset without user agents, and `places`), without the rows whose `event_id` repeats in the batch (all but the first by
     `winner_order`) or is among `seen` (the ids silver holds; matched with their date when
     `seen_by_date`)."""
     valid = valid_rows(parsed)
@@ -51,7 +51,7 @@ def new_silver_rows(
     drop = duplicate_rows(keys, winner_order)
     if seen is not None:
         drop = drop.unionByName(seen_rows(keys, seen, by_date=seen_by_date))
-    enriched = valid.transform(lambda d: enrich.with_user_agent(d, agents)).transform(
-        lambda d: enrich.with_geo(d, places, ip_column, geo_columns)
-    )
+    if agents is not None:
+        valid = valid.transform(lambda d: enrich.with_user_agent(d, agents))
+    enriched = valid.transform(lambda d: enrich.with_geo(d, places, ip_column, geo_columns))
     return drop_rows(enriched, drop).select(*silver_columns)
