@@ -124,6 +124,22 @@ class IpEventsConfig:
     roll_seconds: float = 60.0
 
 
+IP_ANONYMISATIONS = ("none", "truncate", "hash")
+MIN_IP_HASH_KEY_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    """How silver and gold store IP addresses (`privacy.*`): as they came, truncated or keyed-hashed."""
+
+    ip_anonymisation: str = "none"
+    ip_hash_key: str | None = field(default=None, repr=False)
+
+    @property
+    def anonymises(self) -> bool:
+        return self.ip_anonymisation != "none"
+
+
 @dataclass(frozen=True)
 class ApiConfig:
     """`lakehouse serve`: where it listens, its key (from the environment), the largest `limit`."""
@@ -169,6 +185,7 @@ class Config:
     # The packed Python environment executors run (cluster profile), or None: executors
     # use the driver's interpreter (local mode).
     executor_env: Path | None = None
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
     @property
     def jars_dir(self) -> Path:
@@ -306,6 +323,22 @@ def _ip_events(profile: str, root: Path, raw: dict) -> IpEventsConfig:
     )
 
 
+def _privacy(raw: dict, env) -> PrivacyConfig:
+    section = raw.get("privacy") or {}
+    mode = str(section.get("ip_anonymisation") or "none").lower()
+    if mode not in IP_ANONYMISATIONS:
+        raise ConfigError(f"privacy.ip_anonymisation must be one of {', '.join(IP_ANONYMISATIONS)}, got {mode!r}")
+    key_env = str(section.get("ip_hash_key_env") or "LAKEHOUSE_IP_HASH_KEY")
+    key = env.get(key_env) or None
+    if mode == "hash" and (key is None or len(key) < MIN_IP_HASH_KEY_LENGTH):
+        found = "is not set" if key is None else f"has {len(key)} characters"
+        raise ConfigError(
+            f"privacy.ip_anonymisation is hash: the key comes from the env var {key_env}, which {found} "
+            f"(give a secret of {MIN_IP_HASH_KEY_LENGTH}+ characters, and keep it: another key gives other hashes)"
+        )
+    return PrivacyConfig(mode, key)
+
+
 def _build(profile: str, root: Path, raw: dict, environ: dict[str, str] | None = None) -> Config:
     env = os.environ if environ is None else environ
     warehouse = str(_get(raw, "warehouse"))
@@ -388,6 +421,7 @@ def _build(profile: str, root: Path, raw: dict, environ: dict[str, str] | None =
         spark_master=str(_get(raw, "spark.master")),
         app_name=str(_get(raw, "spark.app_name")),
         executor_env=_optional_path(root, _get(raw, "spark").get("executor_env")),
+        privacy=_privacy(raw, env),
         _raw=raw,
     )
 

@@ -23,6 +23,7 @@ from lakehouse.io import delta, dimensions, geoip, staging
 from lakehouse.jobs.check import load_rules
 from lakehouse.jobs.runtime import JobRun, run_job, timed
 from lakehouse.transforms import enrich, quality
+from lakehouse.transforms import privacy as privacy_transform
 from lakehouse.transforms import silver as transform
 from lakehouse.transforms.bronze import BRONZE_COLUMNS
 from lakehouse.transforms.quality import Rule
@@ -171,8 +172,15 @@ def write_silver_batch(
         if "user_agent" in batch.values:
             with timed(log, "user-agent dimension"):
                 agents, new_agents = dimensions.lookup(spark, agents_dim, batch.values["user_agent"], f"{staging_path}/dim_ua")
-        with timed(log, "GeoIP dimension"):
-            places, new_ips = dimensions.lookup(spark, ips_dim, batch.values["ip"], f"{staging_path}/dim_ip")
+        privacy = config.privacy
+        if privacy.anonymises:
+            # Located here and kept nowhere: the GeoIP dimension is keyed by the address.
+            with timed(log, "GeoIP lookup"):
+                places = staging.write(ips_dim.classify(batch.values["ip"]), f"{staging_path}/located")
+            new_ips = 0
+        else:
+            with timed(log, "GeoIP dimension"):
+                places, new_ips = dimensions.lookup(spark, ips_dim, batch.values["ip"], f"{staging_path}/dim_ip")
         counts.update(user_agents_classified=new_agents, ips_located=new_ips)
         by_date = spec.dedupe_scope == "date"
         seen = None
@@ -192,6 +200,7 @@ def write_silver_batch(
             silver_columns=spec.silver_columns,
             seen_by_date=by_date,
         )
+        rows = privacy_transform.with_anonymised_ip(rows, spec.ip_column, privacy.ip_anonymisation, privacy.ip_hash_key)
         # Load.
         with timed(log, "dedupe + enrich + silver append"):
             delta.append(rows, silver_path, partition_by=("event_date",), txn=txn, properties=SILVER_PROPERTIES)

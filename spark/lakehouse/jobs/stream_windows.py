@@ -66,6 +66,7 @@ from pyspark.sql.streaming import StreamingQuery
 from lakehouse.config import Config
 from lakehouse.io import delta, delta_merge, kafka, staging
 from lakehouse.jobs.runtime import JobRun, run_job, timed
+from lakehouse.transforms import privacy as privacy_transform
 from lakehouse.transforms import web_windows
 from lakehouse.transforms.gold import PRIMARY_KEYS
 
@@ -223,7 +224,10 @@ def valid_events(bronze_rows: DataFrame, config: Config) -> DataFrame:
         bronze_rows, config.quality.min_event_date, config.quality.max_future_hours
     )
     valid = F.col("reason").isNull() & ~F.coalesce(F.col("is_blank"), F.lit(False))
-    return rows.where(valid).select(*EVENT_COLUMNS, "url")
+    events = rows.where(valid).select(*EVENT_COLUMNS, "url")
+    # Sessions are per IP: stored as silver stores the IP (`privacy.ip_anonymisation`).
+    privacy = config.privacy
+    return privacy_transform.with_anonymised_ip(events, "ip", privacy.ip_anonymisation, privacy.ip_hash_key)
 
 
 def _geo_countries(spark: SparkSession, config: Config) -> DataFrame | None:
@@ -231,7 +235,8 @@ def _geo_countries(spark: SparkSession, config: Config) -> DataFrame | None:
     from lakehouse.io import geoip
 
     path = config.table_path("silver", "dim_ip_geo")
-    if not delta.table_exists(spark, path):
+    if config.privacy.anonymises or not delta.table_exists(spark, path):
+        # Anonymised IPs match no address of the dimension (which silver then does not keep).
         return None
     classifier = geoip.build_of(geoip.database_path(config.geoip_database))
     dim = delta.read_table(spark, path).where(F.col("classifier") == classifier)
