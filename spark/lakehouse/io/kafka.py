@@ -12,7 +12,7 @@ import json
 import re
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -251,3 +251,110 @@ def keyed(df: DataFrame, dataset: str) -> DataFrame:
     else:
         key = F.get_json_object(text, "$.device_id")
     return df.select(key.alias("key"), value.alias("value"))
+
+
+# --- a cluster of someone else's, with SASL (what `lakehouse mirror` reads) -------------------
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+_LOGIN_MODULES = {
+    "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+    "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+    "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
+}
+
+
+class KafkaUnavailable(RuntimeError):
+    """A cluster cannot be used: unreachable, credentials refused, or the topic is missing.
+    The message is one line that names the bootstrap (and the mechanism), never a password."""
+
+
+@dataclass(frozen=True)
+class KafkaAuth:
+    """How to connect to a cluster: security protocol, SASL mechanism and credentials, and
+    for SASL_SSL optionally a CA bundle (PEM) to trust. The password is never shown (repr)."""
+
+    security_protocol: str = "PLAINTEXT"
+    mechanism: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.security_protocol not in SECURITY_PROTOCOLS:
+            raise ValueError(f"security protocol {self.security_protocol!r}: one of {', '.join(SECURITY_PROTOCOLS)}")
+        if self.sasl:
+            if self.mechanism not in SASL_MECHANISMS:
+                raise ValueError(f"SASL mechanism {self.mechanism!r}: one of {', '.join(SASL_MECHANISMS)}")
+            if not self.username or self.password is None:
+                raise ValueError(f"{self.security_protocol} with {self.mechanism} needs a user name and a password")
+
+    @property
+    def sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    def describe(self) -> str:
+        """E.g. `SASL_PLAINTEXT/SCRAM-SHA-512 as 'mirror'` (for messages; no password)."""
+        return f"{self.security_protocol}/{self.mechanism} as {self.username!r}" if self.sasl else self.security_protocol
+
+    def client_config(self) -> dict[str, str]:
+        """The librdkafka (confluent-kafka) settings."""
+        conf = {"security.protocol": self.security_protocol}
+        if self.sasl:
+            conf |= {"sasl.mechanism": self.mechanism, "sasl.username": self.username, "sasl.password": self.password}
+        if self.ca_file:
+            conf["ssl.ca.location"] = self.ca_file
+        return conf
+
+    def spark_options(self) -> dict[str, str]:
+        """The `kafka.`-prefixed options of Spark's Kafka source and sink (Java client)."""
+        options = {"kafka.security.protocol": self.security_protocol}
+        if self.sasl:
+            def quoted(text: str) -> str:
+                return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+            options |= {
+                "kafka.sasl.mechanism": self.mechanism,
+                "kafka.sasl.jaas.config": f"{_LOGIN_MODULES[self.mechanism]} required "
+                f"username={quoted(self.username)} password={quoted(self.password)};",
+            }
+        if self.ca_file:
+            options |= {"kafka.ssl.truststore.type": "PEM", "kafka.ssl.truststore.location": self.ca_file}
+        return options
+
+
+def check_cluster(bootstrap: str, auth: KafkaAuth, topic: str, timeout: float = 15) -> tuple[str, int]:
+    """(cluster id, partition count of `topic`) of the cluster at `bootstrap`, connecting as
+    `auth` says; KafkaUnavailable, within a second or two when the credentials are refused,
+    else after `timeout` seconds, when it cannot be used.
+
+    librdkafka reports a refused login only to the error callback (a metadata request just
+    times out), so it is polled between short metadata requests.
+    """
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    errors: list = []
+    admin = AdminClient(
+        {"bootstrap.servers": bootstrap, **auth.client_config(), "socket.timeout.ms": 10000,
+         "log_level": 0, "error_cb": errors.append}  # fmt: skip
+    )
+    where = f"Kafka at {bootstrap} ({auth.describe()})"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            metadata = admin.list_topics(topic=topic, timeout=1)
+            break
+        except KafkaException:
+            admin.poll(0)
+        refused = [e for e in errors if e.code() == KafkaError._AUTHENTICATION]
+        if refused:
+            detail = refused[-1].str().split(": ", 1)[-1]
+            raise KafkaUnavailable(f"{where}: authentication failed with SASL mechanism {auth.mechanism}: {detail}")
+        if time.monotonic() >= deadline:
+            last = errors[-1].str() if errors else "no answer"
+            raise KafkaUnavailable(f"{where}: not reachable in {timeout:.0f}s: {last}")
+    described = metadata.topics.get(topic)
+    if described is None or described.error is not None or not described.partitions:
+        raise KafkaUnavailable(f"{where}: topic {topic!r} does not exist")
+    return metadata.cluster_id, len(described.partitions)

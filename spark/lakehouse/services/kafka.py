@@ -10,7 +10,10 @@ base dir (default `<project root>/.data/kafka`): `server.properties` and `log4j2
 start only, so topics and records survive restarts), the broker's output in `kafka.log` and its
 pid in `kafka.pid`. The broker listens on 127.0.0.1 only: clients on port 19092 by default, the
 controller on 19093. Topics are never auto-created; `start(topics=...)` or `create_topics`
-makes them. Administration (topics, offsets, deleting records) goes through a client library
+makes them. Optionally (`start(sasl=SaslListener(port, users))`, off by default) a third
+listener, SASL_PLAINTEXT on another loopback port, authenticates clients with PLAIN or
+SCRAM-SHA-512 (the setup of a remote cluster a mirror reads from, for tests); the broker's
+own traffic stays on PLAINTEXT. Administration (topics, offsets, deleting records) goes through a client library
 (confluent-kafka) in this process; the benchmark helpers run Kafka's own performance tools
 (Producer/ConsumerPerformance) in short-lived JVMs, as the reference figures.
 
@@ -94,12 +97,30 @@ rootLogger.appenderRef.stderr.ref = STDERR
 
 
 @dataclass(frozen=True)
+class SaslListener:
+    """The optional SASL_PLAINTEXT listener: its loopback port and the users it accepts.
+
+    Each user of `users` ({name: password}) can log in with PLAIN and with SCRAM-SHA-512.
+    PLAIN users are JAAS entries of server.properties (rewritten on every start, so the
+    passwords sit in that file: a test broker's, never a production secret); SCRAM
+    credentials live in the cluster metadata, upserted at each start.
+    """
+
+    port: int
+    users: Mapping[str, str]
+
+    MECHANISMS = ("PLAIN", "SCRAM-SHA-512")
+
+
+@dataclass(frozen=True)
 class KafkaServer:
-    """A running broker: `bootstrap` is what clients pass as bootstrap.servers."""
+    """A running broker: `bootstrap` is what clients pass as bootstrap.servers;
+    `sasl_bootstrap` the SASL_PLAINTEXT listener's address when it has one."""
 
     bootstrap: str
     base_dir: Path
     pid: int
+    sasl_bootstrap: str | None = None
 
     @property
     def port(self) -> int:
@@ -155,12 +176,15 @@ def start(
     controller_port: int = DEFAULT_CONTROLLER_PORT,
     topics: Mapping[str, int] | None = None,
     timeout: float = 90,
+    sasl: SaslListener | None = None,
 ) -> KafkaServer:
     """Start (or reuse) the broker of `base_dir`, wait until it answers, create `topics`.
 
     `topics` maps names to partition counts; missing ones are created (replication factor 1),
     existing ones are left as they are. Idempotent: a broker already running on `base_dir`
     with the same ports is reused. The storage is formatted on the first start only.
+    `sasl` adds the SASL_PLAINTEXT listener (see SaslListener); its SCRAM users are
+    created (or their passwords reset) once the broker answers.
 
     Raises RuntimeError, with the tail of kafka.log where useful, when a port is taken by
     another process, the broker of `base_dir` runs on other ports, or it does not start and
@@ -172,7 +196,7 @@ def start(
     with _locked(base):
         pid = _running_pid(base)
         if pid is None:
-            pid = _launch(base, port, controller_port, deadline)
+            pid = _launch(base, port, controller_port, deadline, sasl)
         else:
             running = _configured_ports(base)
             if running != (port, controller_port):
@@ -181,8 +205,16 @@ def start(
                     f"(client/controller), not {port}/{controller_port}; stop it first or use "
                     "those ports"
                 )
+            running_sasl = _configured_sasl_port(base)
+            if running_sasl != (sasl.port if sasl else None):
+                raise RuntimeError(
+                    f"kafka of {base} is already running with SASL listener port {running_sasl}, "
+                    f"not {sasl.port if sasl else None}; stop it first"
+                )
         _wait_ready(base, pid, port, deadline)
-    server = KafkaServer(f"{HOST}:{port}", base, pid)
+    server = KafkaServer(f"{HOST}:{port}", base, pid, f"{HOST}:{sasl.port}" if sasl else None)
+    if sasl is not None:
+        _upsert_scram_users(server.bootstrap, sasl.users, timeout=max(deadline - time.monotonic(), 10))
     if topics:
         create_topics(server, topics, timeout=max(deadline - time.monotonic(), 10))
     return server
@@ -227,7 +259,8 @@ def running_server(base_dir: Path | None = None) -> KafkaServer | None:
     pid = _running_pid(base)
     if pid is None:
         return None
-    return KafkaServer(f"{HOST}:{_configured_ports(base)[0]}", base, pid)
+    sasl_port = _configured_sasl_port(base)
+    return KafkaServer(f"{HOST}:{_configured_ports(base)[0]}", base, pid, f"{HOST}:{sasl_port}" if sasl_port else None)
 
 
 # --- admin: through the client library of `io/kafka.py` ---------------------------------------
@@ -396,11 +429,72 @@ def _running_pid(base: Path) -> int | None:
 def _configured_ports(base: Path) -> tuple[int, int]:
     """(client port, controller port) from the `listeners` line of server.properties."""
     text = _properties(base).read_text()
-    client = re.search(r"^listeners=.*PLAINTEXT://[^,:]+:(\d+)", text, re.M)
-    ctrl = re.search(r"^listeners=.*CONTROLLER://[^,:]+:(\d+)", text, re.M)
+    # [=,] before the name: SASL_PLAINTEXT:// must not pass for PLAINTEXT://.
+    client = re.search(r"^listeners=(?:.*,)?PLAINTEXT://[^,:]+:(\d+)", text, re.M)
+    ctrl = re.search(r"^listeners=(?:.*,)?CONTROLLER://[^,:]+:(\d+)", text, re.M)
     if client is None or ctrl is None:
         raise RuntimeError(f"no PLAINTEXT/CONTROLLER listeners in {_properties(base)}")
     return int(client.group(1)), int(ctrl.group(1))
+
+
+def _configured_sasl_port(base: Path) -> int | None:
+    """The SASL_PLAINTEXT listener's port from server.properties (None: no such listener)."""
+    with contextlib.suppress(FileNotFoundError):
+        found = re.search(r"^listeners=(?:.*,)?SASL_PLAINTEXT://[^,:]+:(\d+)", _properties(base).read_text(), re.M)
+        return int(found.group(1)) if found else None
+    return None
+
+
+def _jaas_quote(text: str) -> str:
+    """`text` as a JAAS option value (a double-quoted string)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _sasl_properties(sasl: SaslListener) -> str:
+    """The server.properties lines of the SASL_PLAINTEXT listener (PLAIN and SCRAM-SHA-512)."""
+    for name in sasl.users:
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
+            raise ValueError(f"SASL user name {name!r}: letters, digits, '.', '_' and '-' only")
+    # Backslashes doubled once more: server.properties is a Java properties file.
+    plain_users = " ".join(f"user_{name}={_jaas_quote(pw)}" for name, pw in sasl.users.items()).replace("\\", "\\\\")
+    return f"""
+# The SASL_PLAINTEXT listener (clients only): PLAIN users are the user_<name> entries,
+# SCRAM-SHA-512 credentials live in the cluster metadata (upserted at each start).
+sasl.enabled.mechanisms={",".join(SaslListener.MECHANISMS)}
+listener.name.sasl_plaintext.sasl.enabled.mechanisms={",".join(SaslListener.MECHANISMS)}
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+"""
+
+
+def _upsert_scram_users(bootstrap: str, users: Mapping[str, str], timeout: float) -> None:
+    """Create the SCRAM-SHA-512 credential of every user (a new password replaces the old one),
+    through the PLAINTEXT listener, and wait until the broker knows them all."""
+    from confluent_kafka.admin import (
+        ScramCredentialInfo,
+        ScramMechanism,
+        UserScramCredentialUpsertion,
+    )
+
+    if not users:
+        return
+    admin = kafka_io._admin(bootstrap)
+    info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096)
+    futures = admin.alter_user_scram_credentials(
+        [UserScramCredentialUpsertion(name, info, password.encode()) for name, password in users.items()],
+        request_timeout=timeout,
+    )
+    kafka_io._wait(futures, timeout, "create SCRAM credentials")
+
+    def known() -> bool:
+        try:
+            described = admin.describe_user_scram_credentials(list(users), request_timeout=5)
+            return all(future.result(timeout=5) is not None for future in described.values())
+        except Exception:  # noqa: BLE001 - not there yet
+            return False
+
+    if not process.wait_until(known, timeout, interval=0.2):
+        raise RuntimeError(f"kafka at {bootstrap}: SCRAM users {sorted(users)} not visible in {timeout:.0f}s")
 
 
 def _wait_dead(pid: int, timeout: float) -> bool:
@@ -424,18 +518,23 @@ def _cluster_id() -> str:
             return cid
 
 
-def _server_properties(base: Path, port: int, controller_port: int) -> str:
+def _server_properties(base: Path, port: int, controller_port: int, sasl: SaslListener | None = None) -> str:
+    listeners = f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}"
+    protocols = "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+    if sasl is not None:
+        listeners += f",SASL_PLAINTEXT://{HOST}:{sasl.port}"
+        protocols += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
     return f"""\
 # Written by lakehouse.services.kafka on every start; edits are overwritten.
 # Single-node KRaft: this JVM is the broker and the only controller (node {NODE_ID}).
 process.roles=broker,controller
 node.id={NODE_ID}
 controller.quorum.bootstrap.servers={HOST}:{controller_port}
-listeners=PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}
-advertised.listeners=PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}
+listeners={listeners}
+advertised.listeners={listeners}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map={protocols}
 log.dirs={_data_dir(base)}
 
 # One node: every replication factor and min ISR is 1.
@@ -464,7 +563,7 @@ log.segment.bytes=67108864
 log.retention.hours=168
 message.max.bytes={MESSAGE_MAX_BYTES}
 replica.fetch.max.bytes={MESSAGE_MAX_BYTES}
-"""
+""" + (_sasl_properties(sasl) if sasl is not None else "")
 
 
 def _rotate_log(log: Path) -> None:
@@ -473,9 +572,9 @@ def _rotate_log(log: Path) -> None:
             log.replace(log.with_name(log.name + ".1"))
 
 
-def _launch(base: Path, port: int, controller_port: int, deadline: float) -> int:
+def _launch(base: Path, port: int, controller_port: int, deadline: float, sasl: SaslListener | None = None) -> int:
     """Check the ports, write the config, format the storage if new, start the JVM; its pid."""
-    for p in (port, controller_port):
+    for p in (port, controller_port, *([sasl.port] if sasl else [])):
         if process.port_open(HOST, p):
             raise RuntimeError(
                 f"port {HOST}:{p} is in use by another process (not the kafka of {base}); "
@@ -483,10 +582,14 @@ def _launch(base: Path, port: int, controller_port: int, deadline: float) -> int
             )
     if port == controller_port:
         raise RuntimeError(f"client and controller ports must differ (both {port})")
+    if sasl is not None and sasl.port in (port, controller_port):
+        raise RuntimeError(f"the SASL port {sasl.port} must differ from the client and controller ports")
     lib = ensure_jars()
     java = _java()
     props = _properties(base)
-    props.write_text(_server_properties(base, port, controller_port))
+    props.write_text(_server_properties(base, port, controller_port, sasl))
+    if sasl is not None:
+        props.chmod(0o600)  # it holds the PLAIN users' passwords
     log4j = base / "log4j2.properties"
     log4j.write_text(BROKER_LOG4J)
     log = _log(base)
