@@ -55,12 +55,14 @@ ifeq ($(PROFILE),services)
 	$(RUN_ENV) $(VENV)/bin/lakehouse produce --dataset product_views --file sample_logs/product_views.jsonl
 	$(RUN_ENV) $(VENV)/bin/lakehouse produce --dataset web_events --file sample_logs/web_events.jsonl
 	$(RUN_ENV) $(VENV)/bin/lakehouse produce --dataset api_ticks --file sample_logs/api_ticks.jsonl
+	$(RUN_ENV) $(VENV)/bin/lakehouse produce --dataset ip_events --file sample_logs/ip_events.jsonl
 	$(RUN_ENV) $(VENV)/bin/lakehouse batch --from-kafka
 	$(RUN_ENV) $(VENV)/bin/lakehouse report
 else
 	$(RUN_ENV) $(VENV)/bin/lakehouse batch \
 	  --access-logs sample_logs/access.log --product-views sample_logs/product_views.jsonl \
 	  --web-events sample_logs/web_events.jsonl --api-ticks sample_logs/api_ticks.jsonl \
+	  --ip-events sample_logs/ip_events.jsonl \
 	  $(if $(filter local,$(PROFILE)),--warehouse $(WAREHOUSE))
 	$(RUN_ENV) $(VENV)/bin/lakehouse report $(if $(filter local,$(PROFILE)),--warehouse $(WAREHOUSE))
 	$(if $(filter local,$(PROFILE)),$(RUN_ENV) $(VENV)/bin/lakehouse report --warehouse $(WAREHOUSE) --html $(WAREHOUSE)/report.html)

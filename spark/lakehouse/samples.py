@@ -29,6 +29,7 @@ import math
 import random
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -1242,6 +1243,35 @@ def write_api_ticks(path: str | Path, *, seed: int = 3, start: str = "2024-03-01
     return {"lines": len(lines), "polls": polls, "ticks": polls * len(prices), "repeated_ticks": len(prices), "bad_records": 3}
 
 
+def write_ip_events(path: str | Path, *, seed: int = 0, start: str = "2024-03-01", requests: int = 60) -> dict:
+    """Write IP sightings as the collector of `lakehouse serve` lands them (seed 000): one
+    JSON line `{"ip", "received_at", "request_id"}` per accepted IP, ``requests`` requests
+    of 1-5 IPs over the first UTC day (a few IPs come back often: 20 distinct public ones,
+    about 5 % IPv6), plus three records another producer got wrong (not an IP, no
+    `received_at`, cut-off JSON)."""
+    rng = random.Random(seed)
+    reader = _open_geoip()
+    try:
+        pool = _ip_pool(rng, 20, reader)
+    finally:
+        if reader is not None:
+            reader.close()
+    t0 = _start_epoch(start)
+    lines: list[str] = []
+    for r in range(requests):
+        at = t0 + r * (86_400 // requests) + rng.randrange(600)
+        received = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{rng.randrange(10**6):06d}Z"
+        request_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        for ip in rng.choices(pool, weights=[1 / (i + 1) for i in range(len(pool))], k=rng.randint(1, 5)):
+            lines.append(json.dumps({"ip": ip, "received_at": received, "request_id": request_id}, separators=(",", ":")))
+    good, distinct = len(lines), len({json.loads(line)["ip"] for line in lines})
+    lines.insert(good // 3, json.dumps({"ip": "shop.example.com", "received_at": "2024-03-01T12:00:00Z"}, separators=(",", ":")))
+    lines.insert(good // 2, json.dumps({"ip": pool[0]}, separators=(",", ":")))
+    lines.insert(2 * good // 3, '{"ip":"81.2.69.1')
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return {"lines": len(lines), "requests": requests, "sightings": good, "distinct_ips": distinct, "bad_records": 3}
+
+
 # ---------------------------------------------------------------------------
 # the committed samples
 
@@ -1251,6 +1281,7 @@ COMMITTED = {
     "product_views.jsonl": dict(kind="product-views", n=3000, seed=11),
     "web_events.jsonl": dict(kind="web-events", n=300, seed=2),
     "api_ticks.jsonl": dict(kind="api-ticks", n=96, seed=3),
+    "ip_events.jsonl": dict(kind="ip-events", n=60, seed=0),
 }
 
 _ACCESS_KIND_DOC = {
@@ -1299,6 +1330,8 @@ def write_committed_samples(out_dir: str | Path) -> dict[str, dict]:
             results[name] = write_web_events(out_dir / name, spec["n"], seed=spec["seed"])
         elif spec["kind"] == "api-ticks":
             results[name] = write_api_ticks(out_dir / name, seed=spec["seed"], polls=spec["n"])
+        elif spec["kind"] == "ip-events":
+            results[name] = write_ip_events(out_dir / name, seed=spec["seed"], requests=spec["n"])
         else:
             results[name] = write_product_views(out_dir / name, spec["n"], seed=spec["seed"])
     (out_dir / "README.md").write_text(_readme(results), encoding="utf-8")
@@ -1322,7 +1355,7 @@ def _expected_rows(counts: dict) -> list[str]:
 
 
 def _readme(results: dict[str, dict]) -> str:
-    a, rt, pv, we, ticks = (results[n] for n in COMMITTED)
+    a, rt, pv, we, ticks, ips = (results[n] for n in COMMITTED)
     lines = [
         "# Sample inputs",
         "",
@@ -1403,6 +1436,14 @@ def _readme(results: dict[str, dict]) -> str:
         f"(its {ticks['repeated_ticks']} ticks are duplicates), and {ticks['bad_records']} records are bad: an API error",
         "payload `{\"code\":-1121,\"msg\":\"Invalid symbol.\"}`, an HTML 502 page and a",
         "`lastPrice` of `\"n/a\"`: quarantine.",
+        "",
+        "## ip_events.jsonl",
+        "",
+        f"{ips['lines']} lines of IP sightings (seed 0, seed 000's collector) as `lakehouse serve`",
+        f"lands them: {ips['sightings']} sightings from {ips['requests']} requests of 1-5 IPs over",
+        f"2024-03-01 UTC, {ips['distinct_ips']} distinct public IPs (a few come back often). {ips['bad_records']} records",
+        "another producer got wrong: a host name instead of an IP, no `received_at`, JSON cut",
+        "short: quarantine.",
         "",
         "`tests/reference_gold.py` (access logs, product views) and `tests/reference_web.py`",
         "(web events) compute the expected silver counts and gold tables of these files",

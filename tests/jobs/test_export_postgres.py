@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from pyspark.sql import functions as F
@@ -41,7 +41,7 @@ def cfg(config, server, tmp_path):
     base = config.with_warehouse(str(tmp_path / "warehouse"))
     server.psql(
         "DROP TABLE IF EXISTS endpoint_daily, top_ips_daily, product_views_daily, country_views_daily, "
-        "referrer_views_daily, lakehouse_export_state CASCADE"
+        "referrer_views_daily, ip_geolocation, lakehouse_export_state CASCADE"
     )
     export = replace(base.export, url=server.jdbc_url, user=server.user, password=server.password)
     return replace(base, export=export)
@@ -97,3 +97,42 @@ def test_failure_mid_export_keeps_each_day_whole(spark, cfg, server):
     export_gold.run(spark, cfg, resumed)
     assert resumed.counts == {"dates_exported": 1, "rows_exported": 1}
     assert exported(server) == ["2024-03-01|/home|50", "2024-03-02|/home|70"]
+
+
+GEO_COLUMNS = (
+    "ip string, country string, city string, latitude double, longitude double, first_seen timestamp, "
+    "last_seen timestamp, hits bigint, refreshed_at timestamp"
+)
+
+
+def test_ip_geolocation_is_upserted_by_ip_and_only_changed_rows_move(spark, cfg, server):
+    path = cfg.table_path("gold", "ip_geolocation")
+    t1, t2 = datetime(2024, 3, 1, 10), datetime(2024, 3, 1, 11)
+    first = [
+        ("81.2.69.160", "GB", "London", 51.5, -0.1, t1, t1, 1, datetime(2024, 3, 2, 1)),
+        ("10.0.0.1", None, None, None, None, t1, t1, 2, datetime(2024, 3, 2, 1)),
+    ]
+    spark.createDataFrame(first, GEO_COLUMNS).write.format("delta").save(path)
+    run = JobRun("export")
+    export_gold.run(spark, cfg, run)
+    assert run.counts == {"rows_exported": 2}
+    query = "SELECT ip, hits, first_seen, last_seen, refreshed_at FROM ip_geolocation ORDER BY ip"
+    assert server.psql(query).strip().split("\n") == [
+        "10.0.0.1|2|2024-03-01 10:00:00|2024-03-01 10:00:00|2024-03-02 01:00:00",
+        "81.2.69.160|1|2024-03-01 10:00:00|2024-03-01 10:00:00|2024-03-02 01:00:00",
+    ]
+    again = JobRun("export")
+    export_gold.run(spark, cfg, again)
+    assert again.counts == {"rows_exported": 0}  # nothing refreshed since
+
+    # A later gold run saw 81.2.69.160 again: only its row moves, and it is replaced.
+    spark.createDataFrame(
+        [("81.2.69.160", "GB", "London", 51.5, -0.1, t1, t2, 2, datetime(2024, 3, 2, 2)), first[1]], GEO_COLUMNS
+    ).write.format("delta").mode("overwrite").save(path)
+    later = JobRun("export")
+    export_gold.run(spark, cfg, later)
+    assert later.counts == {"rows_exported": 1}
+    assert server.psql(query).strip().split("\n") == [
+        "10.0.0.1|2|2024-03-01 10:00:00|2024-03-01 10:00:00|2024-03-02 01:00:00",
+        "81.2.69.160|2|2024-03-01 10:00:00|2024-03-01 11:00:00|2024-03-02 02:00:00",
+    ]

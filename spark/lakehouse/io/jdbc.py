@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -190,10 +191,23 @@ def replace_report_dates(
             yield day, moved
 
 
-def newest(spark: SparkSession, target: JdbcTarget, table: str, column: str) -> str | None:
-    """The largest value of `column` in `table`, as text (None for an empty table)."""
-    with connect(spark, target) as conn:
-        return query(conn, f"SELECT MAX({column}) FROM {table}")[0][0]
+def newest_timestamp(spark: SparkSession, target: JdbcTarget, table: str, column: str):
+    """The largest timestamp of `column` in `table` (None for an empty table), read through
+    Spark's JDBC reader: it maps database timestamps back exactly as its writer mapped them
+    (PostgreSQL's TIMESTAMP holds the JVM's wall-clock time; SQLite the UTC text of
+    `for_dialect`), so it compares exactly with the Spark value that was exported."""
+    if target.dialect == "sqlite":  # the text `for_dialect` wrote (its driver types MAX() as a number)
+        with connect(spark, target) as conn:
+            text = query(conn, f"SELECT MAX({column}) FROM {table}")[0][0]
+        return datetime.fromisoformat(text) if text else None
+    return (
+        spark.read.format("jdbc")
+        .option("url", target.url)
+        .option("query", f"SELECT MAX({column}) AS newest FROM {table}")
+        .options(**target.properties())
+        .load()
+        .first()[0]
+    )
 
 
 def upsert_staged(spark: SparkSession, target: JdbcTarget, table: str, names: list[str], keys: tuple[str, ...]) -> int:

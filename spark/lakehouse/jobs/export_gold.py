@@ -77,12 +77,11 @@ def export_current(spark: SparkSession, config: Config, target: jdbc.JdbcTarget,
         if not delta.table_exists(spark, path):
             continue
         gold = delta.read_table(spark, path)
-        since = None if everything else jdbc.newest(spark, target, table, "refreshed_at")
+        since = None if everything else jdbc.newest_timestamp(spark, target, table, "refreshed_at")
         if since is not None:
-            # A day's margin: JDBC stores a timestamp as the JVM's wall-clock time, so the
-            # newest one read back is off by the JVM's UTC offset when that is not UTC; and
-            # two gold runs' clocks may disagree. Upserting a row again changes nothing.
-            gold = gold.where(F.col("refreshed_at") >= F.lit(since).cast("timestamp") - F.expr("INTERVAL 1 DAY"))
+            # Every row a gold run changes gets that run's time, so the newest exported
+            # one tells which runs the database has seen.
+            gold = gold.where(F.col("refreshed_at") > F.lit(since))
         jdbc.stage(gold, target, f"_stg_{table}", like=table)
         moved = jdbc.upsert_staged(spark, target, table, gold.columns, keys)
         run.add(rows_exported=moved)
