@@ -2,6 +2,8 @@
 
     lakehouse batch --access-logs PATH --product-views PATH --warehouse DIR
     lakehouse ingest --dataset access_logs --path PATH
+    lakehouse ingest-mongo --database D --collection C [--uri URI] [--batch-size N]
+    lakehouse mirror --from-bootstrap HOST:PORT --from-topic T [--security-protocol P --sasl-mechanism M --sasl-username U]
     lakehouse silver --dataset access_logs|product_views|web_events|api_ticks|ip_events
     lakehouse poll [--url URL] [--interval S] [--max-polls N]
     lakehouse stream-windows [--trigger "5 seconds"|availableNow]
@@ -28,6 +30,8 @@ from lakehouse.config import ConfigError
 COMMANDS = {
     "batch": ("lakehouse.jobs.batch", "files -> bronze -> silver -> gold (-> export) in one go"),
     "ingest": ("lakehouse.jobs.ingest_files", "ingest access-log / product-view files into bronze"),
+    "ingest-mongo": ("lakehouse.jobs.ingest_mongo", "backfill a MongoDB product-view collection into bronze (resumable, exactly once)"),
+    "mirror": ("lakehouse.jobs.mirror", "mirror a remote Kafka topic (SASL) of product views into our product-views topic"),
     "silver": (None, "bronze -> silver + quarantine for one dataset (--dataset)"),
     "silver-access-logs": ("lakehouse.jobs.silver_access_logs", "bronze access logs -> silver"),
     "silver-product-views": ("lakehouse.jobs.silver_product_views", "bronze product views -> silver"),

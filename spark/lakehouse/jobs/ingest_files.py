@@ -63,7 +63,8 @@ def ingested_files(spark: SparkSession, table: str) -> BronzeFiles:
     file_id = F.col("source_file_id") if "source_file_id" in bronze.columns else F.lit(None).cast("string")
     line = F.col("source_line") if "source_line" in bronze.columns else F.lit(None).cast("bigint")
     rows = (
-        bronze.where(F.col("source_file").isNotNull())
+        # Rows from `ingest-mongo` name a collection, not a file: they are no file version.
+        bronze.where(F.col("source_file").isNotNull() & ~F.col("source_file").startswith("mongodb"))  # mongodb:// and mongodb+srv://
         .groupBy(file_id.alias("file_id"), "source_file", "source_file_size", F.unix_millis("source_file_mtime").alias("mtime"))
         .agg(F.max(line).alias("lines"))
         .collect()

@@ -1,0 +1,256 @@
+"""`lakehouse mirror` against a real remote cluster with SASL: remote topic -> our topic ->
+bronze -> silver, each event exactly once in silver, also across a SIGKILL of the mirror.
+
+The "remote" is a second broker of its own (own base dir and free ports) with a
+SASL_PLAINTEXT listener (PLAIN and SCRAM-SHA-512); the shared stack's broker is ours. The
+mirror runs as its own process (`python -m lakehouse.jobs.mirror`, what `lakehouse mirror`
+runs), the bronze stream and silver in this one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from lakehouse.config import project_root
+from lakehouse.io import delta, files
+from lakehouse.io import kafka as kafka_io
+from lakehouse.jobs import silver_product_views
+from lakehouse.jobs.runtime import JobRun
+from lakehouse.jobs.stream_kafka import StreamOptions, run_streams
+from lakehouse.services import kafka
+from tests.conftest import free_ports
+from tests.streaming.conftest import stack_config, stack_env, use_stack, wait_for
+
+pytestmark = pytest.mark.services
+
+USER = "mirror"
+PASSWORD = f"pw-{uuid.uuid4().hex[:12]}"
+T0 = 1709290000  # 2024-03-01 10:46:40 UTC
+UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+
+
+@pytest.fixture(scope="module")
+def remote():
+    """A second broker playing the remote cluster: PLAINTEXT (to feed it) + SASL_PLAINTEXT."""
+    base = project_root() / ".data" / f"test-mirror-remote-{uuid.uuid4().hex[:8]}"
+    port, controller, sasl = free_ports(3)
+    try:
+        yield kafka.start(base, port=port, controller_port=controller, sasl=kafka.SaslListener(sasl, {USER: PASSWORD}))
+    finally:
+        kafka.stop(base)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def event(i: int, tag: str) -> dict:
+    """Event `i` in seed 004's shape: ids of every kind (a tenth without), `ip` or `remote_ip`,
+    ISO time with an offset or epoch seconds, a nested field the mirror must keep."""
+    ev: dict = {}
+    kind = i % 10
+    if kind == 1:
+        ev["_id"] = {"$oid": f"{i:024x}"}
+    elif kind == 2:
+        ev["event_id"] = f"evt-{tag}-{i}"
+    elif kind != 0:
+        ev["_id"] = f"{tag}{i:020d}"
+    ev["ip" if i % 2 == 0 else "remote_ip"] = f"81.2.69.{i % 200}"
+    ev["user_agent"] = UA
+    ev["device_id"] = f"dev-{i % 23}"
+    ev["store_id"] = str(i % 5)
+    ev["product_id"] = str(100 + i % 37)
+    ev["referrer_url"] = "https://www.google.com/search?q=ring"
+    if i % 3 == 0:
+        ev["timestamp"] = datetime.fromtimestamp(T0 + 60 * i, timezone(timedelta(hours=7))).isoformat()
+    else:
+        ev["time_stamp"] = T0 + 60 * i
+    ev["collection"] = "view_product_detail"
+    if i % 4 == 0:
+        ev["option"] = [{"option_label": "size", "value_label": str(i % 9)}]
+    return ev
+
+
+def produce_remote(remote: kafka.KafkaServer, topic: str, start: int, n: int, tag: str) -> None:
+    records = [(None, json.dumps(event(i, tag)).encode()) for i in range(start, start + n)]
+    stats = kafka_io.send_paced(remote.bootstrap, topic, records, None)
+    assert stats.errors == 0 and stats.acknowledged == n
+
+
+def expected_silver(remote: kafka.KafkaServer, topic: str, n: int, tag: str) -> list[tuple]:
+    """(event_id, product_id, device_id, remote_ip, event_ts) of events 0..n-1: an event
+    without id gets the hash of its place in the remote topic, wherever the mirror put it."""
+    cluster, _partitions = kafka_io.check_cluster(remote.bootstrap, kafka_io.KafkaAuth(), topic)
+    places = remote_places(remote, topic)
+    rows = []
+    for i in range(n):
+        ev = event(i, tag)
+        if "_id" in ev:
+            event_id = ev["_id"]["$oid"] if isinstance(ev["_id"], dict) else ev["_id"]
+        elif "event_id" in ev:
+            event_id = ev["event_id"]
+        else:
+            p, o = places[json.dumps(ev).encode()]
+            event_id = hashlib.sha256(f"kafka:{cluster}/{topic}:{p}:{o}".encode()).hexdigest()
+        utc = datetime.fromtimestamp(T0 + 60 * i, UTC).replace(tzinfo=None)
+        rows.append((event_id, ev["product_id"], ev["device_id"], f"81.2.69.{i % 200}", utc))
+    return sorted(rows)
+
+
+def remote_places(remote: kafka.KafkaServer, topic: str) -> dict[bytes, tuple[int, int]]:
+    """{value: (partition, offset)} of every record of the remote topic."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({"bootstrap.servers": remote.bootstrap, "group.id": f"check-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})  # fmt: skip
+    total = sum(kafka_io.latest_offsets(remote.bootstrap, topic).values())
+    places: dict[bytes, tuple[int, int]] = {}
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + 60
+        while len(places) < total and time.monotonic() < deadline:
+            for message in consumer.consume(1000, timeout=1):
+                if message.error() is None:
+                    places[message.value()] = (message.partition(), message.offset())
+    finally:
+        consumer.close()
+    assert len(places) == total
+    return places
+
+
+def silver_rows(spark, config) -> list[tuple]:
+    table = delta.read_table(spark, config.table_path("silver", "product_views"))
+    return sorted(tuple(r) for r in table.select("event_id", "product_id", "device_id", "remote_ip", "event_ts").collect())
+
+
+def bronze_then_silver(spark, config) -> None:
+    """The local topic -> bronze (the stream, catch-up) -> silver, in this process."""
+    run_streams(spark, config, StreamOptions(("product_views",), "availableNow", None), JobRun("stream"))
+    silver_product_views.run(spark, config, JobRun("silver"))
+
+
+def start_mirror(stack, name: str, remote: kafka.KafkaServer, *args: str, password: str = PASSWORD, log_path) -> subprocess.Popen:
+    """The mirror as its own process (so a test can SIGKILL it), password in the environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}
+    env |= stack_env(stack, name) | {"LAKEHOUSE_HOME": str(project_root()), "LAKEHOUSE_SPARK_MASTER": "local[2]",
+                                     "LAKEHOUSE_MIRROR_SASL_PASSWORD": password}  # fmt: skip
+    handle = open(log_path, "ab")  # noqa: SIM115 - closed with the process by the caller
+    return subprocess.Popen(
+        [sys.executable, "-m", "lakehouse.jobs.mirror", "--from-bootstrap", remote.sasl_bootstrap,
+         "--security-protocol", "SASL_PLAINTEXT", "--sasl-username", USER, *args],
+        env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=project_root(),
+    )  # fmt: skip
+
+
+def local_count(config) -> int:
+    return sum(kafka_io.latest_offsets(config.kafka.bootstrap_servers, config.kafka.topics["product_views"]).values())
+
+
+def _tail(path) -> str:
+    return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+
+def test_scram_mirror_lands_every_event_in_silver_once(spark, stack, remote, tmp_path):
+    name, n = "mirror_scram", 300
+    topic = f"{name}.remote"
+    kafka.create_topics(remote, {topic: 2})
+    produce_remote(remote, topic, 0, n, name)
+    config = stack_config(stack, name, datasets=("product_views",))
+    use_stack(spark, config)
+    log_path = tmp_path / "mirror.log"
+    proc = start_mirror(stack, name, remote, "--sasl-mechanism", "SCRAM-SHA-512", "--from-topic", topic,
+                        "--trigger", "availableNow", log_path=log_path)  # fmt: skip
+    try:
+        assert proc.wait(300) == 0, _tail(log_path)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert local_count(config) == n  # nothing failed: no replay, no duplicates
+    bronze_then_silver(spark, config)
+    assert silver_rows(spark, config) == expected_silver(remote, topic, n, name)
+    assert PASSWORD not in log_path.read_text(errors="replace")
+
+
+def rewind_last_commit(spark, checkpoint: str) -> int:
+    """Make the checkpoint say its last committed batch never committed, as if the SIGKILL
+    had landed between the sink's write and the commit (so the restart writes it again);
+    returns that batch's id."""
+    committed = max(int(c) for c in files.child_names(spark, f"{checkpoint}/commits") if c.isdigit())
+    for folder, first in (("commits", committed), ("offsets", committed + 1)):
+        for child in files.child_names(spark, f"{checkpoint}/{folder}"):
+            batch = child.lstrip(".").split(".")[0]
+            if batch.isdigit() and int(batch) >= first:
+                fs, path = files.filesystem(spark, f"{checkpoint}/{folder}/{child}")
+                fs.delete(path, False)
+    return committed
+
+
+def test_sigkill_and_restart_duplicate_in_kafka_but_not_in_silver(spark, stack, remote, tmp_path):
+    name, n, more = "mirror_kill", 1500, 200
+    topic = f"{name}.remote"
+    kafka.create_topics(remote, {topic: 2})
+    produce_remote(remote, topic, 0, n, name)
+    config = stack_config(stack, name, datasets=("product_views",))
+    use_stack(spark, config)
+    log_path = tmp_path / "mirror.log"
+    common = ("--sasl-mechanism", "PLAIN", "--from-topic", topic)
+    proc = start_mirror(stack, name, remote, *common, "--trigger", "1 second", "--max-offsets-per-trigger", "100", log_path=log_path)
+    try:
+        wait_for(lambda: local_count(config) >= 300 or proc.poll() is not None, 240, 0.2, "the first batches")
+        assert proc.poll() is None, _tail(log_path)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert local_count(config) < n, "killed too late to test anything"
+    replayed = rewind_last_commit(spark, config.checkpoint(f"mirror_{topic}"))
+    produce_remote(remote, topic, n, more, name)
+    proc = start_mirror(stack, name, remote, *common, "--trigger", "availableNow", log_path=log_path)
+    try:
+        assert proc.wait(300) == 0, _tail(log_path)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert local_count(config) > n + more, f"batch {replayed} was not written twice"  # at least once
+    bronze_then_silver(spark, config)
+    assert silver_rows(spark, config) == expected_silver(remote, topic, n + more, name)  # exactly once
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-512", "PLAIN"])
+def test_wrong_password_fails_fast_naming_the_mechanism(stack, remote, tmp_path, mechanism):
+    log_path = tmp_path / "mirror.log"
+    started = time.monotonic()
+    proc = start_mirror(stack, "mirror_denied", remote, "--sasl-mechanism", mechanism, "--from-topic", "any",
+                        password="not-the-password", log_path=log_path)  # fmt: skip
+    try:
+        code = proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    output = log_path.read_text(errors="replace").strip()
+    assert code != 0 and time.monotonic() - started < 30, output
+    assert len(output.splitlines()) == 1, output
+    assert f"authentication failed with SASL mechanism {mechanism}" in output
+    assert remote.sasl_bootstrap in output and "not-the-password" not in output
+
+
+def test_spark_options_quote_the_password_and_never_show_it():
+    auth = kafka_io.KafkaAuth("SASL_SSL", "SCRAM-SHA-512", "mirror", 'p"w\\d', ca_file="/etc/ca.pem")
+    assert auth.spark_options() == {
+        "kafka.security.protocol": "SASL_SSL",
+        "kafka.sasl.mechanism": "SCRAM-SHA-512",
+        "kafka.sasl.jaas.config": 'org.apache.kafka.common.security.scram.ScramLoginModule required '
+        'username="mirror" password="p\\"w\\\\d";',
+        "kafka.ssl.truststore.type": "PEM",
+        "kafka.ssl.truststore.location": "/etc/ca.pem",
+    }
+    assert 'p"w' not in repr(auth) and "p\"w" not in auth.describe()
