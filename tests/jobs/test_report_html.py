@@ -186,34 +186,43 @@ def opened(browser, page):
     return open_page(browser, page)
 
 
+@pytest.fixture
+def showing(browser, page, opened):
+    """The browser on the module's page: a test that opened another page (the date range)
+    may have run before, in any order."""
+    if browser.current_url != page.as_uri():
+        browser.get(page.as_uri())
+    return browser
+
+
 def number(text: str) -> int:
     return int(text.replace(",", ""))
 
 
-def test_page_loads_without_console_errors_or_requests(browser, opened):
+def test_page_loads_without_console_errors_or_requests(showing, opened):
     severe = [entry for entry in opened["logs"] if entry["level"] == "SEVERE"]
     assert severe == []
     # Offline by construction: nothing but the page itself is fetched.
-    assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
+    assert showing.execute_script("return performance.getEntriesByType('resource').length") == 0
     assert opened["seconds"] < 10, f"page took {opened['seconds']:.1f}s to load"
 
 
-def test_every_chart_renders_an_svg_with_pixels(browser, opened):
+def test_every_chart_renders_an_svg_with_pixels(showing, opened):
     from PIL import Image
 
-    charts = browser.find_elements("css selector", ".chart")
+    charts = showing.find_elements("css selector", ".chart")
     assert {c.get_attribute("data-chart") for c in charts} == CHART_KEYS
     assert len(charts) == len(CHART_KEYS)
     for chart in charts:
-        size = browser.execute_script(
+        size = showing.execute_script(
             "const r = arguments[0].querySelector('svg').getBoundingClientRect(); return [r.width, r.height];", chart
         )
         assert size[0] > 100 and size[1] > 50, (chart.get_attribute("data-chart"), size)
-        browser.execute_script("arguments[0].scrollIntoView()", chart)
+        showing.execute_script("arguments[0].scrollIntoView()", chart)
         shot = Image.open(io.BytesIO(chart.screenshot_as_png)).convert("RGB")
         colours = shot.getcolors(maxcolors=1 << 16) or []
         assert len(colours) > 8, f"chart {chart.get_attribute('data-chart')} looks blank"
-    whole = Image.open(io.BytesIO(browser.get_screenshot_as_png())).convert("RGB")
+    whole = Image.open(io.BytesIO(showing.get_screenshot_as_png())).convert("RGB")
     assert whole.getbbox() is not None and len(whole.getcolors(maxcolors=1 << 16) or []) > 16
 
 
@@ -272,8 +281,8 @@ def test_products_and_quarantine_equal_the_input(opened):
     assert per_dataset == {"access_logs": len(BROKEN_ACCESS_LINES), "product_views": len(BROKEN_VIEW_LINES)}
 
 
-def test_header_names_the_warehouse_and_range(browser, opened, warehouse):
-    facts = {e.get_attribute("data-fact"): e.text for e in browser.find_elements("css selector", "[data-fact]")}
+def test_header_names_the_warehouse_and_range(showing, warehouse):
+    facts = {e.get_attribute("data-fact"): e.text for e in showing.find_elements("css selector", "[data-fact]")}
     assert facts["warehouse"] == warehouse
     assert facts["range"] == "all dates"
     assert facts["days"] == f"{DAYS[0]} to {DAYS[-1]}"

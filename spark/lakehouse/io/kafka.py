@@ -87,10 +87,17 @@ def _admin(bootstrap: str):
     return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000, "log_level": 2})
 
 
-def _wait(futures: dict, timeout: float, what: str, tolerated: tuple = ()) -> dict:
-    """Results of admin futures; RuntimeError naming `what` on any error not `tolerated`."""
-    from confluent_kafka import KafkaException
+class KafkaTransientError(RuntimeError):
+    """An admin request failed in a way the broker says is passing (e.g. a partition whose
+    leader is not elected yet, just after the topic was created): asking again may succeed."""
 
+
+def _wait(futures: dict, timeout: float, what: str, tolerated: tuple = ()) -> dict:
+    """Results of admin futures; RuntimeError naming `what` on any error not `tolerated`
+    (KafkaTransientError when the error is retriable)."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    passing = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART)
     results = {}
     for key, future in futures.items():
         try:
@@ -99,7 +106,8 @@ def _wait(futures: dict, timeout: float, what: str, tolerated: tuple = ()) -> di
             error = exc.args[0]
             if error.code() in tolerated:
                 continue
-            raise RuntimeError(f"kafka {what} failed for {key}: {error.str()}") from None
+            kind = KafkaTransientError if error.retriable() or error.code() in passing else RuntimeError
+            raise kind(f"kafka {what} failed for {key}: {error.str()}") from None
     return results
 
 
@@ -146,8 +154,17 @@ def _offsets(bootstrap: str, topic: str, latest: bool, timeout: float) -> dict[i
     if described is None or described.error is not None or not described.partitions:
         raise RuntimeError(f"Kafka topic {topic!r} does not exist on {bootstrap}")
     spec = OffsetSpec.latest() if latest else OffsetSpec.earliest()
-    futures = admin.list_offsets({TopicPartition(topic, p): spec for p in described.partitions}, request_timeout=timeout)
-    return dict(sorted((tp.partition, result.offset) for tp, result in _wait(futures, timeout, "list offsets").items()))
+    deadline = time.monotonic() + timeout
+    while True:  # a topic just created (or a broker just restarted) elects its leaders first
+        futures = admin.list_offsets({TopicPartition(topic, p): spec for p in described.partitions}, request_timeout=timeout)
+        try:
+            listed = _wait(futures, timeout, "list offsets")
+        except KafkaTransientError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+            continue
+        return dict(sorted((tp.partition, result.offset) for tp, result in listed.items()))
 
 
 def earliest_offsets(bootstrap: str, topic: str, timeout: float = 60) -> dict[int, int]:
