@@ -37,6 +37,9 @@ log = logging.getLogger("lakehouse.produce")
 DATASETS = ("access_logs", "product_views", "web_events", "api_ticks", "ip_events")
 
 
+NEW_TOPIC_PARTITIONS = 2  # a topic named by --topic that does not exist yet (the stack's own have 2)
+
+
 def file_messages(spark: SparkSession, path: str, dataset: str) -> DataFrame:
     """(key, value) per line of the files under `path`, bytes exactly as stored (without the
     line's `\\r\\n` / `\\n` ending), keyed by `kafka.keyed` whichever way they are sent."""
@@ -106,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     def body(spark: SparkSession, config: Config, run: JobRun, args: argparse.Namespace) -> None:
         run.job = f"produce {args.dataset}"
         topic = args.topic or config.kafka.topics[args.dataset]
+        if kafka.create_topics(config.kafka.bootstrap_servers, {topic: NEW_TOPIC_PARTITIONS}):
+            print(f"created topic {topic} ({NEW_TOPIC_PARTITIONS} partitions)", flush=True)
         with tempfile.TemporaryDirectory(prefix="lakehouse-produce-") as tmp:
             path = args.file or str(synthesize(args.dataset, args.synthetic, Path(tmp), args.seed))
             produce_file(spark, config, args.dataset, path, topic, args.rate, run)
