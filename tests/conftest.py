@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
 
 from lakehouse.config import load_config
+from lakehouse.services.process import free_ports  # noqa: F401 - the tests import it from here
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_logs"
@@ -54,14 +54,3 @@ def bronze_rows(spark, records: list[dict]):
     return spark.createDataFrame([tuple(r.get(n) for n in names) for r in records], BRONZE_SCHEMA)
 
 
-def free_ports(n: int = 1) -> list[int]:
-    """`n` distinct loopback ports free right now, picked by the OS (never fixed numbers:
-    tests and whatever else runs on the machine must not collide)."""
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()

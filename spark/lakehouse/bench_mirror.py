@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ import uuid
 from pathlib import Path
 
 from lakehouse.config import load_config, project_root
+from lakehouse.services.process import free_ports
 
 PASSWORD = uuid.uuid4().hex
 USER = "bench"
@@ -55,18 +55,6 @@ def drained(start) -> tuple[int, float, float]:
         raise RuntimeError(f"bench query failed: {query.exception()}")
     batches = [b for b in (batch_progress(p) for p in query.recentProgress) if b is not None]
     return sum(b.rows for b in batches), sum(b.seconds for b in batches), wall
-
-
-def free_ports(n: int) -> list[int]:
-    """`n` distinct loopback ports free right now (picked by the OS)."""
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -70,13 +69,6 @@ def _cursor_docs_per_s(uri: str) -> tuple[int, float]:
         return n, time.monotonic() - started
 
 
-def _free_port() -> int:
-    """A loopback port free right now, picked by the OS (never a fixed number)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lakehouse.bench_mongo", description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=200_000)
@@ -90,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     from lakehouse.jobs.ingest_mongo import ingest
     from lakehouse.jobs.runtime import JobRun, setup_logging
     from lakehouse.services import ferretdb
+    from lakehouse.services.process import free_ports
     from lakehouse.session import get_spark
 
     setup_logging()
@@ -98,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         uri = args.uri
         if uri is None:
-            uri = ferretdb.start(server_dir, port=_free_port()).uri
+            uri = ferretdb.start(server_dir, port=free_ports()[0]).uri
         started = time.monotonic()
         docs = _fill(uri, args.docs)
         print(f"collection: {docs:,} documents ({time.monotonic() - started:.0f}s to insert or count)", flush=True)

@@ -149,18 +149,20 @@ def _commit_metadata(spark: SparkSession, text: str) -> Iterator[None]:
 
 
 def chunk_commit(spark: SparkSession, table: str, tag: str) -> tuple[int, int] | None:
-    """(version, rows written) of the commit tagged `tag`, or None (newest commits searched first)."""
+    """(version, rows written) of the newest commit tagged `tag`, or None. Filtered in Spark:
+    the driver receives at most one row, however long the table's history."""
     if not delta.table_exists(spark, table):
         return None
-    limit = 20
-    while True:
-        rows = delta.history(spark, table, limit).select("version", "userMetadata", "operationMetrics").collect()
-        for r in rows:
-            if r["userMetadata"] == tag:
-                return int(r["version"]), int((r["operationMetrics"] or {}).get("numOutputRows", 0))
-        if len(rows) < limit or rows[-1]["version"] == 0:
-            return None
-        limit *= 10
+    row = (
+        delta.history(spark, table)
+        .where(F.col("userMetadata") == tag)
+        .orderBy(F.col("version").desc())
+        .select("version", "operationMetrics")
+        .first()
+    )
+    if row is None:
+        return None
+    return int(row["version"]), int((row["operationMetrics"] or {}).get("numOutputRows", 0))
 
 
 def write_chunk(spark: SparkSession, table: str, source: MongoSource, file_id: str, chunk: Chunk) -> int | None:

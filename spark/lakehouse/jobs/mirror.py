@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import threading
 import time
@@ -46,7 +45,7 @@ from pyspark.sql.streaming import StreamingQuery
 from lakehouse.config import Config
 from lakehouse.io import kafka
 from lakehouse.jobs.runtime import JobRun, base_parser, run_job
-from lakehouse.jobs.stream_kafka import log_progress, stop_gracefully
+from lakehouse.jobs.stream_kafka import log_progress, stop_gracefully, stop_on_signals
 from lakehouse.jobs.stream_query import DatasetStream
 from lakehouse.transforms.mirror import mirror_records
 
@@ -245,14 +244,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
             max_offsets_per_trigger=cap or None,
             trigger=args.trigger,
         )
-        stop = threading.Event()
-
-        def on_signal(signum, _frame) -> None:
-            log.info("%s received: finishing the batch in flight, then stopping", signal.Signals(signum).name)
-            stop.set()
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
+        stop = stop_on_signals(log)
         return run_mirror(spark, spec, run, stop, args.max_seconds, args.max_restarts)
 
     return run_job(NAME, DESCRIPTION, body, argv, arguments)

@@ -224,6 +224,19 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-seconds", type=float, help="stop gracefully after this many seconds")
 
 
+def stop_on_signals(logger: logging.Logger) -> threading.Event:
+    """An event SIGTERM / Ctrl-C set: the stream finishes the batch in flight, then stops."""
+    stop = threading.Event()
+
+    def on_signal(signum, _frame) -> None:
+        logger.info("%s received: finishing the batch in flight, then stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop
+
+
 def main(argv: list[str] | None = None) -> int:
     def body(spark: SparkSession, config: Config, run: JobRun, args: argparse.Namespace) -> int:
         cap = config.kafka.max_offsets_per_trigger if args.max_offsets_per_trigger is None else args.max_offsets_per_trigger
@@ -234,14 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             max_restarts=args.max_restarts,
             max_seconds=args.max_seconds,
         )
-        stop = threading.Event()
-
-        def on_signal(signum, _frame) -> None:
-            log.info("%s received: finishing the batch in flight, then stopping", signal.Signals(signum).name)
-            stop.set()
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
+        stop = stop_on_signals(log)
         metrics = server = None
         if config.kafka.metrics_port:
             # Imported here: prometheus-client comes with the `api` extra, not the core install.

@@ -51,6 +51,19 @@ class ServiceUser:
         return cls.from_pwd(pwd.getpwuid(os.geteuid()))
 
 
+def free_ports(n: int = 1) -> list[int]:
+    """`n` distinct loopback ports free right now, picked by the OS (never fixed numbers:
+    tests and whatever else runs on the machine must not collide)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def is_root() -> bool:
     return os.geteuid() == 0
 
