@@ -27,13 +27,7 @@ From Python: `server = start(base_dir, port=p); pymongo.MongoClient(server.uri);
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,10 +110,6 @@ class FerretServer:
         return process.log_file(self.base_dir, SERVICE)
 
 
-def default_base_dir() -> Path:
-    return process.service_base_dir(SERVICE)
-
-
 def binary_path() -> Path:
     """Where `ensure_built` puts the server: `~/.cache/lakehouse/ferretdb/<VERSION>/ferretdb-sqlite`."""
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -127,51 +117,16 @@ def binary_path() -> Path:
 
 
 def ensure_built() -> Path:
-    """The server binary, built with Go on first use (about 2 minutes; later: instant).
-
-    Concurrent callers wait for one build (file lock). The build happens in a temporary
-    folder and the binary is renamed into place, so an interrupted build never leaves a
-    broken one. Raises RuntimeError (with the tail of `build.log`) when Go is missing or
-    the build fails.
-    """
-    binary = binary_path()
-    if os.access(binary, os.X_OK):
-        return binary
-    go = _go_binary()
-    binary.parent.mkdir(parents=True, exist_ok=True)
-    with process.locked(binary.parent / ".build.lock"):
-        if os.access(binary, os.X_OK):  # built by someone else while we waited
-            return binary
-        _progress(f"building FerretDB {VERSION} (SQLite backend; first time, about 2 minutes)...")
-        started = time.monotonic()
-        log = binary.parent / "build.log"
-        work = Path(tempfile.mkdtemp(prefix=".build-", dir=binary.parent))
-        try:
-            (work / "main.go").write_text(MAIN_GO)
-            (work / "go.mod").write_text(GO_MOD)
-            env = os.environ | {"CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
-            steps = (
-                [go, "mod", "tidy"],
-                [go, "build", "-tags", "ferretdb_no_postgresql", "-trimpath", "-o", str(work / BINARY), "."],
-            )
-            with log.open("w") as out:
-                for step in steps:
-                    out.write(f"$ {' '.join(step)}\n")
-                    out.flush()
-                    proc = subprocess.run(step, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, check=False)
-                    if proc.returncode != 0:
-                        break
-            built = work / BINARY
-            if proc.returncode != 0 or not built.is_file():
-                raise RuntimeError(
-                    f"building FerretDB {VERSION} failed (`{' '.join(step[:2])}` exit {proc.returncode})\n"
-                    f"--- last lines of {log} ---\n{process.tail(log)}"
-                )
-            os.replace(built, binary)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        _progress(f"built FerretDB in {time.monotonic() - started:.0f}s: {binary}")
-    return binary
+    """The server binary, built with Go on first use (about 2 minutes; later: instant);
+    RuntimeError when Go is missing or the build fails (process.go_build)."""
+    return process.go_build(
+        binary_path(), f"FerretDB {VERSION} (SQLite backend)",
+        lambda go, work: (
+            [go, "mod", "tidy"],
+            [go, "build", "-tags", "ferretdb_no_postgresql", "-trimpath", "-o", str(work / BINARY), "."],
+        ),
+        files={"main.go": MAIN_GO, "go.mod": GO_MOD}, env={"GOFLAGS": "-mod=mod"},
+    )
 
 
 def start(base_dir: Path | None = None, port: int = DEFAULT_PORT, timeout: float = 30) -> FerretServer:
@@ -182,7 +137,7 @@ def start(base_dir: Path | None = None, port: int = DEFAULT_PORT, timeout: float
     tail, when the port is taken by another process, the server exits, or it does not
     answer a MongoDB `ping` within `timeout` seconds.
     """
-    base = _resolve(base_dir)
+    base = process.resolve_base(SERVICE, base_dir)
     state = _running(base)
     if state is None:
         binary = ensure_built()
@@ -203,39 +158,22 @@ def stop(base_dir: Path | None = None, timeout: float = 30, kill: bool = False) 
     Does nothing if it is not running. Raises RuntimeError if it is still alive after
     `timeout` seconds (then try `kill=True`).
     """
-    base = _resolve(base_dir)
+    base = process.resolve_base(SERVICE, base_dir)
     state = _running(base)
     if state is None:
         _pid_file(base).unlink(missing_ok=True)
         return
     pid, port = state
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL if kill else signal.SIGTERM)
-
-    def stopped() -> bool:
-        # A Go program's main thread can be gone while other threads still hold the socket.
-        return not process.alive(pid) and not process.port_open(HOST, port, timeout=0.2)
-
-    if not process.wait_until(stopped, timeout, interval=0.05):
-        raise RuntimeError(
-            f"ferretdb of {base} (pid {pid}) did not stop within {timeout:g}s; try stop(kill=True)\n"
-            f"--- last lines of {_log(base)} ---\n{process.tail(_log(base))}"
-        )
-    process.forget(pid)
-    _pid_file(base).unlink(missing_ok=True)
+    process.stop_pid(f"ferretdb of {base}", pid, HOST, [port], timeout=timeout, kill=kill, log=_log(base), pid_file=_pid_file(base))
 
 
 def status(base_dir: Path | None = None) -> bool:
     """Whether the server of `base_dir` is running (its pid file names a live ferretdb)."""
-    return _running(_resolve(base_dir)) is not None
+    return _running(process.resolve_base(SERVICE, base_dir)) is not None
 
 
 # --- internals ---------------------------------------------------------------------------
 
-
-def _resolve(base_dir: Path | None) -> Path:
-    # Absolute: the data dir is passed to a process whose cwd is the base dir.
-    return (Path(base_dir) if base_dir is not None else default_base_dir()).absolute()
 
 
 def _data_dir(base: Path) -> Path:
@@ -248,20 +186,6 @@ def _log(base: Path) -> Path:
 
 def _pid_file(base: Path) -> Path:
     return base / PID_FILE
-
-
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _go_binary() -> str:
-    for candidate in (shutil.which("go"), "/usr/local/go/bin/go", str(Path.home() / "go/bin/go")):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    raise RuntimeError(
-        f"Go (>= 1.24) is needed to build FerretDB {VERSION} from source but `go` is not on the PATH; "
-        "install it from https://go.dev/dl/"
-    )
 
 
 def _sqlite_url(base: Path) -> str:
@@ -286,11 +210,7 @@ def _running(base: Path) -> tuple[int, int] | None:
 def _launch(binary: Path, base: Path, port: int) -> int:
     """Check the port, prepare the base dir and start the server detached; its pid."""
     log = _log(base)
-    if process.port_open(HOST, port):
-        raise RuntimeError(
-            f"port {HOST}:{port} is in use by another process (not the ferretdb of {base}); "
-            f"stop it or pick another port\n--- last lines of {log} ---\n{process.tail(log)}"
-        )
+    process.refuse_taken(f"ferretdb of {base}", HOST, [port], log)
     base.mkdir(parents=True, exist_ok=True)
     base.chmod(0o700)  # the documents are for this account only
     _data_dir(base).mkdir(exist_ok=True)
@@ -318,27 +238,10 @@ def _answers(port: int) -> bool:
 
 
 def _wait_ready(base: Path, pid: int, port: int, deadline: float) -> None:
-    exited = False
-
-    def ready() -> bool:
-        nonlocal exited
-        if not process.alive(pid):
-            exited = True
-            return True
-        return process.port_open(HOST, port, timeout=0.2) and _answers(port)
-
-    ok = process.wait_until(ready, max(deadline - time.monotonic(), 0), interval=0.1)
-    if exited:
-        _pid_file(base).unlink(missing_ok=True)
-        raise RuntimeError(
-            f"ferretdb of {base} exited during start (port {HOST}:{port})\n"
-            f"--- last lines of {_log(base)} ---\n{process.tail(_log(base))}"
-        )
-    if not ok:
-        raise RuntimeError(
-            f"ferretdb of {base} (pid {pid}, still running) does not answer on {HOST}:{port} in time\n"
-            f"--- last lines of {_log(base)} ---\n{process.tail(_log(base))}"
-        )
+    process.wait_started(
+        f"ferretdb of {base} on {HOST}:{port}", pid, lambda: process.port_open(HOST, port, timeout=0.2) and _answers(port),
+        deadline, log=_log(base), pid_file=_pid_file(base),
+    )
 
 
 # --- CLI ---------------------------------------------------------------------------------
@@ -367,7 +270,6 @@ CLI = process.ServiceCli(
     _up,
     _where,
     lambda base, args: stop(base, timeout=args.timeout, kill=args.kill),
-    _resolve,
     _data_dir,
 )
 

@@ -29,9 +29,7 @@ import hashlib
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -131,10 +129,6 @@ class KafkaServer:
         return process.log_file(self.base_dir, SERVICE)
 
 
-def default_base_dir() -> Path:
-    return process.service_base_dir(SERVICE)
-
-
 def pom_file() -> Path:
     return project_root() / "conf" / "kafka.pom.xml"
 
@@ -190,7 +184,7 @@ def start(
     another process, the broker of `base_dir` runs on other ports, or it does not start and
     answer within `timeout` seconds.
     """
-    base = _resolve(base_dir)
+    base = process.resolve_base(SERVICE, base_dir)
     deadline = time.monotonic() + timeout
     base.mkdir(parents=True, exist_ok=True)
     with _locked(base):
@@ -227,35 +221,24 @@ def stop(base_dir: Path | None = None, timeout: float = 30, kill: bool = False) 
     start); a broker still alive after `timeout` seconds is SIGKILLed. `kill=True` sends
     SIGKILL straight away, like a crash (for fault tests); the next start recovers the logs.
     """
-    base = _resolve(base_dir)
+    base = process.resolve_base(SERVICE, base_dir)
     if not base.is_dir():
         return
     with _locked(base):
         pid = _running_pid(base)
-        if pid is not None:
-            if not kill:
-                process.signal_pid(pid, signal.SIGTERM)
-                if _wait_dead(pid, timeout):
-                    _forget(base, pid)
-                    _settle_broker_archive(base, keep=True)
-                    return
-                print(f"{SERVICE}: pid {pid} still running {timeout:g}s after SIGTERM; killing it",
-                      file=sys.stderr)
-            process.signal_pid(pid, signal.SIGKILL)
-            if not _wait_dead(pid, 10):
-                raise RuntimeError(f"kafka pid {pid} of {base} survived SIGKILL")
+        clean = pid is not None and process.terminate(f"kafka of {base}", pid, timeout, kill=kill)
         _forget(base, pid)
-        _settle_broker_archive(base, keep=False)
+        _settle_broker_archive(base, keep=clean)
 
 
 def status(base_dir: Path | None = None) -> bool:
     """Whether the broker of `base_dir` is running (its pid file names a live kafka.Kafka)."""
-    return _running_pid(_resolve(base_dir)) is not None
+    return _running_pid(process.resolve_base(SERVICE, base_dir)) is not None
 
 
 def running_server(base_dir: Path | None = None) -> KafkaServer | None:
     """The running broker of `base_dir` (not checked for readiness), or None."""
-    base = _resolve(base_dir)
+    base = process.resolve_base(SERVICE, base_dir)
     pid = _running_pid(base)
     if pid is None:
         return None
@@ -373,10 +356,6 @@ def consumer_perf(
 
 # --- internals ---------------------------------------------------------------------------
 
-
-def _resolve(base_dir: Path | None) -> Path:
-    # Absolute: paths in server.properties and the /proc cmdline check must not depend on cwd.
-    return (Path(base_dir) if base_dir is not None else default_base_dir()).absolute()
 
 
 def _log(base: Path) -> Path:
@@ -497,10 +476,6 @@ def _upsert_scram_users(bootstrap: str, users: Mapping[str, str], timeout: float
         raise RuntimeError(f"kafka at {bootstrap}: SCRAM users {sorted(users)} not visible in {timeout:.0f}s")
 
 
-def _wait_dead(pid: int, timeout: float) -> bool:
-    return process.wait_until(lambda: not process.alive(pid), timeout, interval=0.1)
-
-
 def _forget(base: Path, pid: int | None) -> None:
     process.forget(pid)
     _pid_file(base).unlink(missing_ok=True)
@@ -574,12 +549,7 @@ def _rotate_log(log: Path) -> None:
 
 def _launch(base: Path, port: int, controller_port: int, deadline: float, sasl: SaslListener | None = None) -> int:
     """Check the ports, write the config, format the storage if new, start the JVM; its pid."""
-    for p in (port, controller_port, *([sasl.port] if sasl else [])):
-        if process.port_open(HOST, p):
-            raise RuntimeError(
-                f"port {HOST}:{p} is in use by another process (not the kafka of {base}); "
-                "stop it or pick another port"
-            )
+    process.refuse_taken(f"kafka of {base}", HOST, (port, controller_port, *([sasl.port] if sasl else [])), _log(base))
     if port == controller_port:
         raise RuntimeError(f"client and controller ports must differ (both {port})")
     if sasl is not None and sasl.port in (port, controller_port):
@@ -754,7 +724,6 @@ CLI = process.ServiceCli(
     _up,
     _where,
     lambda base, args: stop(base, timeout=args.timeout),
-    _resolve,
 )
 
 

@@ -19,13 +19,7 @@ From Python: `server = start(); s3_client(server).list_buckets(); stop()`.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -88,10 +82,6 @@ class _State:
     console_port: int
 
 
-def default_base_dir() -> Path:
-    return process.service_base_dir(SERVICE)
-
-
 def binary_path() -> Path:
     """Where `ensure_built` puts the server binary: `~/.cache/lakehouse/minio/<VERSION>/minio`."""
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -107,43 +97,12 @@ def credentials() -> tuple[str, str]:
 
 
 def ensure_built() -> Path:
-    """The MinIO server binary, built with `go install` on first use (minutes; later: instant).
-
-    Concurrent callers wait for one build (file lock). The build goes to a temporary GOBIN
-    first and is renamed into place, so an interrupted build never leaves a broken binary.
-    Raises RuntimeError (with the tail of `build.log`) when Go is missing or the build fails.
-    """
-    binary = binary_path()
-    if os.access(binary, os.X_OK):
-        return binary
-    go = _go_binary()
-    binary.parent.mkdir(parents=True, exist_ok=True)
-    with process.locked(binary.parent / ".build.lock"):
-        if os.access(binary, os.X_OK):  # built by someone else while we waited
-            return binary
-        _progress(f"building MinIO {VERSION} (first time, a few minutes)...")
-        started = time.monotonic()
-        log = binary.parent / "build.log"
-        gobin = Path(tempfile.mkdtemp(prefix=".gobin-", dir=binary.parent))
-        try:
-            # CGO off: a static binary, as upstream releases are, and no C compiler needed.
-            env = os.environ | {"GOBIN": str(gobin), "CGO_ENABLED": "0"}
-            with log.open("w") as out:
-                proc = subprocess.run(
-                    [go, "install", f"{MODULE}@{VERSION}"], cwd=gobin, env=env,
-                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, check=False,
-                )
-            built = gobin / "minio"
-            if proc.returncode != 0 or not built.is_file():
-                raise RuntimeError(
-                    f"`go install {MODULE}@{VERSION}` failed (exit {proc.returncode})\n"
-                    f"--- last lines of {log} ---\n{process.tail(log)}"
-                )
-            os.replace(built, binary)
-        finally:
-            shutil.rmtree(gobin, ignore_errors=True)
-        _progress(f"built MinIO in {time.monotonic() - started:.0f}s: {binary}")
-    return binary
+    """The MinIO server binary, built with `go install` on first use (minutes; later:
+    instant); RuntimeError when Go is missing or the build fails (process.go_build)."""
+    return process.go_build(
+        binary_path(), f"MinIO {VERSION}",
+        lambda go, work: ([go, "install", f"{MODULE}@{VERSION}"],),
+    )
 
 
 def start(
@@ -161,7 +120,7 @@ def start(
     is not ready within `timeout` seconds, or it rejects the credentials (a server started
     with other keys: stop it first).
     """
-    base = _resolve(base_dir)
+    base = process.resolve_base(SERVICE, base_dir)
     buckets = (buckets,) if isinstance(buckets, str) else tuple(buckets)
     access_key, secret_key = credentials()
     state = _running(base)
@@ -189,33 +148,20 @@ def stop(base_dir: Path | None = None, timeout: float = 30, kill: bool = False) 
     Does nothing if it is not running. Raises RuntimeError if it is still alive after
     `timeout` seconds (then try `kill=True`).
     """
-    base = _resolve(base_dir)
+    base = process.resolve_base(SERVICE, base_dir)
     state = _running(base)
     if state is None:
         _pid_file(base).unlink(missing_ok=True)
         return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(state.pid, signal.SIGKILL if kill else signal.SIGTERM)
-
-    def stopped() -> bool:
-        # The main thread of a Go program can exit (a zombie) while others still run and hold
-        # the sockets; the ports close only when the last one is gone.
-        return not process.alive(state.pid) and not any(
-            process.port_open(HOST, p, timeout=0.2) for p in (state.port, state.console_port)
-        )
-
-    if not process.wait_until(stopped, timeout, interval=0.05):
-        raise RuntimeError(
-            f"minio of {base} (pid {state.pid}) did not stop within {timeout:g}s; "
-            f"try stop(kill=True)\n--- last lines of {_log(base)} ---\n{process.tail(_log(base))}"
-        )
-    process.forget(state.pid)
-    _pid_file(base).unlink(missing_ok=True)
+    process.stop_pid(
+        f"minio of {base}", state.pid, HOST, (state.port, state.console_port),
+        timeout=timeout, kill=kill, log=_log(base), pid_file=_pid_file(base),
+    )
 
 
 def status(base_dir: Path | None = None) -> bool:
     """Whether the server of `base_dir` is running (its pid file names a live minio)."""
-    return _running(_resolve(base_dir)) is not None
+    return _running(process.resolve_base(SERVICE, base_dir)) is not None
 
 
 def s3_client(server: MinioServer, timeout: float = 10) -> Any:
@@ -241,10 +187,6 @@ def s3_client(server: MinioServer, timeout: float = 10) -> Any:
 # --- internals ---------------------------------------------------------------------------
 
 
-def _resolve(base_dir: Path | None) -> Path:
-    # Absolute: the data dir is passed to a process whose cwd is the base dir.
-    return (Path(base_dir) if base_dir is not None else default_base_dir()).absolute()
-
 
 def _data_dir(base: Path) -> Path:
     return base / "data"
@@ -258,20 +200,6 @@ def _pid_file(base: Path) -> Path:
     return base / PID_FILE
 
 
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _go_binary() -> str:
-    for candidate in (shutil.which("go"), "/usr/local/go/bin/go", str(Path.home() / "go/bin/go")):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    raise RuntimeError(
-        f"Go (>= 1.24) is needed to build MinIO from source (`go install {MODULE}@{VERSION}`) "
-        "but `go` is not on the PATH; install it from https://go.dev/dl/"
-    )
-
-
 def _running(base: Path) -> _State | None:
     """The live server of `base`, from its pid file (pid, port, console port)."""
     try:
@@ -281,10 +209,9 @@ def _running(base: Path) -> _State | None:
     if not process.alive(pid):
         return None
     # Guard against pid reuse: the process must be a minio serving this data dir.
-    with contextlib.suppress(OSError):
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        if str(_data_dir(base)).encode() not in cmdline:
-            return None
+    cmdline = process.cmdline(pid)
+    if cmdline and str(_data_dir(base)) not in cmdline:
+        return None
     return _State(pid, port, console_port)
 
 
@@ -316,12 +243,7 @@ def _launch(
             f"(check {ACCESS_KEY_ENV} / {SECRET_KEY_ENV})"
         )
     log = _log(base)
-    for p in dict.fromkeys((port, console_port)):
-        if process.port_open(HOST, p):
-            raise RuntimeError(
-                f"port {HOST}:{p} is in use by another process (not the minio of {base}); "
-                f"stop it or pick another port\n--- last lines of {log} ---\n{process.tail(log)}"
-            )
+    process.refuse_taken(f"minio of {base}", HOST, (port, console_port), log)
     base.mkdir(parents=True, exist_ok=True)
     base.chmod(0o700)  # objects and the server config are for this account only
     data = _data_dir(base)
@@ -348,27 +270,10 @@ def _healthy(port: int, probe: str) -> bool:
 
 
 def _wait_ready(base: Path, pid: int, port: int, deadline: float) -> None:
-    exited = False
-
-    def ready() -> bool:
-        nonlocal exited
-        if not process.alive(pid):
-            exited = True
-            return True
-        return _healthy(port, "live") and _healthy(port, "ready")
-
-    ok = process.wait_until(ready, max(deadline - time.monotonic(), 0), interval=0.1)
-    if exited:
-        _pid_file(base).unlink(missing_ok=True)
-        raise RuntimeError(
-            f"minio of {base} exited during start (port {HOST}:{port})\n"
-            f"--- last lines of {_log(base)} ---\n{process.tail(_log(base))}"
-        )
-    if not ok:
-        raise RuntimeError(
-            f"minio of {base} (pid {pid}, still running) not ready on {HOST}:{port} in time\n"
-            f"--- last lines of {_log(base)} ---\n{process.tail(_log(base))}"
-        )
+    process.wait_started(
+        f"minio of {base} on {HOST}:{port}", pid, lambda: _healthy(port, "live") and _healthy(port, "ready"),
+        deadline, log=_log(base), pid_file=_pid_file(base),
+    )
 
 
 def _ensure_buckets(server: MinioServer, buckets: Iterable[str]) -> None:
@@ -426,7 +331,6 @@ CLI = process.ServiceCli(
     _up,
     _where,
     lambda base, args: stop(base, timeout=args.timeout, kill=args.kill),
-    _resolve,
     _data_dir,
 )
 

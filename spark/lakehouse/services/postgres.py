@@ -85,10 +85,6 @@ class PostgresServer:
         return proc.stdout
 
 
-def default_base_dir() -> Path:
-    return process.service_base_dir(SERVICE)
-
-
 def ensure_installed() -> Path:
     """The bin dir of the newest installed PostgreSQL server, installing it with apt if none."""
     found = _installed_bin_dirs()
@@ -117,7 +113,7 @@ def start(
     reset to `password`). Raises RuntimeError, with the server log's tail where useful, when
     the server cannot be started or does not become ready within `timeout` seconds.
     """
-    base = _resolve(base_dir)
+    base = process.resolve_base(SERVICE, base_dir)
     password = password or os.environ.get(PASSWORD_ENV) or DEV_PASSWORD
     deadline = time.monotonic() + timeout
     running_port = _running_port(base)
@@ -136,7 +132,7 @@ def start(
 
 def stop(base_dir: Path | None = None, timeout: float = 30) -> None:
     """Stop the server of `base_dir` (fast shutdown); does nothing if it is not running."""
-    base = _resolve(base_dir)
+    base = process.resolve_base(SERVICE, base_dir)
     if _running_port(base) is None:
         return
     data = _data_dir(base)
@@ -156,15 +152,11 @@ def stop(base_dir: Path | None = None, timeout: float = 30) -> None:
 
 def status(base_dir: Path | None = None) -> bool:
     """Whether the server of `base_dir` is running (its postmaster.pid names a live process)."""
-    return _running_port(_resolve(base_dir)) is not None
+    return _running_port(process.resolve_base(SERVICE, base_dir)) is not None
 
 
 # --- internals ---------------------------------------------------------------------------
 
-
-def _resolve(base_dir: Path | None) -> Path:
-    # Absolute, because the socket dir in the server config must not depend on the cwd.
-    return (Path(base_dir) if base_dir is not None else default_base_dir()).absolute()
 
 
 def _data_dir(base: Path) -> Path:
@@ -273,11 +265,7 @@ def _launch(base: Path, port: int, deadline: float) -> None:
     socket_file = f"{base}/.s.PGSQL.{port}"
     if len(socket_file.encode()) > MAX_SOCKET_PATH:
         raise RuntimeError(f"base dir path too long for a Unix socket ({socket_file}); use a shorter one")
-    if process.port_open(HOST, port):
-        raise RuntimeError(
-            f"port {HOST}:{port} is in use by another process (not the postgres of {base}); "
-            "stop it or pick another port"
-        )
+    process.refuse_taken(f"postgres of {base}", HOST, [port], _log(base))
     bin_dir = _bin_dir_for(base)
     owner = _owner(base)
     base.mkdir(parents=True, exist_ok=True)
@@ -430,7 +418,6 @@ CLI = process.ServiceCli(
     _up,
     _where,
     lambda base, args: stop(base, timeout=args.timeout),
-    _resolve,
 )
 
 

@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -169,6 +170,12 @@ def service_base_dir(service: str) -> Path:
     return project_root() / ".data" / service
 
 
+def resolve_base(service: str, base_dir: Path | None) -> Path:
+    """The state folder of `service`: `base_dir`, else the default, made absolute (paths
+    inside it are handed to servers whose cwd differs and compared with /proc cmdlines)."""
+    return (Path(base_dir) if base_dir is not None else service_base_dir(service)).absolute()
+
+
 def log_file(base_dir: Path, service: str) -> Path:
     """The server log of a service: `<base dir>/<service>.log`."""
     return base_dir / f"{service}.log"
@@ -247,6 +254,136 @@ def wait_until(
 
 
 
+def progress(message: str) -> None:
+    """A progress line on stderr (builds, downloads), so stdout stays the command's answer."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def go_binary(what: str) -> str:
+    """The `go` executable, or a RuntimeError saying that `what` needs it."""
+    for candidate in (shutil.which("go"), "/usr/local/go/bin/go", str(Path.home() / "go/bin/go")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise RuntimeError(f"Go (>= 1.24) is needed to build {what} from source but `go` is not on the PATH; install it from https://go.dev/dl/")
+
+
+def go_build(
+    binary: Path,
+    what: str,
+    steps: Callable[[str, Path], Sequence[Sequence[str]]],
+    *,
+    files: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Path:
+    """`binary`, built with Go on first use (minutes; later: instant).
+
+    `steps(go, work)` are the commands run in a fresh temporary folder `work` next to
+    `binary` (after writing `files` there; GOBIN points there too, for `go install`); they
+    must leave `work/<binary name>`, which is
+    renamed into place, so an interrupted build never leaves a broken binary. Concurrent
+    callers wait for one build (file lock). Output goes to `build.log` beside the binary;
+    a failure raises RuntimeError with its tail. CGO is off: static binaries, no C compiler.
+    """
+    if os.access(binary, os.X_OK):
+        return binary
+    go = go_binary(what)
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    with locked(binary.parent / ".build.lock"):
+        if os.access(binary, os.X_OK):  # built by someone else while we waited
+            return binary
+        progress(f"building {what} (first time, a few minutes)...")
+        started = time.monotonic()
+        log = binary.parent / "build.log"
+        work = Path(tempfile.mkdtemp(prefix=".build-", dir=binary.parent))
+        try:
+            for name, text in (files or {}).items():
+                (work / name).write_text(text)
+            build_env = os.environ | {"CGO_ENABLED": "0", "GOBIN": str(work)} | dict(env or {})
+            with log.open("w") as out:
+                for step in steps(go, work):
+                    out.write(f"$ {' '.join(step)}\n")
+                    out.flush()
+                    proc = subprocess.run(list(step), cwd=work, env=build_env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, check=False)
+                    if proc.returncode != 0:
+                        break
+            built = work / binary.name
+            if proc.returncode != 0 or not built.is_file():
+                raise RuntimeError(
+                    f"building {what} failed (`{' '.join(step[:3])}` exit {proc.returncode})\n"
+                    f"--- last lines of {log} ---\n{tail(log)}"
+                )
+            os.replace(built, binary)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        progress(f"built {what} in {time.monotonic() - started:.0f}s: {binary}")
+    return binary
+
+
+def refuse_taken(what: str, host: str, ports: Iterable[int], log: Path) -> None:
+    """RuntimeError when another process already listens on one of `ports`."""
+    for port in dict.fromkeys(ports):
+        if port_open(host, port):
+            raise RuntimeError(
+                f"port {host}:{port} is in use by another process (not the {what}); "
+                f"stop it or pick another port\n--- last lines of {log} ---\n{tail(log)}"
+            )
+
+
+def wait_started(what: str, pid: int, ready: Callable[[], bool], deadline: float, *, log: Path, pid_file: Path) -> None:
+    """Wait until `ready()` or the server `pid` exits (its pid file removed) or `deadline`
+    (time.monotonic) passes; RuntimeError with the log's tail unless ready."""
+    exited = False
+
+    def done() -> bool:
+        nonlocal exited
+        exited = not alive(pid)
+        return exited or ready()
+
+    ok = wait_until(done, max(deadline - time.monotonic(), 0), interval=0.1)
+    if exited:
+        pid_file.unlink(missing_ok=True)
+        raise RuntimeError(f"{what} exited during start\n--- last lines of {log} ---\n{tail(log)}")
+    if not ok:
+        raise RuntimeError(f"{what} (pid {pid}, still running) not ready in time\n--- last lines of {log} ---\n{tail(log)}")
+
+
+def terminate(what: str, pid: int, timeout: float, *, kill: bool = False) -> bool:
+    """Stop `pid`: SIGTERM and up to `timeout` seconds for a clean exit, else (or at once with
+    `kill`) SIGKILL. True when it exited on SIGTERM; RuntimeError if it survives SIGKILL."""
+
+    def gone() -> bool:
+        return not alive(pid)
+
+    if not kill:
+        signal_pid(pid, signal.SIGTERM)
+        if wait_until(gone, timeout):
+            return True
+        print(f"{what}: pid {pid} still running {timeout:g}s after SIGTERM; killing it", file=sys.stderr)
+    signal_pid(pid, signal.SIGKILL)
+    if not wait_until(gone, 10):
+        raise RuntimeError(f"{what}: pid {pid} survived SIGKILL")
+    return False
+
+
+def stop_pid(what: str, pid: int, host: str, ports: Iterable[int], *, timeout: float, kill: bool, log: Path, pid_file: Path) -> None:
+    """Stop the server `pid`: SIGTERM (graceful) or, with `kill`, SIGKILL; then wait until it
+    is gone and its `ports` are closed (a Go program's main thread can exit while others
+    still hold the sockets). RuntimeError if not within `timeout` seconds."""
+    ports = tuple(ports)
+    signal_pid(pid, signal.SIGKILL if kill else signal.SIGTERM)
+
+    def stopped() -> bool:
+        return not alive(pid) and not any(port_open(host, p, timeout=0.2) for p in ports)
+
+    if not wait_until(stopped, timeout, interval=0.05):
+        raise RuntimeError(
+            f"{what} (pid {pid}) did not stop within {timeout:g}s; try kill\n"
+            f"--- last lines of {log} ---\n{tail(log)}"
+        )
+    forget(pid)
+    pid_file.unlink(missing_ok=True)
+
+
 @dataclass(frozen=True)
 class ServiceCli:
     """What differs between the services' command lines; `service_main` does the rest.
@@ -262,7 +399,6 @@ class ServiceCli:
     up: Callable[[Path, argparse.Namespace], str]
     running: Callable[[Path], str | None]
     down: Callable[[Path, argparse.Namespace], None]
-    resolve: Callable[[Path | None], Path]
     data_dir: Callable[[Path], Path] = lambda base: base
 
 
@@ -275,7 +411,7 @@ def service_main(cli: ServiceCli, argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=cli.default_timeout, help="seconds to wait")
     cli.arguments(parser)
     args = parser.parse_args(argv)
-    base = cli.resolve(args.base_dir)
+    base = resolve_base(cli.service, args.base_dir)
     where = f"data {display_path(cli.data_dir(base))}, log {display_path(log_file(base, cli.service))}"
     try:
         if args.action == "up":

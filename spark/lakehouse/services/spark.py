@@ -21,8 +21,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -58,10 +56,6 @@ class SparkCluster:
         return alive_workers(self.webui)
 
 
-def default_base_dir() -> Path:
-    return process.service_base_dir(SERVICE)
-
-
 def spark_home() -> Path:
     """The Spark distribution inside the pyspark wheel (bin/spark-class, jars/)."""
     return Path(pyspark.__file__).parent
@@ -81,7 +75,7 @@ def start(
     port, for tests). Raises RuntimeError (with the tail of the log concerned) when a port
     is taken by another process, a daemon exits, or the workers do not register within `timeout` seconds.
     """
-    base = _resolve(base_dir)
+    base = process.resolve_base(SERVICE, base_dir)
     base.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout
     webui = f"http://{HOST}:{webui_port}"
@@ -90,9 +84,7 @@ def start(
         pids = []
         master = _running_pid(base, "master")
         if master is None:
-            for taken in (port, webui_port):
-                if process.port_open(HOST, taken):
-                    raise RuntimeError(f"port {taken} is taken by another process; choose other ports")
+            process.refuse_taken(f"spark master of {base}", HOST, (port, webui_port), _log(base, "master"))
             master = _launch(base, "master", [MASTER_CLASS, "--host", HOST, "--port", str(port),
                                               "--webui-port", str(webui_port)])
             _wait(lambda: _status(webui) is not None, deadline, base, "master")
@@ -116,7 +108,7 @@ def start(
 
 def stop(base_dir: Path | None = None, timeout: float = 30) -> None:
     """Stop the workers (they stop their executors), then the master; nothing running is fine."""
-    base = _resolve(base_dir)
+    base = process.resolve_base(SERVICE, base_dir)
     if not base.is_dir():
         return
     with process.locked(base / f".{SERVICE}.lock"):
@@ -124,19 +116,14 @@ def stop(base_dir: Path | None = None, timeout: float = 30) -> None:
         for name in names:
             pid = _running_pid(base, name)
             if pid is not None:
-                process.signal_pid(pid, signal.SIGTERM)
-                if not process.wait_until(lambda p=pid: not process.alive(p), timeout):
-                    print(f"{SERVICE}: {name} pid {pid} still running {timeout:g}s after SIGTERM; killing it",
-                          file=sys.stderr)
-                    process.signal_pid(pid, signal.SIGKILL)
-                    process.wait_until(lambda p=pid: not process.alive(p), 10)
+                process.terminate(f"{SERVICE} {name}", pid, timeout)
             process.forget(pid)
             (base / f"{name}.pid").unlink(missing_ok=True)
 
 
 def running_cluster(base_dir: Path | None = None) -> SparkCluster | None:
     """The cluster of `base_dir` if its master runs (with whatever workers it has)."""
-    base = _resolve(base_dir)
+    base = process.resolve_base(SERVICE, base_dir)
     master = _running_pid(base, "master")
     if master is None:
         return None
@@ -164,9 +151,6 @@ def _status(webui: str) -> dict | None:
     except (urllib.error.URLError, OSError, ValueError):
         return None
 
-
-def _resolve(base_dir: Path | None) -> Path:
-    return (Path(base_dir) if base_dir is not None else default_base_dir()).absolute()
 
 
 def _log(base: Path, name: str) -> Path:
@@ -240,7 +224,6 @@ CLI = process.ServiceCli(
     _up,
     _where,
     lambda base, args: stop(base, timeout=args.timeout),
-    _resolve,
 )
 
 
