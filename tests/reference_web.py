@@ -33,6 +33,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+# The gold tables of web events and their columns, in the order the tests compare them.
+GOLD_COLUMNS = {
+    "traffic_5min": ("report_date", "window_start", "window_end", "host", "hits", "unique_ips"),
+    "traffic_5min_referrer": ("report_date", "window_start", "window_end", "host", "referrer_host", "hits"),
+    "sessions": ("report_date", "ip", "host", "session_start", "session_end", "hits", "duration_s"),
+}
+
 MIN_EVENT_TS = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_FUTURE = timedelta(hours=24)
 WINDOW = timedelta(minutes=5)

@@ -1470,50 +1470,31 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m lakehouse.samples", description="Write realistic synthetic input data."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    acc = sub.add_parser("access", help="Apache access log lines")
-    acc.add_argument("--lines", type=int, required=True)
-    acc.add_argument("--out", type=Path, required=True)
-    acc.add_argument("--format", choices=sorted(LOG_FORMATS), default="combined")
-    acc.add_argument("--seed", type=int, default=7)
-    acc.add_argument("--start", default="2024-03-01", help="first UTC day (YYYY-MM-DD)")
-    acc.add_argument("--days", type=int, default=3)
-    acc.add_argument("--no-bad", action="store_true", help="only valid, unique lines")
-    pv = sub.add_parser("product-views", help="product-view JSON lines")
-    pv.add_argument("--events", type=int, required=True)
-    pv.add_argument("--out", type=Path, required=True)
-    pv.add_argument("--seed", type=int, default=11)
-    pv.add_argument("--start", default="2024-03-01", help="first UTC day (YYYY-MM-DD)")
-    pv.add_argument("--days", type=int, default=3)
-    pv.add_argument("--no-bad", action="store_true", help="only valid, unique records")
-    we = sub.add_parser("web-events", help="web-event JSON lines (seed 002)")
-    we.add_argument("--events", type=int, required=True)
-    we.add_argument("--out", type=Path, required=True)
-    we.add_argument("--seed", type=int, default=2)
-    we.add_argument("--start", default="2024-03-01", help="first UTC day (YYYY-MM-DD)")
-    we.add_argument("--days", type=int, default=2)
-    we.add_argument("--no-bad", action="store_true", help="only valid records")
+    # command: (help, count flag, writer, default seed, default days, --no-bad help)
+    writers = {
+        "access": ("Apache access log lines", "--lines", write_access_log, 7, 3, "only valid, unique lines"),
+        "product-views": ("product-view JSON lines", "--events", write_product_views, 11, 3, "only valid, unique records"),
+        "web-events": ("web-event JSON lines (seed 002)", "--events", write_web_events, 2, 2, "only valid records"),
+    }  # fmt: skip
+    for name, (help_, count_flag, _, seed, days, no_bad) in writers.items():
+        cmd = sub.add_parser(name, help=help_)
+        cmd.add_argument(count_flag, dest="count", metavar="N", type=int, required=True)
+        cmd.add_argument("--out", type=Path, required=True)
+        if name == "access":
+            cmd.add_argument("--format", choices=sorted(LOG_FORMATS), default="combined")
+        cmd.add_argument("--seed", type=int, default=seed)
+        cmd.add_argument("--start", default="2024-03-01", help="first UTC day (YYYY-MM-DD)")
+        cmd.add_argument("--days", type=int, default=days)
+        cmd.add_argument("--no-bad", action="store_true", help=no_bad)
     com = sub.add_parser("committed", help="regenerate the committed sample_logs/ files")
     com.add_argument("--out-dir", type=Path, default=Path("sample_logs"))
     args = parser.parse_args(argv)
 
     began = time.perf_counter()
-    if args.command == "access":
-        counts = write_access_log(
-            args.out, args.lines, seed=args.seed, start=args.start, days=args.days,
-            log_format=args.format, bad_lines=not args.no_bad,
-        )  # fmt: skip
-        _print_counts(counts, args.out, time.perf_counter() - began)
-    elif args.command == "product-views":
-        counts = write_product_views(
-            args.out, args.events, seed=args.seed, start=args.start, days=args.days,
-            bad_records=not args.no_bad,
-        )  # fmt: skip
-        _print_counts(counts, args.out, time.perf_counter() - began)
-    elif args.command == "web-events":
-        counts = write_web_events(
-            args.out, args.events, seed=args.seed, start=args.start, days=args.days,
-            bad_records=not args.no_bad,
-        )  # fmt: skip
+    if args.command in writers:
+        bad = {"log_format": args.format, "bad_lines": not args.no_bad} if args.command == "access" else {"bad_records": not args.no_bad}
+        writer = writers[args.command][2]
+        counts = writer(args.out, args.count, seed=args.seed, start=args.start, days=args.days, **bad)
         _print_counts(counts, args.out, time.perf_counter() - began)
     else:
         for name, counts in write_committed_samples(args.out_dir).items():

@@ -16,6 +16,7 @@ from lakehouse.io import delta
 from lakehouse.jobs import ingest_files, stream_windows
 from lakehouse.jobs.batch import run_batch
 from lakehouse.jobs.runtime import JobRun
+from tests.reference_web import GOLD_COLUMNS
 
 DAY = datetime(2024, 3, 1, tzinfo=UTC)
 FINAL = DAY + timedelta(hours=13)  # far past everything: closes every window and session before it
@@ -126,16 +127,7 @@ def late_oracle(late: list[dict]) -> set[tuple]:
 # --- gold as plain tuples -----------------------------------------------------------------
 
 COLUMNS = {
-    "traffic_5min": ("report_date", "window_start", "window_end", "host", "hits", "unique_ips"),
-    "traffic_5min_referrer": (
-        "report_date",
-        "window_start",
-        "window_end",
-        "host",
-        "referrer_host",
-        "hits",
-    ),
-    "sessions": ("report_date", "ip", "host", "session_start", "session_end", "hits", "duration_s"),
+    **GOLD_COLUMNS,
     "late_events": ("report_date", "window_start", "window_end", "host", "late_events"),
 }
 

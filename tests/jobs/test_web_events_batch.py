@@ -17,20 +17,9 @@ from lakehouse.io import delta, geoip
 from lakehouse.jobs.batch import run_batch
 from lakehouse.samples import write_web_events
 from tests.conftest import SAMPLES
+from tests.reference_web import GOLD_COLUMNS as GOLD
 from tests.reference_web import reference_web_events
 
-GOLD = {
-    "traffic_5min": ("report_date", "window_start", "window_end", "host", "hits", "unique_ips"),
-    "traffic_5min_referrer": (
-        "report_date",
-        "window_start",
-        "window_end",
-        "host",
-        "referrer_host",
-        "hits",
-    ),
-    "sessions": ("report_date", "ip", "host", "session_start", "session_end", "hits", "duration_s"),
-}
 D1, D2, D3 = date(2024, 3, 1), date(2024, 3, 2), date(2024, 3, 3)
 
 

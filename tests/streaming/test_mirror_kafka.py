@@ -158,14 +158,19 @@ def _tail(path) -> str:
     return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
 
-def test_scram_mirror_lands_every_event_in_silver_once(spark, stack, remote, tmp_path):
-    name, n = "mirror_scram", 300
-    topic = f"{name}.remote"
+def remote_topic_and_local_stack(spark, stack, remote, topic: str, n: int, name: str, tmp_path):
+    """`n` events in a new remote topic; the local stack's config for `name` and a log path."""
     kafka.create_topics(remote, {topic: 2})
     produce_remote(remote, topic, 0, n, name)
     config = stack_config(stack, name, datasets=("product_views",))
     use_stack(spark, config)
-    log_path = tmp_path / "mirror.log"
+    return config, tmp_path / "mirror.log"
+
+
+def test_scram_mirror_lands_every_event_in_silver_once(spark, stack, remote, tmp_path):
+    name, n = "mirror_scram", 300
+    topic = f"{name}.remote"
+    config, log_path = remote_topic_and_local_stack(spark, stack, remote, topic, n, name, tmp_path)
     proc = start_mirror(stack, name, remote, "--sasl-mechanism", "SCRAM-SHA-512", "--from-topic", topic,
                         "--trigger", "availableNow", log_path=log_path)  # fmt: skip
     try:
@@ -196,11 +201,7 @@ def rewind_last_commit(spark, checkpoint: str) -> int:
 def test_sigkill_and_restart_duplicate_in_kafka_but_not_in_silver(spark, stack, remote, tmp_path):
     name, n, more = "mirror_kill", 1500, 200
     topic = f"{name}.remote"
-    kafka.create_topics(remote, {topic: 2})
-    produce_remote(remote, topic, 0, n, name)
-    config = stack_config(stack, name, datasets=("product_views",))
-    use_stack(spark, config)
-    log_path = tmp_path / "mirror.log"
+    config, log_path = remote_topic_and_local_stack(spark, stack, remote, topic, n, name, tmp_path)
     common = ("--sasl-mechanism", "PLAIN", "--from-topic", topic)
     proc = start_mirror(stack, name, remote, *common, "--trigger", "1 second", "--max-offsets-per-trigger", "100", log_path=log_path)
     try:
