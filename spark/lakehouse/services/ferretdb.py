@@ -259,7 +259,6 @@ def _where(base: Path) -> str | None:
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="MongoDB wire port (up only)")
-    parser.add_argument("--kill", action="store_true", help="down: SIGKILL instead of SIGTERM")
 
 
 CLI = process.ServiceCli(
@@ -269,13 +268,13 @@ CLI = process.ServiceCli(
     _arguments,
     _up,
     _where,
-    lambda base, args: stop(base, timeout=args.timeout, kill=args.kill),
-    _data_dir,
+    stop,
+    killable=True,
+    data_dir=_data_dir,
 )
 
 
-def main(argv: list[str] | None = None) -> int:
-    return process.service_main(CLI, argv)
+main = CLI.main
 
 
 if __name__ == "__main__":

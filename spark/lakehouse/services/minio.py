@@ -320,7 +320,6 @@ def _where(base: Path) -> str | None:
 def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="S3 API port (up only)")
     parser.add_argument("--console-port", type=int, default=DEFAULT_CONSOLE_PORT, help="web console port (up only)")
-    parser.add_argument("--kill", action="store_true", help="down: SIGKILL instead of SIGTERM")
 
 
 CLI = process.ServiceCli(
@@ -330,13 +329,13 @@ CLI = process.ServiceCli(
     _arguments,
     _up,
     _where,
-    lambda base, args: stop(base, timeout=args.timeout, kill=args.kill),
-    _data_dir,
+    stop,
+    killable=True,
+    data_dir=_data_dir,
 )
 
 
-def main(argv: list[str] | None = None) -> int:
-    return process.service_main(CLI, argv)
+main = CLI.main
 
 if __name__ == "__main__":
     raise SystemExit(main())

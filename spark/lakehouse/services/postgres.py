@@ -417,12 +417,11 @@ CLI = process.ServiceCli(
     lambda parser: parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (up only)"),
     _up,
     _where,
-    lambda base, args: stop(base, timeout=args.timeout),
+    stop,
 )
 
 
-def main(argv: list[str] | None = None) -> int:
-    return process.service_main(CLI, argv)
+main = CLI.main
 
 if __name__ == "__main__":
     raise SystemExit(main())

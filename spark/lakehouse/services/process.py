@@ -386,48 +386,51 @@ def stop_pid(what: str, pid: int, host: str, ports: Iterable[int], *, timeout: f
 
 @dataclass(frozen=True)
 class ServiceCli:
-    """What differs between the services' command lines; `service_main` does the rest.
+    """What differs between the services' command lines; `main` does the rest.
 
     `up(base, args)` starts the service and says where it runs; `running(base)` says where
-    it runs, or None when it is down; `down(base, args)` stops it.
+    it runs, or None when it is down; `stop(base, timeout=..[, kill=..])` stops it (`kill`
+    when `killable`: `down --kill` sends SIGKILL).
     """
 
     service: str
     description: str
     default_timeout: float
-    arguments: Callable[[argparse.ArgumentParser], None]
+    arguments: Callable[[argparse.ArgumentParser], object]
     up: Callable[[Path, argparse.Namespace], str]
     running: Callable[[Path], str | None]
-    down: Callable[[Path, argparse.Namespace], None]
+    stop: Callable[..., None]
+    killable: bool = False
     data_dir: Callable[[Path], Path] = lambda base: base
 
-
-def service_main(cli: ServiceCli, argv: list[str] | None = None) -> int:
-    """`python -m lakehouse.services.<service> up|down|status`: exit 0 on success (status: 0
-    up, 3 down), 1 on failure."""
-    parser = argparse.ArgumentParser(prog=f"python -m lakehouse.services.{cli.service}", description=cli.description)
-    parser.add_argument("action", choices=("up", "down", "status"))
-    parser.add_argument("--base-dir", type=Path, default=None, help=f"state folder (default: <project>/.data/{cli.service})")
-    parser.add_argument("--timeout", type=float, default=cli.default_timeout, help="seconds to wait")
-    cli.arguments(parser)
-    args = parser.parse_args(argv)
-    base = resolve_base(cli.service, args.base_dir)
-    where = f"data {display_path(cli.data_dir(base))}, log {display_path(log_file(base, cli.service))}"
-    try:
-        if args.action == "up":
-            print(f"{cli.service}: up on {cli.up(base, args)} ({where})")
-        elif args.action == "down":
-            was_up = cli.running(base) is not None
-            cli.down(base, args)
-            print(f"{cli.service}: {'stopped' if was_up else 'already down'} ({where})")
-        else:
-            place = cli.running(base)
-            print(f"{cli.service}: {'down' if place is None else 'up on ' + place} ({where})")
-            return 3 if place is None else 0
-    except RuntimeError as exc:
-        print(f"{cli.service}: {args.action} failed: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    def main(self, argv: list[str] | None = None) -> int:
+        """`python -m lakehouse.services.<service> up|down|status`: exit 0 on success (status:
+        0 up, 3 down), 1 on failure."""
+        parser = argparse.ArgumentParser(prog=f"python -m lakehouse.services.{self.service}", description=self.description)
+        parser.add_argument("action", choices=("up", "down", "status"))
+        parser.add_argument("--base-dir", type=Path, default=None, help=f"state folder (default: <project>/.data/{self.service})")
+        parser.add_argument("--timeout", type=float, default=self.default_timeout, help="seconds to wait")
+        if self.killable:
+            parser.add_argument("--kill", action="store_true", help="down: SIGKILL instead of SIGTERM")
+        self.arguments(parser)
+        args = parser.parse_args(argv)
+        base = resolve_base(self.service, args.base_dir)
+        where = f"data {display_path(self.data_dir(base))}, log {display_path(log_file(base, self.service))}"
+        try:
+            if args.action == "up":
+                print(f"{self.service}: up on {self.up(base, args)} ({where})")
+            elif args.action == "down":
+                was_up = self.running(base) is not None
+                self.stop(base, timeout=args.timeout, **({"kill": args.kill} if self.killable else {}))
+                print(f"{self.service}: {'stopped' if was_up else 'already down'} ({where})")
+            else:
+                place = self.running(base)
+                print(f"{self.service}: {'down' if place is None else 'up on ' + place} ({where})")
+                return 3 if place is None else 0
+        except RuntimeError as exc:
+            print(f"{self.service}: {args.action} failed: {exc}", file=sys.stderr)
+            return 1
+        return 0
 
 
 # Popen handles of the servers this process started, so stopping one can reap it (no

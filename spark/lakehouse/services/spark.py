@@ -223,12 +223,11 @@ CLI = process.ServiceCli(
     _arguments,
     _up,
     _where,
-    lambda base, args: stop(base, timeout=args.timeout),
+    stop,
 )
 
 
-def main(argv: list[str] | None = None) -> int:
-    return process.service_main(CLI, argv)
+main = CLI.main
 
 
 if __name__ == "__main__":
