@@ -29,7 +29,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -206,10 +206,6 @@ def _session(ip: str, host: str, times: list[datetime]) -> dict:
         "hits": len(times),
         "duration_s": (end - start).total_seconds(),
     }
-
-
-def dates_of(rows: list[dict]) -> set[date]:
-    return {r["report_date"] for r in rows}
 
 
 if __name__ == "__main__":

@@ -65,9 +65,15 @@ def default_datasets(config: Config) -> tuple[str, ...]:
     topics = kafka.list_topics(config.kafka.bootstrap_servers)
     return DEFAULT_DATASETS + tuple(d for d in DATASETS if d not in DEFAULT_DATASETS and config.kafka.topics[d] in topics)
 
+
 def log_progress(stream: DatasetStream, run: JobRun, metrics=None) -> None:
     """Log every micro-batch finished since the last call (rows, rate, duration, lag), and hand
-    it to `metrics` (a `stream_metrics.StreamMetrics`) when the metrics endpoint is on."""
+    it to `metrics` (a `stream_metrics.StreamMetrics`) when the metrics endpoint is on.
+
+    Polled, not a `StreamingQueryListener`: the supervisor wakes every few seconds anyway to
+    watch for failures, signals and lost offsets, and a listener would add the Py4J callback
+    server and a second thread updating the same counters.
+    """
     for report in stream.query.recentProgress if stream.query else []:
         batch = batch_progress(report)
         if batch is None or batch.batch_id <= stream.last_batch:

@@ -41,7 +41,6 @@ SILVER_COLUMNS = (
 GEO_COLUMNS = ("country", "city", "latitude", "longitude")
 # What gold/ip_geolocation reads from silver.
 GEOLOCATION_INPUTS = ("ip", "event_ts", "ingested_at", *GEO_COLUMNS)
-GEOLOCATION_COLUMNS = ("ip", "country", "city", "latitude", "longitude", "first_seen", "last_seen", "hits", "refreshed_at")
 
 
 def canonical_ip_text(value: str | None) -> str | None:
