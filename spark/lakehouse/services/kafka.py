@@ -652,19 +652,10 @@ def _settle_broker_archive(base: Path, keep: bool) -> None:
 
 
 def _wait_ready(base: Path, pid: int, port: int, deadline: float) -> None:
-    def ready() -> bool:
-        if not process.alive(pid):
-            raise RuntimeError(
-                f"kafka of {base} exited during startup\n"
-                f"--- last lines of {_log(base)} ---\n{process.tail(_log(base))}"
-            )
-        return kafka_io.answers(f"{HOST}:{port}")
-
-    if not process.wait_until(ready, max(deadline - time.monotonic(), 0), interval=0.2):
-        raise RuntimeError(
-            f"kafka of {base} (pid {pid}) not answering on {HOST}:{port} in time\n"
-            f"--- last lines of {_log(base)} ---\n{process.tail(_log(base))}"
-        )
+    process.wait_started(
+        f"kafka of {base} on {HOST}:{port}", pid, lambda: kafka_io.answers(f"{HOST}:{port}"),
+        deadline, log=_log(base), pid_file=_pid_file(base),
+    )
 
 
 def _tool(
