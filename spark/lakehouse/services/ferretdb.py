@@ -175,7 +175,6 @@ def status(base_dir: Path | None = None) -> bool:
 # --- internals ---------------------------------------------------------------------------
 
 
-
 def _data_dir(base: Path) -> Path:
     return base / "data"
 

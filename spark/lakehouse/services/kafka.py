@@ -93,7 +93,6 @@ rootLogger.appenderRef.stderr.ref = STDERR
 """
 
 
-
 @dataclass(frozen=True)
 class SaslListener:
     """The optional SASL_PLAINTEXT listener: its loopback port and the users it accepts.
@@ -355,7 +354,6 @@ def consumer_perf(
 
 
 # --- internals ---------------------------------------------------------------------------
-
 
 
 def _log(base: Path) -> Path:
@@ -720,6 +718,7 @@ CLI = process.ServiceCli(
 
 
 main = CLI.main
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -187,7 +187,6 @@ def s3_client(server: MinioServer, timeout: float = 10) -> Any:
 # --- internals ---------------------------------------------------------------------------
 
 
-
 def _data_dir(base: Path) -> Path:
     return base / "data"
 
@@ -336,6 +335,7 @@ CLI = process.ServiceCli(
 
 
 main = CLI.main
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -158,7 +158,6 @@ def status(base_dir: Path | None = None) -> bool:
 # --- internals ---------------------------------------------------------------------------
 
 
-
 def _data_dir(base: Path) -> Path:
     return base / "data"
 
@@ -422,6 +421,7 @@ CLI = process.ServiceCli(
 
 
 main = CLI.main
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -253,7 +253,6 @@ def wait_until(
         time.sleep(interval)
 
 
-
 def progress(message: str) -> None:
     """A progress line on stderr (builds, downloads), so stdout stays the command's answer."""
     print(message, file=sys.stderr, flush=True)
@@ -279,8 +278,8 @@ def go_build(
 
     `steps(go, work)` are the commands run in a fresh temporary folder `work` next to
     `binary` (after writing `files` there; GOBIN points there too, for `go install`); they
-    must leave `work/<binary name>`, which is
-    renamed into place, so an interrupted build never leaves a broken binary. Concurrent
+    must leave `work/<binary name>`, which is renamed into place, so an interrupted build
+    never leaves a broken binary. Concurrent
     callers wait for one build (file lock). Output goes to `build.log` beside the binary;
     a failure raises RuntimeError with its tail. CGO is off: static binaries, no C compiler.
     """
@@ -377,7 +376,7 @@ def stop_pid(what: str, pid: int, host: str, ports: Iterable[int], *, timeout: f
 
     if not wait_until(stopped, timeout, interval=0.05):
         raise RuntimeError(
-            f"{what} (pid {pid}) did not stop within {timeout:g}s; try kill\n"
+            f"{what} (pid {pid}) did not stop within {timeout:g}s; try again with kill (`down --kill`)\n"
             f"--- last lines of {log} ---\n{tail(log)}"
         )
     forget(pid)

@@ -152,7 +152,6 @@ def _status(webui: str) -> dict | None:
         return None
 
 
-
 def _log(base: Path, name: str) -> Path:
     return base / name / f"{name}.log" if name.startswith("worker") else process.log_file(base, SERVICE)
 
