@@ -75,11 +75,16 @@ browser: ## Debian's chromium + chromedriver for the HTML report's browser test 
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  { apt-get update -q && apt-get install -y -q chromium chromium-driver; }
 
-test: setup airflow-setup browser ## Run the whole test suite (starts the real PostgreSQL it needs)
-	$(VENV)/bin/pytest -q
+# The tiers (marks in pyproject.toml): test-fast leaves out every test that needs a server,
+# Airflow, a notebook kernel, a browser or minutes of Spark; LAKEHOUSE_TEST_TIER=fast makes
+# the run's server stack (tests/stack.py) refuse to start anything.
+FAST_TESTS := not (services or airflow or notebooks or browser or slow)
 
-test-fast: setup airflow-setup ## Unit tests only (no end-to-end, no services)
-	$(VENV)/bin/pytest -q tests/transforms tests/test_*.py
+test: setup airflow-setup browser ## Run the whole test suite (starts each real server it needs once; ~N min on 2 cores)
+	$(VENV)/bin/pytest -q --durations=25
+
+test-fast: setup ## Pure transforms and in-process Spark on inline rows: no server, no spark-submit, no Airflow (~N min)
+	LAKEHOUSE_TEST_TIER=fast $(VENV)/bin/pytest -q -m "$(FAST_TESTS)" --durations=10
 
 bench: setup ## Benchmark: batch (silver, whole batch vs ceiling, GoAccess), streaming (ingest, latency), web-event windows and sessions vs ceiling
 	$(PY) -m lakehouse.bench --lines $(BENCH_LINES)

@@ -15,6 +15,7 @@ for the DAG processor, scheduler and workers):
 | spark-submit (its venv's python runs the drivers) | env `LAKEHOUSE_SPARK_SUBMIT` | `<home>/.venv/bin/spark-submit` |
 | task retries | env `LAKEHOUSE_TASK_RETRIES` | `1` (5 minutes apart) |
 | quick JIT for small runs | env `LAKEHOUSE_QUICK_JIT` (`1` on) | off |
+| more Spark settings for every task | env `LAKEHOUSE_SPARK_CONF` (a JSON object, e.g. `{"spark.cores.max": "1"}`) | none |
 | Spark master | Airflow connection `spark_default` (env `LAKEHOUSE_SPARK_CONN_ID` names another) | none: without it the provider falls back to `yarn`; e.g. `AIRFLOW_CONN_SPARK_DEFAULT='{"conn_type": "spark", "host": "spark://127.0.0.1", "port": 17077}'` |
 
 Secrets (export password, S3 keys) reach the jobs through the environment of the
@@ -23,6 +24,7 @@ Airflow worker, never through DAG files.
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -60,6 +62,10 @@ SPARK_CONF = {"spark.jars": str(LAKEHOUSE_HOME / ".jars" / "*.jar")}
 if os.environ.get("LAKEHOUSE_QUICK_JIT", "") in ("1", "true"):
     JIT = "-XX:-DontCompileHugeMethods -XX:TieredStopAtLevel=1"
     SPARK_CONF |= {"spark.driver.extraJavaOptions": JIT, "spark.executor.extraJavaOptions": JIT}
+
+# Deployment-specific Spark settings (executor sizes, cores per application...) without
+# editing the DAG files; applied last, so they win.
+SPARK_CONF |= json.loads(os.environ.get("LAKEHOUSE_SPARK_CONF") or "{}")
 
 DEFAULT_ARGS = {"owner": "lakehouse", "retries": RETRIES, "retry_delay": timedelta(minutes=5)}
 # What every lakehouse DAG sets alike: the jobs read and write the same Delta tables

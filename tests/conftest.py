@@ -1,8 +1,14 @@
-"""Shared fixtures: one SparkSession for the whole run, tuned for tiny data."""
+"""Shared fixtures: one SparkSession for the whole run, tuned for tiny data, and one stack
+of real servers (tests/stack.py), started lazily for the tests marked `services`.
+
+The tiers (marks registered in pyproject.toml): `make test-fast` runs what carries none of
+SLOW_MARKS; `make test` runs everything.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -12,6 +18,45 @@ from lakehouse.services.process import free_ports  # noqa: F401 - the tests impo
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_logs"
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config):
+    # A run stopped with SIGTERM (a CI or `timeout` limit) ends as on Ctrl-C: pytest tears
+    # the fixtures down, so the servers they started stop (tests/watchdog.py covers SIGKILL).
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+# A test that reaches one of these fixtures, however indirectly, is in that tier; a fixture
+# asked for at run time (request.getfixturevalue) needs the mark written out.
+TIER_OF_FIXTURE = {"stack": "services", "browser": "browser"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture, mark in TIER_OF_FIXTURE.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(mark)
+
+
+def pytest_runtest_setup(item):
+    # Some libraries (nbclient) put back the default SIGTERM handler when they are done.
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+@pytest.fixture(scope="session")
+def stack():
+    """The run's servers (tests/stack.py): each starts when a test first uses it."""
+    from tests.stack import Stack
+
+    servers = Stack()
+    try:
+        yield servers
+    finally:
+        servers.close()
 
 
 @pytest.fixture(scope="session")

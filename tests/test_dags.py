@@ -17,6 +17,8 @@ import pytest
 
 from lakehouse.transforms.gold import CURRENT_TABLES, GOLD_TABLES
 
+pytestmark = pytest.mark.airflow
+
 ROOT = Path(__file__).resolve().parents[1]
 DAGS = ROOT / "dags"
 AIRFLOW_PYTHON = ROOT / ".venv-airflow" / "bin" / "python"

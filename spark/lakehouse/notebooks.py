@@ -4,10 +4,12 @@
     python -m lakehouse.notebooks --warehouse ./warehouse traffic  # one, by name
     python -m lakehouse.notebooks --install-kernel                 # only register the kernel
 
-Each notebook runs top to bottom in a fresh kernel of this venv's Python (the `lakehouse`
+Each notebook runs top to bottom in a kernel of this venv's Python (the `lakehouse`
 kernelspec, installed into the venv), with notebooks/ as its working directory and the
 warehouse handed over as LAKEHOUSE_WAREHOUSE / LAKEHOUSE_PROFILE: the notebook reads it
-through the same config and session factory as the jobs. The executed copy, outputs and
+through the same config and session factory as the jobs. The notebooks of one call share
+one kernel (one JVM start, not one per notebook); before each, the kernel's names are
+reset (`%reset -f`), so a notebook that leans on another's variables fails. The executed copy, outputs and
 images included, is written to --out (default `.data/notebooks/`) even when a cell fails,
 and the run fails when any cell does. The committed notebooks keep no outputs.
 """
@@ -18,7 +20,8 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,9 +109,49 @@ def error_outputs(nb) -> list[str]:
     return [f"{o.get('ename')}: {o.get('evalue')}" for o in _outputs(nb) if o.get("output_type") == "error"]
 
 
-def execute(path: Path, out_dir: Path, env: Mapping[str, str], timeout: int = CELL_TIMEOUT) -> Executed:
-    """Run the notebook at `path` in a fresh `lakehouse` kernel and write its executed copy
-    to `out_dir`; a failing cell stops the run and is reported, not raised."""
+@contextmanager
+def shared_kernel(cwd: Path, env: Mapping[str, str]) -> Iterator[object]:
+    """A running `lakehouse` kernel (a jupyter_client KernelManager) in `cwd` with `env`,
+    for `execute(..., kernel=...)`; shut down on leaving."""
+    from jupyter_client.manager import KernelManager
+
+    manager = KernelManager(kernel_name=install_kernel())
+    manager.start_kernel(env=dict(env), cwd=str(cwd))
+    try:
+        yield manager
+    finally:
+        manager.shutdown_kernel(now=True)
+
+
+def _preamble(env: Mapping[str, str]) -> str:
+    """Code run in a shared kernel before a notebook: no names left from the one before, and
+    the notebook's LAKEHOUSE_* settings in the environment, as a fresh kernel would have."""
+    settings = {k: v for k, v in env.items() if k.startswith("LAKEHOUSE_")}
+    return (
+        "%reset -f\nimport os as _os\n"
+        f"[_os.environ.pop(_k) for _k in list(_os.environ) if _k.startswith('LAKEHOUSE_')]\n"
+        f"_os.environ.update({settings!r})\ndel _os"
+    )
+
+
+def _run_in(kernel, code: str) -> None:
+    """Run `code` in the running `kernel`; RuntimeError when it fails."""
+    client = kernel.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=STARTUP_TIMEOUT)
+        reply = client.execute_interactive(code, timeout=60, output_hook=lambda msg: None)
+    finally:
+        client.stop_channels()
+    if reply["content"]["status"] != "ok":
+        raise RuntimeError(f"kernel setup failed: {reply['content'].get('evalue')}")
+
+
+def execute(path: Path, out_dir: Path, env: Mapping[str, str], timeout: int = CELL_TIMEOUT,
+            kernel: object | None = None) -> Executed:
+    """Run the notebook at `path` and write its executed copy to `out_dir`; a failing cell
+    stops the run and is reported, not raised. In a fresh `lakehouse` kernel, or in the
+    running `kernel` (of `shared_kernel()`), its names reset and its LAKEHOUSE_* settings `env`'s."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -116,11 +159,14 @@ def execute(path: Path, out_dir: Path, env: Mapping[str, str], timeout: int = CE
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,
+        km=kernel,
         kernel_name=install_kernel(),
         timeout=timeout,
         startup_timeout=STARTUP_TIMEOUT,
         resources={"metadata": {"path": str(path.parent)}},
     )
+    if kernel is not None:
+        _run_in(kernel, _preamble(env))
     started = time.monotonic()
     problem = None
     try:
@@ -156,12 +202,14 @@ def main(argv: list[str] | None = None) -> int:
         warehouse = str(Path(warehouse).resolve())
     env = kernel_env(warehouse, args.profile)
     failed = 0
-    for path in notebook_paths(root / "notebooks", args.names):
-        run = execute(path, out_dir, env, args.timeout)
-        print(f"{path.name}: {'ok' if run.ok else 'FAILED'} in {run.seconds:.1f}s, {run.images} image(s) -> {run.output}", flush=True)
-        for error in run.errors:
-            print(f"  {error}", flush=True)
-        failed += not run.ok
+    paths = notebook_paths(root / "notebooks", args.names)
+    with shared_kernel(root / "notebooks", env) as shared:
+        for path in paths:
+            run = execute(path, out_dir, env, args.timeout, kernel=shared)
+            print(f"{path.name}: {'ok' if run.ok else 'FAILED'} in {run.seconds:.1f}s, {run.images} image(s) -> {run.output}", flush=True)
+            for error in run.errors:
+                print(f"  {error}", flush=True)
+            failed += not run.ok
     return 1 if failed else 0
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import threading
 import time
@@ -14,7 +13,6 @@ from dataclasses import replace
 import pytest
 import uvicorn
 
-from lakehouse.config import project_root
 from tests.conftest import free_ports
 
 # A few days of gold, as `lakehouse export` would have written them. The expected
@@ -96,18 +94,11 @@ def sqlite_config(config, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def pg_server(config):
-    """A real PostgreSQL on a free loopback port holding GOLD_ROWS (tests using it: mark `services`)."""
-    from lakehouse.services import postgres
-
-    base = project_root() / ".data" / f"test-api-pg-{uuid.uuid4().hex[:8]}"
-    server = postgres.start(base, port=free_ports()[0], password="api-test")
-    try:
-        server.psql(config.export.schema_ddl.read_text() + GOLD_ROWS)
-        yield server
-    finally:
-        postgres.stop(base)
-        shutil.rmtree(base, ignore_errors=True)
+def pg_server(config, stack):
+    """A database of the run's PostgreSQL holding GOLD_ROWS (tests using it: mark `services`)."""
+    server = stack.database(f"api_{uuid.uuid4().hex[:8]}")
+    server.psql(config.export.schema_ddl.read_text() + GOLD_ROWS)
+    return server
 
 
 @pytest.fixture(scope="module")

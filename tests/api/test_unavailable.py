@@ -72,18 +72,22 @@ def test_the_api_survives_a_postgresql_restart_and_outage(config, pg_server):
     from lakehouse.services import postgres
 
     cfg = with_export(config, pg_server.jdbc_url, pg_server.user, pg_server.password)
-    with running(create_app(cfg)) as url, httpx.Client(base_url=url, timeout=30) as client:
-        assert client.get("/analytics/countries").status_code == 200  # leaves a kept connection
-        postgres.stop(pg_server.base_dir)
-        postgres.start(pg_server.base_dir, port=pg_server.port, password=pg_server.password)
-        # The kept connection died with the restart: the query is retried on a new one.
-        assert client.get("/analytics/countries").status_code == 200
-        postgres.stop(pg_server.base_dir)
-        assert_503_quickly(client, "/analytics/countries", 5.0, "gold database unavailable")
-        postgres.start(pg_server.base_dir, port=pg_server.port, password=pg_server.password)
-        response = client.get("/analytics/countries")
-        assert response.status_code == 200, response.text
-        assert response.json()["rows"][0] == {"country": "US", "views": 7}
+    restart = dict(port=pg_server.port, password=pg_server.password)
+    try:
+        with running(create_app(cfg)) as url, httpx.Client(base_url=url, timeout=30) as client:
+            assert client.get("/analytics/countries").status_code == 200  # leaves a kept connection
+            postgres.stop(pg_server.base_dir)
+            postgres.start(pg_server.base_dir, **restart)
+            # The kept connection died with the restart: the query is retried on a new one.
+            assert client.get("/analytics/countries").status_code == 200
+            postgres.stop(pg_server.base_dir)
+            assert_503_quickly(client, "/analytics/countries", 5.0, "gold database unavailable")
+            postgres.start(pg_server.base_dir, **restart)
+            response = client.get("/analytics/countries")
+            assert response.status_code == 200, response.text
+            assert response.json()["rows"][0] == {"country": "US", "views": 7}
+    finally:
+        postgres.start(pg_server.base_dir, **restart)  # the run's server, up for the tests after this one
 
 
 @pytest.mark.services

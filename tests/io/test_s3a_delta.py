@@ -7,10 +7,8 @@ settings are left alone).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from tests.conftest import free_ports
+from tests.stack import BUCKET
 
 from lakehouse.config import load_config
 from lakehouse.io import delta
@@ -19,15 +17,12 @@ from lakehouse.session import configure_s3a
 
 pytestmark = pytest.mark.services
 
-BUCKET = "lakehouse-s3a-test"
 SCHEMA = "id INT, page STRING, ms DOUBLE"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[minio.MinioServer]:
-    base = tmp_path_factory.mktemp("minio-s3a")
-    yield minio.start(base, *free_ports(2), buckets=(BUCKET,))
-    minio.stop(base, kill=True)
+def server(stack) -> minio.MinioServer:
+    return stack.minio
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,7 @@
-"""Gold -> a real PostgreSQL server (started by the test on loopback): exactly once per date."""
+"""Gold -> a real PostgreSQL server (the run's, tests/stack.py; a database per test): exactly once per date."""
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from dataclasses import replace
 from datetime import date, datetime
@@ -10,12 +9,9 @@ from datetime import date, datetime
 import pytest
 from pyspark.sql import functions as F
 
-from lakehouse.config import project_root
 from lakehouse.io import delta
 from lakehouse.jobs import export_gold, gold_daily
 from lakehouse.jobs.runtime import JobRun
-from lakehouse.services import postgres
-from tests.conftest import free_ports
 
 pytestmark = pytest.mark.services
 
@@ -27,22 +23,14 @@ ENDPOINT_COLUMNS = (
 )
 
 
-@pytest.fixture(scope="module")
-def server():
-    base = project_root() / ".data" / f"test-export-pg-{uuid.uuid4().hex[:8]}"
-    pg = postgres.start(base, port=free_ports()[0], password="export-test")
-    yield pg
-    postgres.stop(base)
-    shutil.rmtree(base, ignore_errors=True)
+@pytest.fixture
+def server(stack):
+    return stack.database(f"export_{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture
 def cfg(config, server, tmp_path):
     base = config.with_warehouse(str(tmp_path / "warehouse"))
-    server.psql(
-        "DROP TABLE IF EXISTS endpoint_daily, top_ips_daily, product_views_daily, country_views_daily, "
-        "referrer_views_daily, ip_geolocation, lakehouse_export_state CASCADE"
-    )
     export = replace(base.export, url=server.jdbc_url, user=server.user, password=server.password)
     return replace(base, export=export)
 

@@ -1,7 +1,7 @@
 """MongoDB -> bronze (lakehouse ingest-mongo) against a real MongoDB-wire server (FerretDB).
 
-One FerretDB for the module (a free port, a temp dir); each test writes its own database
-and gets its own warehouse, so no test depends on another.
+The run's FerretDB (tests/stack.py); each test writes its own database and gets its own
+warehouse, so no test depends on another.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from lakehouse.io.mongo import MongoSource, MongoSourceError
 from lakehouse.jobs import ingest_mongo, silver_product_views
 from lakehouse.jobs.ingest_files import ingest as ingest_files
 from lakehouse.jobs.runtime import JobRun
-from lakehouse.services import ferretdb
 from tests.conftest import free_ports
 
 pytestmark = pytest.mark.services
@@ -66,13 +65,9 @@ VALUES = [
 _databases = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    base = tmp_path_factory.mktemp("ferretdb")
-    (port,) = free_ports(1)
-    running = ferretdb.start(base, port=port)
-    yield running
-    ferretdb.stop(base, kill=True)
+@pytest.fixture
+def server(stack):
+    return stack.ferretdb
 
 
 @pytest.fixture

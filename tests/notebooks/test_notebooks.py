@@ -1,6 +1,8 @@
 """The notebooks of notebooks/ run top to bottom against a warehouse the batch wrote, and
-against an empty one, each in a kernel of its own, and draw; the committed copies keep no
-outputs.
+against an empty one, and draw; the committed copies keep no outputs.
+
+All runs share one kernel (one JVM, as `make notebooks` does): before each notebook its
+names are reset, so a notebook leaning on another's variables fails here too.
 
 The warehouse is built once for the module by two batch runs over different slices of the
 samples (with response times, so latency is drawn), so every gold table has two versions for
@@ -17,11 +19,14 @@ import pytest
 
 from lakehouse.config import load_config
 from lakehouse.jobs.batch import run_batch
-from lakehouse.notebooks import execute, image_count, kernel_env, notebook_paths
+from lakehouse.notebooks import execute, image_count, kernel_env, notebook_paths, shared_kernel
 from tests.conftest import ROOT, SAMPLES
+
+pytestmark = pytest.mark.notebooks
 
 NOTEBOOKS = ROOT / "notebooks"
 NAMES = ["traffic", "product_analytics", "data_quality_and_lineage"]
+KERNEL_METADATA = {"kernelspec": {"name": "lakehouse", "display_name": "lakehouse", "language": "python"}}
 RESPONSE_TIME_FORMAT = '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" %D'
 
 
@@ -54,6 +59,12 @@ def warehouse(spark, tmp_path_factory):
     return config.warehouse
 
 
+@pytest.fixture(scope="module")
+def kernel():
+    with shared_kernel(NOTEBOOKS, kernel_env(None, "local", clean_environ())) as running:
+        yield running
+
+
 def streams(nb) -> str:
     return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "stream")
 
@@ -71,8 +82,8 @@ def test_the_three_notebooks_are_there_without_outputs():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_notebook_runs_on_the_pipelines_warehouse_and_draws(name, warehouse, tmp_path):
-    run = execute(NOTEBOOKS / f"{name}.ipynb", tmp_path, kernel_env(warehouse, "local", clean_environ()))
+def test_notebook_runs_on_the_pipelines_warehouse_and_draws(name, warehouse, kernel, tmp_path):
+    run = execute(NOTEBOOKS / f"{name}.ipynb", tmp_path, kernel_env(warehouse, "local", clean_environ()), kernel=kernel)
     print(f"{name}: {run.seconds:.1f}s, {run.images} images")
     assert run.ok, run.errors
     executed = nbformat.read(run.output, as_version=4)
@@ -83,19 +94,33 @@ def test_notebook_runs_on_the_pipelines_warehouse_and_draws(name, warehouse, tmp
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_notebook_runs_on_an_empty_warehouse_saying_no_data(name, tmp_path):
+def test_notebook_runs_on_an_empty_warehouse_saying_no_data(name, kernel, tmp_path):
     empty = tmp_path / "empty-warehouse"
-    run = execute(NOTEBOOKS / f"{name}.ipynb", tmp_path / "out", kernel_env(str(empty), "local", clean_environ()))
+    run = execute(NOTEBOOKS / f"{name}.ipynb", tmp_path / "out", kernel_env(str(empty), "local", clean_environ()),
+                  kernel=kernel)
     assert run.ok, run.errors
     assert run.images >= 1  # the "no data" figures
     assert "no data" in streams(nbformat.read(run.output, as_version=4))
+
+
+def test_a_notebook_in_the_shared_kernel_sees_no_name_of_the_one_before(kernel, tmp_path):
+    cells = {"first": "leftover = 1\nimport os\nprint(os.environ['LAKEHOUSE_WAREHOUSE'])",
+             "second": "import os\nprint('leftover' in dir(), os.environ.get('LAKEHOUSE_WAREHOUSE'))"}
+    (tmp_path / "in").mkdir()
+    for name, code in cells.items():
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)], metadata=KERNEL_METADATA)
+        nbformat.write(nb, tmp_path / "in" / f"{name}.ipynb")
+    first = execute(tmp_path / "in" / "first.ipynb", tmp_path / "out", kernel_env("/wh/a", None, clean_environ()), kernel=kernel)
+    assert first.ok and streams(nbformat.read(first.output, as_version=4)) == "/wh/a\n"
+    second = execute(tmp_path / "in" / "second.ipynb", tmp_path / "out", kernel_env(None, None, clean_environ()), kernel=kernel)
+    assert second.ok and streams(nbformat.read(second.output, as_version=4)) == "False None\n"
 
 
 def test_a_failing_cell_fails_the_run_and_the_executed_copy_shows_it(tmp_path):
     nb = nbformat.v4.new_notebook(
         cells=[nbformat.v4.new_code_cell("print('before')"), nbformat.v4.new_code_cell("raise ValueError('boom')"),
                nbformat.v4.new_code_cell("print('never')")],
-        metadata={"kernelspec": {"name": "lakehouse", "display_name": "lakehouse", "language": "python"}},
+        metadata=KERNEL_METADATA,
     )
     (tmp_path / "in").mkdir()
     nbformat.write(nb, tmp_path / "in" / "broken.ipynb")

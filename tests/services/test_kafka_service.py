@@ -1,4 +1,5 @@
-"""Real-broker tests of lakehouse.services.kafka: start, topics, records, stop, restart, data kept.
+"""Real-broker tests of lakehouse.services.kafka: start, topics, records, stop, restart, data
+kept, and the SASL listener, on the run's broker (tests/stack.py; topics of their own).
 
 Run: .venv/bin/pytest -q tests/services/test_kafka_service.py (needs Java 17+ and Maven; the
 Kafka jars are fetched into ~/.cache/lakehouse/kafka-<version> on first use, ~30 s once).
@@ -6,88 +7,71 @@ Kafka jars are fetched into ~/.cache/lakehouse/kafka-<version> on first use, ~30
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from tests.conftest import free_ports
+from tests.stack import SASL_USERS
 
 from lakehouse.services import kafka
 
 pytestmark = pytest.mark.services
 
-PORT, CONTROLLER_PORT = free_ports(2)
-TOPICS = {"events": 2, "single": 1}
+TOPICS = {"svc.events": 2, "svc.single": 1}
 
 
-@pytest.fixture
-def base_dir(tmp_path: Path) -> Iterator[Path]:
-    # Kafka runs as the current user (root is fine for it), so pytest's tmp dir will do.
-    path = tmp_path / "kafka"
-    yield path
-    kafka.stop(path)
+def test_topics_and_records_survive_stop_and_restart(stack) -> None:
+    server = stack.kafka
+    base, port, controller = server.base_dir, stack.ports["kafka"], stack.ports["controller"]
+    assert kafka.status(base)
+    assert server.bootstrap == f"127.0.0.1:{port}"
+    assert server.log_file == base / "kafka.log"
+    assert sorted(kafka.create_topics(server, TOPICS)) == sorted(TOPICS)
+    # Idempotent: the same broker, existing topics are not created again.
+    assert kafka.start(base, port=port, controller_port=controller, topics=TOPICS, sasl=stack.kafka_sasl) == server
+    assert kafka.create_topics(server, TOPICS) == []
+    with pytest.raises(RuntimeError, match=f"already running on ports {port}/{controller}"):
+        kafka.start(base, port=port + 10, controller_port=controller)
+
+    kafka.produce(server, "svc.single", ["a", "b", "c"])
+    assert kafka.topic_end_offsets(server, "svc.single") == {0: 3}
+    assert kafka.topic_start_offsets(server, "svc.single") == {0: 0}
+
+    produced = kafka.producer_perf(server, "svc.events", records=1000, record_size=50)
+    assert produced["records"] == 1000
+    events = kafka.topic_end_offsets(server, "svc.events")
+    assert set(events) == {0, 1} and sum(events.values()) == 1000
+
+    consumed = kafka.consumer_perf(server, "svc.events", messages=1000, timeout=120)
+    assert consumed["messages"] >= 1000
+    assert consumed["mb_per_s"] > 0 and consumed["elapsed_s"] > 0
+
+    kafka.stop(base)
+    assert not kafka.status(base)
+    kafka.stop(base)  # idempotent
+    stack.restart_kafka(down_seconds=0)
+    server = stack.kafka
+    assert kafka.list_topics(server) >= set(TOPICS)
+    assert kafka.topic_end_offsets(server, "svc.single") == {0: 3}
+    assert kafka.topic_end_offsets(server, "svc.events") == events
 
 
-def test_topics_and_records_survive_stop_and_restart(base_dir: Path) -> None:
-    server = kafka.start(base_dir, port=PORT, controller_port=CONTROLLER_PORT, topics=TOPICS)
-    try:
-        assert kafka.status(base_dir)
-        assert server.bootstrap == f"127.0.0.1:{PORT}"
-        assert (server.base_dir, server.log_file) == (base_dir, base_dir / "kafka.log")
-        # Idempotent: same broker, existing topics are not created again.
-        assert kafka.start(base_dir, port=PORT, controller_port=CONTROLLER_PORT, topics=TOPICS) == server
-        assert kafka.create_topics(server, TOPICS) == []
-        with pytest.raises(RuntimeError, match=f"already running on ports {PORT}/{CONTROLLER_PORT}"):
-            kafka.start(base_dir, port=PORT + 10, controller_port=CONTROLLER_PORT)
-
-        kafka.produce(server, "single", ["a", "b", "c"])
-        assert kafka.topic_end_offsets(server, "single") == {0: 3}
-        assert kafka.topic_start_offsets(server, "single") == {0: 0}
-
-        produced = kafka.producer_perf(server, "events", records=1000, record_size=50)
-        assert produced["records"] == 1000
-        events = kafka.topic_end_offsets(server, "events")
-        assert set(events) == {0, 1} and sum(events.values()) == 1000
-
-        consumed = kafka.consumer_perf(server, "events", messages=1000, timeout=120)
-        assert consumed["messages"] >= 1000
-        assert consumed["mb_per_s"] > 0 and consumed["elapsed_s"] > 0
-
-        kafka.stop(base_dir)
-        assert not kafka.status(base_dir)
-        kafka.stop(base_dir)  # idempotent
-
-        server = kafka.start(base_dir, port=PORT, controller_port=CONTROLLER_PORT)
-        assert kafka.list_topics(server) >= set(TOPICS)
-        assert kafka.topic_end_offsets(server, "single") == {0: 3}
-        assert kafka.topic_end_offsets(server, "events") == events
-    finally:
-        kafka.stop(base_dir)
-    assert not kafka.status(base_dir)
-
-
-def test_optional_sasl_listener_takes_plain_and_scram_users(base_dir: Path) -> None:
+def test_the_sasl_listener_takes_plain_and_scram_users(stack) -> None:
     from lakehouse.io.kafka import KafkaAuth, KafkaUnavailable, check_cluster
 
-    port, controller, sasl_port = free_ports(3)
-    users = {"alice": 'al"ice\\pw', "bob": "bob-pw"}  # quotes and backslashes survive the JAAS/properties quoting
-    server = kafka.start(base_dir, port=port, controller_port=controller, topics={"t": 3}, sasl=kafka.SaslListener(sasl_port, users))
-    try:
-        assert server.sasl_bootstrap == f"127.0.0.1:{sasl_port}"
-        assert kafka.running_server(base_dir) == server
-        for mechanism in ("PLAIN", "SCRAM-SHA-512"):
-            for user, password in users.items():
-                auth = KafkaAuth("SASL_PLAINTEXT", mechanism, user, password)
-                assert check_cluster(server.sasl_bootstrap, auth, "t")[1] == 3
-            with pytest.raises(KafkaUnavailable, match=f"authentication failed with SASL mechanism {mechanism}"):
-                check_cluster(server.sasl_bootstrap, KafkaAuth("SASL_PLAINTEXT", mechanism, "alice", "wrong"), "t")
-        with pytest.raises(RuntimeError, match="SASL listener port"):
-            kafka.start(base_dir, port=port, controller_port=controller)  # the same broker, asked for without SASL
-        # Off by default: a restart without `sasl` has no such listener (and the data stays).
-        kafka.stop(base_dir)
-        server = kafka.start(base_dir, port=port, controller_port=controller)
-        assert server.sasl_bootstrap is None
-        assert "SASL" not in (base_dir / "server.properties").read_text()
-        assert kafka.topic_end_offsets(server, "t") == {0: 0, 1: 0, 2: 0}
-    finally:
-        kafka.stop(base_dir)
+    server = stack.kafka
+    kafka.create_topics(server, {"svc.sasl": 3})
+    assert server.sasl_bootstrap == f"127.0.0.1:{stack.ports['kafka_sasl']}"
+    assert kafka.running_server(server.base_dir) == server
+    for mechanism in ("PLAIN", "SCRAM-SHA-512"):
+        for user, password in SASL_USERS.items():
+            auth = KafkaAuth("SASL_PLAINTEXT", mechanism, user, password)
+            assert check_cluster(server.sasl_bootstrap, auth, "svc.sasl")[1] == 3
+        with pytest.raises(KafkaUnavailable, match=f"authentication failed with SASL mechanism {mechanism}"):
+            check_cluster(server.sasl_bootstrap, KafkaAuth("SASL_PLAINTEXT", mechanism, "alice", "wrong"), "svc.sasl")
+    with pytest.raises(RuntimeError, match="SASL listener port"):  # the same broker, asked for without SASL
+        kafka.start(server.base_dir, port=stack.ports["kafka"], controller_port=stack.ports["controller"])
+
+
+def test_the_sasl_listener_is_off_by_default(tmp_path) -> None:
+    plain = kafka._server_properties(tmp_path, 9092, 9093)
+    assert "SASL" not in plain and "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093" in plain
+    with_sasl = kafka._server_properties(tmp_path, 9092, 9093, kafka.SaslListener(9094, {"u": "p"}))
+    assert "SASL_PLAINTEXT://127.0.0.1:9094" in with_sasl

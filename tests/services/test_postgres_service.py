@@ -1,4 +1,5 @@
-"""Real-server tests of lakehouse.services.postgres: start, write, stop, restart, data kept.
+"""Real-server tests of lakehouse.services.postgres on the run's server (tests/stack.py):
+start, write, stop, restart, data kept, passwords checked.
 
 Run: .venv/bin/pytest -q tests/services/test_postgres_service.py (as root or as a normal user;
 needs the Debian PostgreSQL server packages, which start() installs with apt if missing).
@@ -6,43 +7,28 @@ needs the Debian PostgreSQL server packages, which start() installs with apt if 
 
 from __future__ import annotations
 
-import shutil
-import uuid
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
-from tests.conftest import free_ports
+from tests.stack import PG_PASSWORD
 
-from lakehouse.config import project_root
 from lakehouse.services import postgres
 
 pytestmark = pytest.mark.services
 
-(PORT,) = free_ports()
-PASSWORD = "it's a test"  # the quote checks that the password is escaped when set
 SELECT = "SELECT id, page, ms FROM visits ORDER BY id"
 ROWS = "1|/home|12.5\n2|/cart?x=1|300.0\n3|/ünïcode|0.1\n"
 
 
-@pytest.fixture
-def base_dir() -> Iterator[Path]:
-    # Under the gitignored .data/ rather than pytest's tmp dirs: those are 0700 under
-    # /tmp/pytest-of-root and the server runs as an unprivileged user that must reach it.
-    path = project_root() / ".data" / f"test-postgres-{uuid.uuid4().hex[:8]}"
-    yield path
-    postgres.stop(path)
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def test_data_survives_stop_and_restart(base_dir: Path) -> None:
-    server = postgres.start(base_dir, port=PORT, password=PASSWORD)
+def test_data_survives_stop_and_restart(stack) -> None:
+    base, port = stack.postgres.base_dir, stack.ports["postgres"]
+    server = stack.database("svc_postgres")
     try:
-        assert postgres.status(base_dir)
-        assert server.jdbc_url == f"jdbc:postgresql://127.0.0.1:{PORT}/lakehouse"
-        assert postgres.start(base_dir, port=PORT, password=PASSWORD) == server  # idempotent
-        assert server.psql("SELECT current_user, current_database()") == "lakehouse|lakehouse\n"
+        assert postgres.status(base)
+        assert server.jdbc_url == f"jdbc:postgresql://127.0.0.1:{port}/svc_postgres"
+        # idempotent: the running server, the existing database
+        assert postgres.start(base, port=port, database="svc_postgres", password=PG_PASSWORD) == server
+        assert server.psql("SELECT current_user, current_database()") == "lakehouse|svc_postgres\n"
 
         server.psql(
             "CREATE TABLE visits (id int PRIMARY KEY, page text NOT NULL, ms numeric(6, 1));"
@@ -50,15 +36,20 @@ def test_data_survives_stop_and_restart(base_dir: Path) -> None:
         )
         assert server.psql(SELECT) == ROWS
 
-        postgres.stop(base_dir)
-        assert not postgres.status(base_dir)
-        postgres.stop(base_dir)  # idempotent
+        postgres.stop(base)
+        assert not postgres.status(base)
+        postgres.stop(base)  # idempotent
 
-        server = postgres.start(base_dir, port=PORT, password=PASSWORD)
+        server = postgres.start(base, port=port, database="svc_postgres", password=PG_PASSWORD)
         assert server.psql(SELECT) == ROWS
         # TCP logins really check the password (scram-sha-256), they are not trusted.
         with pytest.raises(RuntimeError, match="password authentication failed"):
             replace(server, password="wrong").psql("SELECT 1")
     finally:
-        postgres.stop(base_dir)
-    assert not postgres.status(base_dir)
+        postgres.start(base, port=port, password=PG_PASSWORD)  # the run's server, up for the tests after this one
+
+
+def test_a_password_with_a_quote_is_escaped_when_set(stack) -> None:
+    base, port = stack.postgres.base_dir, stack.ports["postgres"]
+    server = postgres.start(base, port=port, database="svc_quote", user="quoted", password="it's a test")
+    assert server.psql("SELECT current_user") == "quoted\n"

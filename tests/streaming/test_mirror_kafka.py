@@ -1,8 +1,8 @@
 """`lakehouse mirror` against a real remote cluster with SASL: remote topic -> our topic ->
 bronze -> silver, each event exactly once in silver, also across a SIGKILL of the mirror.
 
-The "remote" is a second broker of its own (own base dir and free ports) with a
-SASL_PLAINTEXT listener (PLAIN and SCRAM-SHA-512); the shared stack's broker is ours. The
+The "remote" is the run's broker (tests/stack.py) through its SASL_PLAINTEXT listener
+(PLAIN and SCRAM-SHA-512), reading topics of its own; our side is its plain listener. The
 mirror runs as its own process (`python -m lakehouse.jobs.mirror`, what `lakehouse mirror`
 runs), the bronze stream and silver in this one.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,27 +28,20 @@ from lakehouse.jobs import silver_product_views
 from lakehouse.jobs.runtime import JobRun
 from lakehouse.jobs.stream_kafka import StreamOptions, run_streams
 from lakehouse.services import kafka
-from tests.conftest import free_ports
+from tests.stack import SASL_PASSWORD, SASL_USER
 from tests.streaming.conftest import stack_config, stack_env, use_stack, wait_for
 
 pytestmark = pytest.mark.services
 
-USER = "mirror"
-PASSWORD = f"pw-{uuid.uuid4().hex[:12]}"
+USER, PASSWORD = SASL_USER, SASL_PASSWORD
 T0 = 1709290000  # 2024-03-01 10:46:40 UTC
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
 
 
-@pytest.fixture(scope="module")
-def remote():
-    """A second broker playing the remote cluster: PLAINTEXT (to feed it) + SASL_PLAINTEXT."""
-    base = project_root() / ".data" / f"test-mirror-remote-{uuid.uuid4().hex[:8]}"
-    port, controller, sasl = free_ports(3)
-    try:
-        yield kafka.start(base, port=port, controller_port=controller, sasl=kafka.SaslListener(sasl, {USER: PASSWORD}))
-    finally:
-        kafka.stop(base)
-        shutil.rmtree(base, ignore_errors=True)
+@pytest.fixture
+def remote(stack):
+    """The broker playing the remote cluster: PLAINTEXT (to feed it) + SASL_PLAINTEXT."""
+    return stack.kafka
 
 
 def event(i: int, tag: str) -> dict:

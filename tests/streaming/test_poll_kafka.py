@@ -114,7 +114,7 @@ def test_silver_and_gold_hold_each_tick_once(spark, polled):
 
 
 def test_postgres_holds_the_summary_once(stack, polled):
-    rows = stack.pg.psql(
+    rows = stack.database("pollk").psql(
         f"SELECT report_date, symbol, avg_price, min_price, max_price, n_records FROM api_daily_summary "
         f"WHERE report_date = DATE '{DAY}' ORDER BY symbol"
     )

@@ -96,7 +96,7 @@ def test_product_view_gold_matches_the_batch_oracle(spark, streamed, table):
 
 def test_postgres_holds_gold_once(stack, streamed):
     oracle = reference_access_logs([ACCESS], "combined")
-    pg = stack.pg
+    pg = stack.database("e2e")
     assert int(pg.psql("SELECT count(*) FROM endpoint_daily")) == len(oracle["endpoint_daily"])
     assert int(pg.psql("SELECT sum(requests) FROM endpoint_daily")) == oracle["counts"]["silver"]
     views = reference_product_views([VIEWS])
