@@ -153,6 +153,14 @@ class ApiConfig:
     ingest_max_body_bytes: int = 65536
     ingest_rate_per_second: float = 50.0
     ingest_burst: int = 100
+    # Requests with a wrong or missing key, per client address: more are answered 429.
+    auth_failure_rate_per_second: float = 1.0
+    auth_failure_burst: int = 10
+    # Addresses of reverse proxies whose X-Forwarded-For is believed (uvicorn's
+    # forwarded_allow_ips); None: none, the client address is the connection's.
+    trusted_proxies: str | None = None
+    # How long /health reuses its last answer (it is open to anyone).
+    health_cache_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -399,6 +407,11 @@ def _build(profile: str, root: Path, raw: dict, environ: dict[str, str] | None =
             ingest_max_body_bytes=_positive(_get(raw, "api.ingest_max_body_bytes"), "api.ingest_max_body_bytes"),
             ingest_rate_per_second=_positive(_get(raw, "api.ingest_rate_per_second"), "api.ingest_rate_per_second", float),
             ingest_burst=_positive(_get(raw, "api.ingest_burst"), "api.ingest_burst"),
+            auth_failure_rate_per_second=_positive(
+                _get(raw, "api.auth_failure_rate_per_second"), "api.auth_failure_rate_per_second", float),
+            auth_failure_burst=_positive(_get(raw, "api.auth_failure_burst"), "api.auth_failure_burst"),
+            trusted_proxies=str(_get(raw, "api.trusted_proxies") or "").strip() or None,
+            health_cache_seconds=float(_get(raw, "api.health_cache_seconds")),
         ),
         web_events=WebEventsConfig(
             session_gap_seconds=int(_get(raw, "web_events.session_gap_seconds")),

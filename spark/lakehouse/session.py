@@ -68,6 +68,12 @@ def _uses_s3(config: Config) -> bool:
     return config.warehouse.startswith("s3a://") or bool(config.s3.access_key)
 
 
+# S3A keys that hold a credential: set on the running context's Hadoop configuration, never
+# as builder settings, which PySpark passes as `--conf k=v` on the JVM's command line, where
+# any local user reads them with `ps` (Hadoop copies that configuration into every task).
+SECRET_KEYS = ("access.key", "secret.key")
+
+
 def s3a_settings(s3: S3Config, bucket: str | None = None) -> dict[str, str]:
     """Hadoop S3A settings for the S3-compatible store `s3` (MinIO locally).
 
@@ -149,13 +155,18 @@ def get_spark(
         .config("spark.sql.warehouse.dir", str(config.root / ".data" / "spark-warehouse"))
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={config.root / '.data'} {JIT_OPTIONS}")
     )
-    if _uses_s3(config):
-        for key, value in s3a_settings(config.s3).items():
+    s3a = s3a_settings(config.s3) if _uses_s3(config) else {}
+    for key, value in s3a.items():
+        if not key.endswith(SECRET_KEYS):
             builder = builder.config(f"spark.hadoop.{key}", value)
     for key, value in (_executor_settings(config) | (extra_conf or {})).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
+    for key, value in s3a.items():
+        if key.endswith(SECRET_KEYS):
+            hadoop_conf.set(key, value)
     if config.executor_env is not None:
         # Our own package, zipped from the driver's copy: executors run the driver's code.
         spark.sparkContext.addPyFile(str(package_zip(config.root / ".data" / "py-files")))

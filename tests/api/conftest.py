@@ -60,8 +60,9 @@ def with_export(config, url: str, user: str | None = None, password: str | None 
     return replace(config, export=replace(config.export, url=url, user=user, password=password))
 
 
-def with_api_key(config, key: str | None):
-    return replace(config, api=replace(config.api, api_key=key))
+def with_api_key(config, key: str | None, **api):
+    """`config` with API key `key` (and any other `api:` settings given)."""
+    return replace(config, api=replace(config.api, api_key=key, **api))
 
 
 @contextmanager

@@ -160,10 +160,12 @@ def test_full_buckets_are_forgotten_so_memory_stays_bounded():
     ("given", "canonical"),
     [
         ("8.8.8.8", "8.8.8.8"),
-        ("0.0.0.0", "0.0.0.0"),
         ("2001:0DB8:0000::0001", "2001:db8::1"),
-        ("::", "::"),
         ("10.0.0.10", "10.0.0.10"),
+        ("::ffff:8.8.8.8", "8.8.8.8"),  # IPv4-mapped IPv6 is the IPv4 address: one visitor, one IP
+        ("::FFFF:0808:0808", "8.8.8.8"),
+        ("::1", "::1"),
+        ("127.0.0.1", "127.0.0.1"),
     ],
 )
 def test_canonical_ip(given, canonical):

@@ -15,7 +15,8 @@ from tests.conftest import free_ports
 ROUTES = ("requests_per_endpoint", "top_ips", "error_rate", "top_products", "countries")
 
 
-def assert_503_quickly(client: httpx.Client, path: str, within: float, reason: str) -> None:
+def assert_503_quickly(client: httpx.Client, path: str, within: float, reason: str, *hidden: str) -> None:
+    """A 503 within `within` s naming `reason`, and none of `hidden` (hosts, ports, paths)."""
     started = time.monotonic()
     response = client.get(path)
     assert time.monotonic() - started < within, path
@@ -23,16 +24,20 @@ def assert_503_quickly(client: httpx.Client, path: str, within: float, reason: s
     assert response.headers["content-type"] == "application/json"
     assert reason in response.json()["detail"]
     assert "Traceback" not in response.text
+    for secret in hidden:
+        assert secret not in response.text
 
 
-def test_a_closed_postgresql_port_is_a_503_at_once(config):
-    cfg = with_export(config, f"jdbc:postgresql://127.0.0.1:{free_ports()[0]}/lakehouse", "lakehouse", "x")
+def test_a_closed_postgresql_port_is_a_503_at_once_naming_no_host(config):
+    port = free_ports()[0]
+    cfg = with_export(config, f"jdbc:postgresql://127.0.0.1:{port}/secretdb", "lakehouse", "x")
     with running(create_app(cfg)) as url, httpx.Client(base_url=url, timeout=30) as client:
         for route in ROUTES:
-            assert_503_quickly(client, f"/analytics/{route}", 2.0, "Connection refused")
+            assert_503_quickly(client, f"/analytics/{route}", 2.0, "Connection refused", "127.0.0.1", str(port), "secretdb")
         health = client.get("/health")
         assert health.status_code == 503
         assert health.json()["status"] == "unavailable"
+        assert "127.0.0.1" not in health.text and "secretdb" not in health.text
         # The scrape still works and says the database is down.
         scrape = client.get("/metrics")
         assert scrape.status_code == 200
@@ -47,14 +52,15 @@ def test_a_server_that_never_answers_times_out_into_a_503(config):
         port = silent.getsockname()[1]
         cfg = with_export(config, f"jdbc:postgresql://127.0.0.1:{port}/lakehouse", "lakehouse", "x")
         with running(create_app(cfg)) as url, httpx.Client(base_url=url, timeout=30) as client:
-            assert_503_quickly(client, "/analytics/top_ips", 8.0, "timeout")
+            assert_503_quickly(client, "/analytics/top_ips", 8.0, "timeout", str(port))
 
 
 def test_a_missing_sqlite_export_is_a_503_saying_what_to_run(config, tmp_path):
     cfg = with_export(config, f"jdbc:sqlite:{tmp_path}/nothing-here.db")
     with running(create_app(cfg)) as url, httpx.Client(base_url=url, timeout=30) as client:
-        assert_503_quickly(client, "/analytics/countries", 2.0, "run `lakehouse export`")
-        assert client.get("/health").json()["detail"].startswith("no exported gold database")
+        assert_503_quickly(client, "/analytics/countries", 2.0, "run `lakehouse export`", str(tmp_path))
+        health = client.get("/health").json()
+        assert health["detail"] == "nothing exported yet (run `lakehouse export`)"
     assert not (tmp_path / "nothing-here.db").exists()  # read-only: the API never creates it
 
 

@@ -215,6 +215,9 @@ def test_uris_are_shown_without_credentials_and_chunks_split_evenly():
     assert mongo.redact("mongodb://u:p%40ss@h1:27017,h2/db?replicaSet=rs") == "mongodb://h1:27017,h2"
     assert mongo.redact("mongodb+srv://u:p@cluster0.example.net/?retryWrites=true") == "mongodb+srv://cluster0.example.net"
     assert mongo.redact("mongodb://127.0.0.1:27018") == "mongodb://127.0.0.1:27018"
+    # Unescaped `/`, `?` and `@` in a password: nothing of it is shown.
+    for password in ("pa/ss", "pa?ss", "p@ss/w?rd", "x/y@z"):
+        assert mongo.redact(f"mongodb://user:{password}@db.example:27017/shop?authSource=admin") == "mongodb://db.example:27017"
     assert ingest_mongo.range_sizes(100_000, 8) == [12_500] * 8
     assert ingest_mongo.range_sizes(5, 2) == [3, 2]
     assert ingest_mongo.range_sizes(3, 8) == [1, 1, 1]

@@ -53,6 +53,8 @@ def test_each_kind_of_bad_record_is_quarantined_with_its_reason(spark):
         sighting(ip="fe80::1%eth0"),
         sighting(ip=" 8.8.8.8"),
         sighting(ip="example.com"),
+        sighting(ip="0.0.0.0"),
+        sighting(ip="ff02::1"),
         json.dumps({"ip": "8.8.8.8"}),
         sighting(received_at="yesterday"),
         sighting(received_at="1999-12-31T00:00:00Z"),
@@ -70,6 +72,8 @@ def test_each_kind_of_bad_record_is_quarantined_with_its_reason(spark):
         "invalid ip: not an IPv4 or IPv6 address: fe80::1%eth0",
         "invalid ip: not an IPv4 or IPv6 address:  8.8.8.8",
         "invalid ip: not an IPv4 or IPv6 address: example.com",
+        "invalid ip: 0.0.0.0 is the unspecified address, not a client's",
+        "invalid ip: ff02::1 is a multicast address, not a client's",
         "missing received_at",
         "unparseable received_at: yesterday",
         "timestamp out of range: before 2000-01-01: 1999-12-31 00:00:00",
@@ -79,11 +83,12 @@ def test_each_kind_of_bad_record_is_quarantined_with_its_reason(spark):
     assert [r.is_blank for r in out.orderBy("source_line").collect()][-1] is True
 
 
-def test_canonical_ip_text_is_the_standard_librarys_compressed_form():
-    assert canonical_ip_text("2001:0DB8:0000::0001") == "2001:db8::1"
-    assert canonical_ip_text("::ffff:1.2.3.4") == "::ffff:102:304"
-    assert canonical_ip_text("01.2.3.4") is None  # a leading zero is ambiguous (octal?)
-    assert canonical_ip_text("1.2.3.4\n") is None
+def test_canonical_ip_text_is_the_standard_librarys_compressed_form_and_mapped_ipv4_is_ipv4():
+    assert canonical_ip_text("2001:0DB8:0000::0001") == ("2001:db8::1", None)
+    assert canonical_ip_text("::ffff:1.2.3.4") == ("1.2.3.4", None)  # the same visitor as 1.2.3.4
+    assert canonical_ip_text("01.2.3.4")[0] is None  # a leading zero is ambiguous (octal?)
+    assert canonical_ip_text("1.2.3.4\n")[0] is None
+    assert canonical_ip_text("::") == (None, ":: is the unspecified address, not a client's")
 
 
 SILVER_SCHEMA = (

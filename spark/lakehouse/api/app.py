@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 import re
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -39,6 +42,8 @@ from lakehouse.io.job_runs import JobRunsReader
 log = logging.getLogger("lakehouse.api")
 
 API_KEY_HEADER = "X-API-Key"
+# A key guards every route, and with it the API may listen beyond loopback: no short ones.
+MIN_API_KEY_LENGTH = 32
 DEFAULT_LIMIT = 10
 OPEN_PATHS = frozenset({"/health"})
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -93,27 +98,56 @@ def window_dependency(max_limit: int) -> Callable[..., Window]:
     return window
 
 
-class ApiKeyMiddleware:
-    """Every path but /health needs `X-API-Key` (compared in constant time) when a key is set."""
+def weak_key(key: str | None) -> str | None:
+    """Why `key` may not guard the API (too short), or None."""
+    if key is not None and len(key) < MIN_API_KEY_LENGTH:
+        return (
+            f"the API key has {len(key)} characters, at least {MIN_API_KEY_LENGTH} are needed "
+            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return None
 
-    def __init__(self, app, api_key: str) -> None:
+
+class ApiKeyMiddleware:
+    """Every path but /health needs `X-API-Key` (compared in constant time) when a key is set.
+
+    Failed attempts are limited per client address (a token bucket, `failures`): past it,
+    requests are answered 429 before their key is looked at, so keys cannot be guessed at
+    the server's speed.
+    """
+
+    def __init__(self, app, api_key: str, failures: ingest.TokenBuckets) -> None:
         self.app = app
         self.key = api_key.encode()
+        self.failures = failures
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
-            given = dict(scope["headers"]).get(API_KEY_HEADER.lower().encode(), b"")
-            if not hmac.compare_digest(given, self.key):
+            client = scope["client"][0] if scope.get("client") else "unknown"
+            wait = self.failures.waiting(client)
+            if not wait:
+                given = dict(scope["headers"]).get(API_KEY_HEADER.lower().encode(), b"")
+                if hmac.compare_digest(given, self.key):
+                    await self.app(scope, receive, send)
+                    return
+                wait = self.failures.take(client)
+            if wait:
+                seconds = max(1, math.ceil(wait))
+                response = JSONResponse({"detail": f"too many requests without the right API key; retry in {seconds} s"},
+                                        status_code=429, headers={"Retry-After": str(seconds)})
+            else:
                 message = "missing X-API-Key header" if not given else "wrong API key"
                 response = JSONResponse({"detail": message}, status_code=401, headers={"WWW-Authenticate": API_KEY_HEADER})
-                await response(scope, receive, send)
-                return
+            await response(scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
 
 def create_app(config: Config, job_runs_ttl: float = 15.0, sink: ip_sink.IpSink | None = None) -> FastAPI:
     """The API for `config`: its export target, its warehouse's job runs, its API key, and
     the sink of the ingested IPs (default: the one `ip_events.sink` names; closed with the app)."""
+    if problem := weak_key(config.api.api_key):
+        raise ValueError(problem)
     gold = gold_db.GoldReader(gold_db.database_from(config.export))
     sink = sink or ip_sink.sink_from(config)
     job_runs = JobRunsReader(config, ttl=job_runs_ttl)
@@ -135,7 +169,8 @@ def create_app(config: Config, job_runs_ttl: float = 15.0, sink: ip_sink.IpSink 
     )
     security = []
     if config.api.api_key:
-        app.add_middleware(ApiKeyMiddleware, api_key=config.api.api_key)
+        failures = ingest.TokenBuckets(config.api.auth_failure_rate_per_second, config.api.auth_failure_burst)
+        app.add_middleware(ApiKeyMiddleware, api_key=config.api.api_key, failures=failures)
         # Declared for the OpenAPI schema (the "Authorize" button of /docs); the middleware enforces it.
         security = [Depends(APIKeyHeader(name=API_KEY_HEADER, auto_error=False))]
     # Added last, so it runs first (outermost): refused requests are counted too.
@@ -146,8 +181,8 @@ def create_app(config: Config, job_runs_ttl: float = 15.0, sink: ip_sink.IpSink 
 
     @app.exception_handler(gold_db.GoldUnavailable)
     async def unavailable(_request: Request, error: gold_db.GoldUnavailable) -> JSONResponse:
-        log.warning("503: %s", error)
-        return JSONResponse({"detail": f"gold database unavailable: {error}"}, status_code=503)
+        log.warning("503: %s", error)  # the whole reason for the operator; the client gets no host or path
+        return JSONResponse({"detail": f"gold database unavailable: {error.public}"}, status_code=503)
 
     @app.get("/analytics/requests_per_endpoint", tags=["analytics"], dependencies=security)
     def requests_per_endpoint(w: Window = window) -> dict[str, Any]:
@@ -177,18 +212,24 @@ def create_app(config: Config, job_runs_ttl: float = 15.0, sink: ip_sink.IpSink 
         """Countries (GeoIP ISO codes, `(unknown)`) by product views."""
         return w.echo() | {"rows": gold_db.countries(gold, w.start, w.end, w.limit)}
 
+    checked: dict[str, Any] = {}  # the last answer of /health and when it was made
+    health_lock = threading.Lock()
+
     @app.get("/health", tags=["operations"])
     def health() -> JSONResponse:
-        """Is the gold database reachable, and how fresh is what it holds (never needs a key)."""
-        try:
-            fresh = gold_db.freshness(gold)
-        except gold_db.GoldUnavailable as error:
-            log.warning("health: %s", error)
-            body = {"status": "unavailable", "database": gold.db.dialect}
-            if not config.api.api_key:  # with a key, /health is the one open route: no hosts or paths
-                body["detail"] = str(error)
-            return JSONResponse(body, status_code=503)
-        return JSONResponse({"status": "ok", "database": gold.db.dialect, "gold": fresh})
+        """Is the gold database reachable, and how fresh is what it holds (never needs a key;
+        answered from the last check for `api.health_cache_seconds`)."""
+        with health_lock:  # one check at a time: a flood of /health is not a flood of queries
+            if time.monotonic() - checked.get("at", -math.inf) >= config.api.health_cache_seconds:
+                try:
+                    fresh = gold_db.freshness(gold)
+                    checked["answer"] = ({"status": "ok", "database": gold.db.dialect, "gold": fresh}, 200)
+                except gold_db.GoldUnavailable as error:
+                    log.warning("health: %s", error)
+                    checked["answer"] = ({"status": "unavailable", "database": gold.db.dialect, "detail": error.public}, 503)
+                checked["at"] = time.monotonic()
+            body, status = checked["answer"]
+        return JSONResponse(body, status_code=status)
 
     @app.get("/metrics", tags=["operations"], dependencies=security)
     def prometheus() -> Response:

@@ -35,6 +35,7 @@ from fastapi.responses import JSONResponse
 from lakehouse.api.metrics import IngestMetrics
 from lakehouse.config import ApiConfig
 from lakehouse.io.ip_sink import IpSink, SinkUnavailable
+from lakehouse.transforms.client_ip import NotAClientIp, client_ip
 
 log = logging.getLogger("lakehouse.api.ingest")
 
@@ -96,7 +97,8 @@ def canonical_ip(value: Any) -> str:
     Stricter than `ipaddress` on purpose: surrounding whitespace, IPv6 zone ids (`fe80::1%eth0`,
     meaningful only on the sender's machine) and host names are refused, each with its reason;
     so are IPv4 octets with leading zeros (`010.0.0.1`: octal 8 to some parsers, decimal 10
-    to others).
+    to others) and addresses no client has (`transforms.client_ip`: unspecified, multicast,
+    broadcast). IPv4-mapped IPv6 (`::ffff:8.8.8.8`) is stored as the IPv4 address.
     """
     if not isinstance(value, str):
         raise BadIp("not_a_string", f"expected an IP address as a string, got {_json_type(value)}")
@@ -110,9 +112,14 @@ def canonical_ip(value: Any) -> str:
             "IPv6 zone ids (`%` and an interface) are not accepted: send the address alone",
         )
     try:
-        return ipaddress.ip_address(value).compressed
+        address = ipaddress.ip_address(value)
     except ValueError:
-        pass
+        address = None
+    if address is not None:
+        try:
+            return client_ip(address)
+        except NotAClientIp as error:
+            raise BadIp(error.code, error.reason) from None
     quad = _DOTTED_QUAD.fullmatch(value)
     if (
         quad
@@ -166,6 +173,14 @@ class TokenBuckets:
                 return 0.0
             self._buckets[client] = (tokens, now)
             return (1 - tokens) / self.rate
+
+    def waiting(self, client: str) -> float:
+        """0 when `client` has a token left (none is spent), else the seconds until it has."""
+        with self._lock:
+            now = self.clock()
+            tokens, then = self._buckets.get(client, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - then) * self.rate)
+            return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
 
     def _prune(self, now: float) -> None:
         full = [
@@ -253,13 +268,14 @@ def ingest_router(
     router = APIRouter(tags=["ingest"])
 
     def client_of(request: Request) -> str:
-        # With API keys a key is the client (whichever address it comes from); without, the address.
+        # The address (the connection's, or a trusted proxy's X-Forwarded-For: see `serve`),
+        # and with API keys the key too: collectors sharing a key each have their bucket, and
+        # one noisy collector does not get the others 429s.
+        address = "addr:" + (request.client.host if request.client else "unknown")
         if keyed:
-            return (
-                "key:"
-                + hashlib.sha256(request.headers.get("x-api-key", "").encode()).hexdigest()[:16]
-            )
-        return "addr:" + (request.client.host if request.client else "unknown")
+            key = hashlib.sha256(request.headers.get("x-api-key", "").encode()).hexdigest()[:16]
+            return f"key:{key} {address}"
+        return address
 
     async def read_document(request: Request) -> Any:
         wait = buckets.take(client_of(request))

@@ -1,8 +1,11 @@
 """Prometheus figures of `lakehouse serve`: its own requests, the pipeline's runs, gold's age.
 
 Each app has its own registry (no process-global state: two apps in one process, as in
-the tests, do not mix their counts). Routes are labelled by their template
-(`/analytics/top_ips`), never by the raw path, so a scanner cannot blow up the series.
+the tests, do not mix their counts). Every label of a request comes from a fixed set, so no
+client can add series (the middleware runs before the key check, for every request): the
+method (`other` for any but the standard ones: uvicorn accepts any token as a method), the
+route template (`/analytics/top_ips`, never the raw path; `(unmatched)` for the rest) and
+the status class (`2xx`).
 """
 
 from __future__ import annotations
@@ -21,11 +24,22 @@ from lakehouse.io.job_runs import JobRunRow
 # The datasets job names and count keys mention (as in jobs/stream_query.DATASETS, which
 # imports Spark).
 DATASETS = ("access_logs", "product_views")
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+def method_label(method: str) -> str:
+    """The request's method if it is a standard one, else `other`."""
+    return method if method in METHODS else "other"
+
+
+def status_class(status: int) -> str:
+    """`2xx`, `4xx`, ... (`other` outside 100-599)."""
+    return f"{status // 100}xx" if 100 <= status <= 599 else "other"
+
+
 class ApiMetrics:
-    """Request counts and latencies by method, route template and status."""
+    """Request counts and latencies by method, route template and status class."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
@@ -40,7 +54,8 @@ class ApiMetrics:
         )
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
+        method = method_label(method)
+        self.requests.labels(method, route, status_class(status)).inc()
         self.latency.labels(method, route).observe(seconds)
 
 

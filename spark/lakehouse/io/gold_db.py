@@ -30,8 +30,30 @@ IDLE_CONNECTIONS = 4  # PostgreSQL connections kept open between requests
 _PARAM = re.compile(r"%\((\w+)\)s")
 
 
+def _public_reason(error: Exception) -> str:
+    """The kind of a connection failure, in words without host, port, database or user."""
+    text = str(error).lower()
+    if "timeout" in text or "timed out" in text:
+        return "no answer from the database in time (timeout)"
+    if "refused" in text:
+        return "Connection refused by the database server"
+    if "authentication" in text or "password" in text:
+        return "the database refused the login"
+    if "does not exist" in text:
+        return "the database does not exist"
+    return "cannot reach the database"
+
+
 class GoldUnavailable(RuntimeError):
-    """The gold database cannot answer now (unreachable, timed out, not exported yet)."""
+    """The gold database cannot answer now (unreachable, timed out, not exported yet).
+
+    The message is for the operator's log (host, database, path, the driver's words);
+    `public` is what an API client may read: the kind of failure, no host or path.
+    """
+
+    def __init__(self, message: str, public: str | None = None) -> None:
+        super().__init__(message)
+        self.public = public or message
 
 
 @dataclass(frozen=True)
@@ -117,18 +139,20 @@ class GoldReader:
     def _sqlite(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         path = self.db.sqlite_path
         if path is None or not path.is_file():
-            raise GoldUnavailable(f"no exported gold database at {path} (run `lakehouse export`)")
+            raise GoldUnavailable(f"no exported gold database at {path} (run `lakehouse export`)",
+                                  "nothing exported yet (run `lakehouse export`)")
         values = {k: v.isoformat() if isinstance(v, date) else v for k, v in params.items()}
         try:
             conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=CONNECT_TIMEOUT_SECONDS)
         except sqlite3.Error as error:
-            raise GoldUnavailable(f"cannot open {path}: {error}") from None
+            raise GoldUnavailable(f"cannot open {path}: {error}", "cannot open the database") from None
         try:
             cursor = conn.execute(_PARAM.sub(r":\1", sql), values)
             names = [d[0] for d in cursor.description]
             rows = cursor.fetchall()
         except sqlite3.OperationalError as error:
-            raise GoldUnavailable(_missing_table(str(error)) or f"{self.db.display}: {error}") from None
+            missing = _missing_table(str(error))
+            raise GoldUnavailable(missing or f"{self.db.display}: {error}", missing or "the query failed") from None
         finally:
             conn.close()
         return [{n: _sqlite_value(n, v) for n, v in zip(names, row, strict=True)} for row in rows]
@@ -147,7 +171,7 @@ class GoldReader:
         try:
             return self._pg_run(self._pg_connection(fresh=True), sql, params)
         except psycopg.OperationalError as error:
-            raise GoldUnavailable(f"{self.db.display}: {_first_line(error)}") from None
+            raise GoldUnavailable(f"{self.db.display}: {_first_line(error)}", _public_reason(error)) from None
 
     def _pg_run(self, conn, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         import psycopg
@@ -159,10 +183,12 @@ class GoldReader:
                 rows = cursor.fetchall()
         except psycopg.errors.UndefinedTable as error:
             self._release(conn)
-            raise GoldUnavailable(_missing_table(str(error)) or str(error)) from None
+            missing = _missing_table(str(error))
+            raise GoldUnavailable(missing or str(error), missing or "the query failed") from None
         except psycopg.errors.QueryCanceled:
             conn.close()
-            raise GoldUnavailable(f"{self.db.display}: query took more than {STATEMENT_TIMEOUT_MS} ms") from None
+            raise GoldUnavailable(f"{self.db.display}: query took more than {STATEMENT_TIMEOUT_MS} ms",
+                                  f"query took more than {STATEMENT_TIMEOUT_MS} ms") from None
         except BaseException:
             conn.close()
             raise
@@ -186,7 +212,7 @@ class GoldReader:
                 options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c default_transaction_read_only=on",
             )
         except psycopg.Error as error:
-            raise GoldUnavailable(f"{self.db.display}: {_first_line(error)}") from None
+            raise GoldUnavailable(f"{self.db.display}: {_first_line(error)}", _public_reason(error)) from None
 
     def _release(self, conn) -> None:
         import psycopg

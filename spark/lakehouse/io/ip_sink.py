@@ -17,6 +17,12 @@ saying why: the HTTP answer waits for it, so a 202 means no accepted IP can be l
 
 Delivery is at least once: a failure after part of a request was written (a Kafka timeout
 whose record did reach the broker) answers 503, and the client's retry repeats those IPs.
+
+The landing writer never dies silently: an error while writing or publishing fails the
+requests it holds (or answers them, when their records were already fsync'd), and the
+writer goes on; should it stop all the same, every waiting and later request fails at once
+(503) instead of waiting out its timeout. At most `max_pending` requests wait for it.
+Landing files are readable by their owner only (IP addresses are personal data).
 """
 
 from __future__ import annotations
@@ -85,17 +91,18 @@ class LandingSink:
     """
 
     def __init__(
-        self, folder: Path | str, roll_seconds: float = 60.0, max_records_per_file: int = 100_000
+        self, folder: Path | str, roll_seconds: float = 60.0, max_records_per_file: int = 100_000,
+        max_pending: int = 10_000,
     ) -> None:
         self.folder = Path(folder)
         self.roll_seconds = roll_seconds
         self.max_records_per_file = max_records_per_file
-        self._queue: queue.SimpleQueue[tuple[list[bytes], Future[None]] | None] = (
-            queue.SimpleQueue()
-        )
+        self._queue: queue.Queue[tuple[list[bytes], Future[None]]] = queue.Queue(maxsize=max_pending)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._stopping = threading.Event()
+        self._dead: str | None = None  # why the writer stopped, if it did
         self._seq = 0
         self._slice: _Slice | None = None
 
@@ -111,12 +118,19 @@ class LandingSink:
         with self._lock:
             if self._closed:
                 raise SinkUnavailable(f"{self.describe()} is closed")
+            if self._dead is not None:
+                raise SinkUnavailable(self._dead)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="ip-landing-writer", daemon=True
                 )
                 self._thread.start()
-            self._queue.put((lines, future))
+            try:
+                self._queue.put_nowait((lines, future))
+            except queue.Full:
+                raise SinkUnavailable(
+                    f"{self.describe()}: {self._queue.maxsize} requests already wait for the writer"
+                ) from None
         return future
 
     def close(self) -> None:
@@ -126,36 +140,61 @@ class LandingSink:
                 return
             self._closed = True
             thread = self._thread
-            self._queue.put(None)
+            self._stopping.set()
         if thread is not None:
             thread.join()
 
+    # How often an idle writer looks whether it is asked to stop.
+    _IDLE_WAKE = 0.5
+
     def _run(self) -> None:
+        try:
+            self._write_until_closed()
+        except BaseException as error:  # a bug: no request may wait for a writer that is gone
+            log.exception("the IP landing writer of %s stopped", self.folder)
+            with self._lock:
+                self._dead = f"the writer of {self.describe()} stopped: {error!r}"
+            self._fail_waiting(SinkUnavailable(self._dead))
+
+    def _fail_waiting(self, failure: SinkUnavailable) -> None:
+        while True:
+            try:
+                _, future = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            _settle(future, failure)
+
+    def _write_until_closed(self) -> None:
         try:
             publish_orphans(self.folder)
         except OSError as error:
             log.warning("cannot publish the slices left in %s: %s", self.folder, error)
-        stop = False
-        while not stop:
+        while True:
+            until_roll = self._until_roll()
             try:
-                item = self._queue.get(timeout=self._until_roll())
+                item = self._queue.get(timeout=self._IDLE_WAKE if until_roll is None else min(until_roll, self._IDLE_WAKE))
             except queue.Empty:
-                self._roll()  # an idle slice is published on time too
+                if self._stopping.is_set():
+                    break
+                if self._until_roll() == 0:
+                    self._roll()  # an idle slice is published on time too
                 continue
-            if item is None:
-                break
             batch = [item]
             # Whatever else waits now goes in the same write: one fsync for all of it.
             while True:
                 try:
-                    item = self._queue.get_nowait()
+                    batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            self._commit(batch)
+            try:
+                self._commit(batch)
+            except BaseException as error:  # these requests fail; the writer goes on unless it must stop
+                failure = SinkUnavailable(f"cannot write to {self.describe()}: {error}")
+                for _, future in batch:
+                    _settle(future, failure)
+                if not isinstance(error, Exception):
+                    raise
+                log.exception("cannot store %d IP requests in %s", len(batch), self.folder)
         self._roll()
 
     def _until_roll(self) -> float | None:
@@ -196,33 +235,34 @@ class LandingSink:
                 fd = os.open(
                     folder / f".{name}{OPEN_SUFFIX}",
                     os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL,
-                    0o644,
+                    FILE_MODE,
                 )
-                break
             except FileExistsError:
                 continue
-        hidden = folder / f".{name}{OPEN_SUFFIX}"
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            _fsync_dir(folder)
-        except OSError:
-            os.close(fd)
-            hidden.unlink(missing_ok=True)
-            raise
-        self._slice = _Slice(fd, hidden, folder / name, time.monotonic())
-        return self._slice
+            hidden = folder / f".{name}{OPEN_SUFFIX}"
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                # Between the create and the lock another collector on this folder may have
+                # taken the empty file for an orphan and unlinked it: then take another name.
+                if os.fstat(fd).st_nlink == 0:
+                    os.close(fd)
+                    continue
+                _fsync_dir(folder)
+            except OSError:
+                os.close(fd)
+                hidden.unlink(missing_ok=True)
+                raise
+            self._slice = _Slice(fd, hidden, folder / name, time.monotonic())
+            return self._slice
 
     def _roll(self) -> None:
         current, self._slice = self._slice, None
         if current is None:
             return
         try:
-            current.publish()
-        except (
-            OSError
-        ) as error:  # its records are durable, just not visible: the next sink publishes them
+            current.publish()  # closes its descriptor, whatever happens
+        except OSError as error:  # its records are durable, just not visible: the next sink publishes them
             log.error("cannot publish %s: %s", current.hidden, error)
-            os.close(current.fd)
 
     def _abandon(self) -> None:
         """Give up a slice whose write failed: what it held before was acknowledged, so it
@@ -238,6 +278,8 @@ class LandingSink:
 
 
 OPEN_SUFFIX = ".open"
+# IP addresses are personal data: landing files are for their owner (the collector, the batch).
+FILE_MODE = 0o600
 
 
 @dataclass
@@ -308,8 +350,8 @@ def publish_hidden(hidden: Path) -> Path | None:
 
 
 def _settle(future: Future[None], error: BaseException | None) -> None:
-    """Complete `future`, unless its waiter already gave up on it (cancelled)."""
-    if not future.set_running_or_notify_cancel():
+    """Complete `future`, unless its waiter already gave up on it (cancelled) or it is done."""
+    if future.done() or not future.set_running_or_notify_cancel():
         return
     if error is None:
         future.set_result(None)

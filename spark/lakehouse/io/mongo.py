@@ -68,8 +68,10 @@ def redact(uri: str) -> str:
     scheme, sep, rest = uri.partition("://")
     if not sep:
         return "<not a mongodb:// URI>"
-    authority = re.split(r"[/?]", rest, maxsplit=1)[0]
-    return f"{scheme}://{authority.rpartition('@')[2]}"
+    # Credentials end at the last `@`: a password may hold `/`, `?` or `@` unescaped (so the
+    # first `/` or `?` is no safe end of them), a host name never holds `@`.
+    hosts = rest.rpartition("@")[2]
+    return f"{scheme}://{re.split(r'[/?]', hosts, maxsplit=1)[0]}"
 
 
 def client(source: MongoSource) -> Any:

@@ -37,6 +37,10 @@ def is_loopback(host: str) -> bool:
 
 def refusal(config: Config, host: str) -> str | None:
     """Why the API must not listen on `host`, or None when it may."""
+    from lakehouse.api.app import weak_key
+
+    if problem := weak_key(config.api.api_key):
+        return f"lakehouse serve: {problem}; set a longer one in the environment variable named by api.api_key_env"
     if is_loopback(host) or config.api.api_key:
         return None
     return (
@@ -87,7 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         "serving %s on http://%s:%d (docs at /docs, API key %s); ingested IPs go to the %s",
         database_from(config.export).display, host, port, "required" if config.api.api_key else "off", sink.describe(),
     )
-    uvicorn.run(app, host=host, port=port, log_level="debug" if args.verbose else "warning", access_log=args.verbose)
+    # uvicorn believes X-Forwarded-For from loopback by default: behind no proxy, any client
+    # could name its own address (and so its own rate-limit bucket). Only configured proxies.
+    trusted = config.api.trusted_proxies
+    uvicorn.run(app, host=host, port=port, log_level="debug" if args.verbose else "warning", access_log=args.verbose,
+                proxy_headers=trusted is not None, forwarded_allow_ips=trusted or "")
     return 0
 
 

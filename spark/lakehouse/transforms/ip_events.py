@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.transforms.bronze import BRONZE_COLUMNS
+from lakehouse.transforms.client_ip import NotAClientIp, client_ip
 from lakehouse.transforms.records import (
     is_blank_line,
     normalized_line,
@@ -43,28 +44,38 @@ GEO_COLUMNS = ("country", "city", "latitude", "longitude")
 GEOLOCATION_INPUTS = ("ip", "event_ts", "ingested_at", *GEO_COLUMNS)
 
 
-def canonical_ip_text(value: str | None) -> str | None:
-    """`value` as `ipaddress`'s compressed form, or None when it is not exactly an IP address.
+def canonical_ip_text(value: str | None) -> tuple[str | None, str | None]:
+    """(canonical IP, None), or (None, why `value` is no client IP).
 
     Like the collector's check (`api.ingest.canonical_ip`), stricter than `ipaddress`:
     no surrounding whitespace and no IPv6 zone id (`fe80::1%eth0` names an interface of
-    one machine, not a visitor)."""
-    if value is None or value != value.strip() or "%" in value:
-        return None
+    one machine, not a visitor); IPv4-mapped IPv6 is its IPv4 address, and addresses no
+    client has are refused (`transforms.client_ip`)."""
+    if value is None:
+        return None, None
+    not_an_ip = f"not an IPv4 or IPv6 address: {value[:100]}"
+    if value != value.strip() or "%" in value:
+        return None, not_an_ip
     try:
-        return ipaddress.ip_address(value).compressed
+        address = ipaddress.ip_address(value)
     except ValueError:
-        return None
+        return None, not_an_ip
+    try:
+        return client_ip(address), None
+    except NotAClientIp as error:
+        return None, error.reason
 
 
-def canonical_ips(texts: Iterator[pd.Series]) -> Iterator[pd.Series]:
+def canonical_ips(texts: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
     for batch in texts:
-        yield batch.map(canonical_ip_text, na_action="ignore")
+        pairs = [canonical_ip_text(v) if isinstance(v, str) else (None, None) for v in batch]
+        yield pd.DataFrame(pairs, columns=["ip", "problem"], index=batch.index)
 
 
 # Spark has no IP type or parser; the standard library's is exact for both families (a
 # regular expression for IPv6 with its `::` and embedded IPv4 forms is not worth owning).
-_canonical_ip = F.pandas_udf(canonical_ips, T.StringType())  # type: ignore[call-overload]
+_CHECKED_IP = T.StructType([T.StructField("ip", T.StringType()), T.StructField("problem", T.StringType())])
+_canonical_ip = F.pandas_udf(canonical_ips, _CHECKED_IP)  # type: ignore[call-overload]
 
 
 def _json_type(doc: Column, name: str) -> Column:
@@ -96,12 +107,13 @@ def type_ip_events(df: DataFrame, min_event_date: str, max_future_hours: int) ->
         df.withColumns(
             {
                 "event_id": F.sha2(record_place(df), 256),
-                "ip": _canonical_ip(F.col("_ip")),
+                "_checked_ip": _canonical_ip(F.col("_ip")),
                 "event_ts": F.try_to_timestamp(received),
                 "request_id": F.col("_request_id"),
             }
         )
         .transform(with_event_date)
+        .withColumn("ip", F.col("_checked_ip.ip"))
     )
     ip_type = F.col("_ip_type")
     reason = (
@@ -111,7 +123,7 @@ def type_ip_events(df: DataFrame, min_event_date: str, max_future_hours: int) ->
         .when(ip_type.isNotNull() & (ip_type != "VOID") & (ip_type != "STRING"),
               F.concat(F.lit("invalid ip: not a string but "), F.lower(ip_type)))  # fmt: skip
         .when(F.col("_ip").isNull() | (F.trim(F.col("_ip")) == ""), F.lit("missing ip"))
-        .when(F.col("ip").isNull(), F.concat(F.lit("invalid ip: not an IPv4 or IPv6 address: "), F.col("_ip").substr(1, 100)))
+        .when(F.col("ip").isNull(), F.concat(F.lit("invalid ip: "), F.col("_checked_ip.problem")))
         .when(received.isNull(), F.lit("missing received_at"))
         .when(F.col("event_ts").isNull(), F.concat(F.lit("unparseable received_at: "), F.col("_received_at").substr(1, 100)))
         .when(
@@ -120,7 +132,7 @@ def type_ip_events(df: DataFrame, min_event_date: str, max_future_hours: int) ->
         )
         .otherwise(out_of_range_reason(F.col("event_ts"), F.col("ingested_at"), min_event_date, max_future_hours))
     )
-    return typed.withColumn("reason", reason)
+    return typed.withColumn("reason", reason).drop("_checked_ip")
 
 
 def ip_event_rows(df: DataFrame, min_event_date: str, max_future_hours: int) -> DataFrame:
