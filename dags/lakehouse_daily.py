@@ -36,6 +36,11 @@ Spark master). Where the files come from, read when a task runs:
 | what | where | default |
 |---|---|---|
 | incoming folder | Variable `lakehouse_incoming`, else env `LAKEHOUSE_INCOMING` | `<home>/sample_logs` |
+
+The ingest tasks read nothing outside the incoming folder (`ingest --within`): a run's
+`incoming` param may name a folder inside it, and the file names may not lead out of it
+(`..`, absolute paths, symbolic links): such a path fails the task, such a file is skipped
+and recorded in `_meta/ingest_errors`.
 | access logs in it (a file or a folder) | Variable `lakehouse_access_logs` | `access.log` |
 | product views in it (a file or a folder) | Variable `lakehouse_product_views` | `product_views.jsonl` |
 
@@ -75,6 +80,8 @@ def setting(name: str) -> str:
 
 
 INCOMING = setting("incoming")
+# What the files may not leave: the configured folder, never a run's parameter.
+INCOMING_ROOT = f"{{{{ var.value.get('lakehouse_incoming', {INCOMING_DEFAULT!r}) }}}}"
 
 with DAG(
     dag_id="lakehouse_daily",
@@ -94,11 +101,13 @@ with DAG(
 ) as dag:
     ingest_access_logs = spark_job(
         "ingest_access_logs", "ingest_files",
-        ["--dataset", "access_logs", "--path", f"{INCOMING}/{setting('access_logs')}"], timeout_minutes=30,
+        ["--dataset", "access_logs", "--path", f"{INCOMING}/{setting('access_logs')}", "--within", INCOMING_ROOT],
+        timeout_minutes=30,
     )
     ingest_product_views = spark_job(
         "ingest_product_views", "ingest_files",
-        ["--dataset", "product_views", "--path", f"{INCOMING}/{setting('product_views')}"], timeout_minutes=30,
+        ["--dataset", "product_views", "--path", f"{INCOMING}/{setting('product_views')}", "--within", INCOMING_ROOT],
+        timeout_minutes=30,
     )
     silver_access_logs = spark_job(
         "silver_access_logs", "silver_access_logs", [], timeout_minutes=60, outlets=[SILVER_ASSETS["access_logs"]]

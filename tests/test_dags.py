@@ -238,6 +238,10 @@ def test_lakehouse_daily_job_arguments(parsed: dict) -> None:
     assert args["quality_gate"][:2] == ["--date", "{{ ds }}"]
     assert args["ingest_access_logs"][:2] == ["--dataset", "access_logs"]
     assert args["ingest_product_views"][:2] == ["--dataset", "product_views"]
+    # The files may not leave the configured incoming folder, whatever a run's params say.
+    for task_id in ("ingest_access_logs", "ingest_product_views"):
+        within = args[task_id][args[task_id].index("--within") + 1]
+        assert within.startswith("{{ var.value.get('lakehouse_incoming', ") and "params" not in within, within
     for task_id, task_args in args.items():
         assert task_args[-2:] == ["--profile", "local"], task_id
 

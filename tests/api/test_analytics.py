@@ -45,15 +45,19 @@ def test_from_and_to_are_inclusive_and_limit_cuts(api):
     assert (body["from"], body["to"], body["limit"]) == (None, "2024-03-01", 5)
 
 
-def test_top_ips_sums_the_daily_top_lists_ties_by_ip(api):
+def test_top_ips_sums_the_daily_top_lists_ties_by_ip_and_says_which_sums_are_whole(api):
+    # Two days have a top list: only 10.0.0.2 made both, the others' sums may lack a day.
     assert rows(api, "top_ips") == [
-        {"ip": "10.0.0.2", "requests": 14, "days": 2},
-        {"ip": "10.0.0.1", "requests": 7, "days": 1},
-        {"ip": "10.0.0.3", "requests": 5, "days": 1},
-        {"ip": "10.0.0.4", "requests": 1, "days": 1},
+        {"ip": "10.0.0.2", "requests": 14, "days": 2, "exact": True},
+        {"ip": "10.0.0.1", "requests": 7, "days": 1, "exact": False},
+        {"ip": "10.0.0.3", "requests": 5, "days": 1, "exact": False},
+        {"ip": "10.0.0.4", "requests": 1, "days": 1, "exact": False},
     ]
     first_day = rows(api, "top_ips", **{"from": "2024-03-01", "to": "2024-03-01", "limit": 2})
-    assert first_day == [{"ip": "10.0.0.1", "requests": 7, "days": 1}, {"ip": "10.0.0.2", "requests": 5, "days": 1}]
+    assert first_day == [{"ip": "10.0.0.1", "requests": 7, "days": 1, "exact": True},
+                         {"ip": "10.0.0.2", "requests": 5, "days": 1, "exact": True}]
+    bound = api.get("/analytics/top_ips").json()["bound"]
+    assert bound.startswith("summed from each day's top 100") and "missing" in bound
 
 
 def test_error_rate_per_day_newest_first_and_over_the_window(api):

@@ -124,3 +124,41 @@ def test_ip_geolocation_is_upserted_by_ip_and_only_changed_rows_move(spark, cfg,
         "10.0.0.1|2|2024-03-01 10:00:00|2024-03-01 10:00:00|2024-03-02 01:00:00",
         "81.2.69.160|2|2024-03-01 10:00:00|2024-03-01 11:00:00|2024-03-02 02:00:00",
     ]
+
+
+def test_hostile_lengths_are_quarantined_in_silver_and_the_export_to_postgresql_passes(spark, cfg, server, tmp_path):
+    from lakehouse.jobs.batch import run_batch
+
+    long_path = "/" + "a" * 8192
+    long_host_referrer = "http://" + "h" * 8192 + ".example/"
+    long_url_referrer = "https://shop.example/?q=" + "x" * 8192  # a long URL, an ordinary host: fine
+    agent = "Mozilla/5.0 " + "Z" * 8192
+    line = '203.0.113.9 - - [01/Mar/2024:10:00:0{n} +0000] "GET {path} HTTP/1.1" 200 5 "{referrer}" "{agent}"'
+    (tmp_path / "a.log").write_text("\n".join([
+        line.format(n=0, path="/ok", referrer="-", agent="curl/8"),
+        line.format(n=1, path=long_path, referrer="-", agent="curl/8"),
+        line.format(n=2, path="/ok", referrer=long_host_referrer, agent="curl/8"),
+        line.format(n=3, path="/ok", referrer=long_url_referrer, agent=agent),
+    ]) + "\n")
+    view = '{{"_id": "v{n}", "product_id": "{product}", "device_id": "d", "referrer_url": "{referrer}", "timestamp": "2024-03-01T10:00:00Z"}}'
+    (tmp_path / "v.jsonl").write_text("\n".join([
+        view.format(n=0, product="p1", referrer=long_url_referrer),
+        view.format(n=1, product="p" * 8192, referrer=""),
+        view.format(n=2, product="p2", referrer=long_host_referrer),
+    ]) + "\n")
+
+    stages = run_batch(spark, cfg, str(tmp_path / "a.log"), str(tmp_path / "v.jsonl"))
+    assert stages["4/4 export"].counts["dates_exported"] == 1
+    quarantined = {
+        d: sorted(r.reason for r in delta.read_table(spark, cfg.table_path("quarantine", d)).collect())
+        for d in ("access_logs", "product_views")
+    }
+    assert quarantined == {
+        "access_logs": ["path longer than 2048 characters", "referrer host longer than 255 characters"],
+        "product_views": ["product_id longer than 255 characters", "referrer host longer than 255 characters"],
+    }
+    assert server.psql("SELECT endpoint, requests FROM endpoint_daily").split() == ["/ok|2"]
+    assert server.psql("SELECT referrer_host, requests FROM request_referrer_daily ORDER BY 1").split() == [
+        "(direct)|1", "shop.example|1"]
+    assert server.psql("SELECT sum(requests) FROM agent_daily").strip() == "2"  # an 8 KB agent exports too
+    assert server.psql("SELECT product_id, view_count FROM product_views_daily").split() == ["p1|1"]

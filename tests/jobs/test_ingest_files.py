@@ -161,3 +161,31 @@ def test_a_lone_cr_stays_inside_its_line_and_bad_bytes_are_kept_exactly(env):
     rows = env["bronze"]().orderBy("source_line").collect()
     assert [r.value for r in rows] == ["a\rb\r", "not \ufffd utf-8", "last"]
     assert [r.raw_value for r in rows] == [None, bytearray(b"not \xff utf-8"), None]
+
+
+def test_within_a_folder_nothing_outside_it_is_read(spark, warehouse_config, tmp_path, capsys):
+    from lakehouse.jobs import ingest_files
+
+    root, secret = tmp_path / "incoming", tmp_path / "secret"
+    (root / "feed").mkdir(parents=True)
+    secret.mkdir()
+    (secret / "shadow").write_bytes(_lines(0, 2))
+    (root / "feed" / "access.log").write_bytes(_lines(10, 13))
+    (root / "feed" / "link.log").symlink_to(secret / "shadow")  # a file that leads out
+    warehouse = str(tmp_path / "warehouse")
+
+    def run(path: str) -> int:
+        return ingest_files.main(["--dataset", "access_logs", "--path", path, "--within", str(root),
+                                  "--warehouse", warehouse])
+
+    # A path that leaves the folder, by `..` or by being elsewhere: refused, nothing read.
+    for path in (f"{root}/../secret/shadow", str(secret / "shadow"), f"{root}/feed/../../secret"):
+        assert run(path) == 2
+        assert "is outside the incoming folder" in capsys.readouterr().err
+    assert not (tmp_path / "warehouse" / "bronze").exists()
+    # A folder inside it: its own files land, the link out is skipped and recorded.
+    assert run(str(root / "feed")) == 0
+    bronze = delta.read_table(spark, warehouse_config.with_warehouse(warehouse).table_path("bronze", "access_logs"))
+    assert sorted(r.value.encode() for r in bronze.collect()) == [_line(i) for i in (10, 11, 12)]
+    errors = delta.read_table(spark, warehouse_config.with_warehouse(warehouse).table_path("_meta", "ingest_errors"))
+    assert [(r.path.rsplit("/", 1)[-1], r.reason) for r in errors.collect()] == [("link.log", f"outside the incoming folder {root}")]

@@ -190,12 +190,20 @@ def create_app(config: Config, job_runs_ttl: float = 15.0, sink: ip_sink.IpSink 
         classes, bytes and error rate ((4xx + 5xx) / requests)."""
         return w.echo() | {"rows": gold_db.requests_per_endpoint(gold, w.start, w.end, w.limit)}
 
+    top_per_day = config.top_ips_per_day
+
     @app.get("/analytics/top_ips", tags=["analytics"], dependencies=security)
     def top_ips(w: Window = window) -> dict[str, Any]:
-        """Client IPs by requests. Summed from each day's top list (`gold.top_ips_per_day`):
-        an IP below a day's top list does not count for that day; `days` is how many
-        days it made the list."""
-        return w.echo() | {"rows": gold_db.top_ips(gold, w.start, w.end, w.limit)}
+        """Client IPs by requests, summed from each day's top list (the top
+        `gold.top_ips_per_day` of each day are all gold keeps). `days`: how many days of the
+        window the IP made the list; `exact`: it made every one, so `requests` is all of its
+        requests. Otherwise `requests` is a lower bound, and an IP that made no day's list is
+        missing even if it leads the window (`bound` says so in every answer)."""
+        return w.echo() | {
+            "bound": f"summed from each day's top {top_per_day}: rows with exact=false are lower bounds, "
+                     f"and IPs outside every day's top {top_per_day} are missing",
+            "rows": gold_db.top_ips(gold, w.start, w.end, w.limit),
+        }
 
     @app.get("/analytics/error_rate", tags=["analytics"], dependencies=security)
     def error_rate(w: Window = window) -> dict[str, Any]:

@@ -280,13 +280,20 @@ def requests_per_endpoint(gold: GoldReader, start: date | None, end: date | None
 
 
 def top_ips(gold: GoldReader, start: date | None, end: date | None, limit: int) -> list[dict[str, Any]]:
-    """IPs by requests over the window (from each day's top list, `gold.top_ips_per_day`)."""
+    """IPs by requests over the window, summed from each day's top list (`gold.top_ips_per_day`).
+
+    A row is `exact` when the IP made the list on every day of the window that has one (all
+    its requests are in the sum); otherwise its `requests` is a lower bound, and an IP that
+    made no day's list is not there at all (gold keeps only each day's top list).
+    """
     where, params = _window(start, end)
-    return gold.query(
+    days = gold.query(f"SELECT COUNT(DISTINCT report_date) AS n FROM top_ips_daily{where}", params)[0]["n"]
+    rows = gold.query(
         "SELECT ip, CAST(SUM(requests) AS BIGINT) AS requests, COUNT(*) AS days"
         f" FROM top_ips_daily{where} GROUP BY ip ORDER BY requests DESC, ip LIMIT %(limit)s",
         params | {"limit": limit},
     )
+    return [row | {"exact": row["days"] == days} for row in rows]
 
 
 def error_rate(gold: GoldReader, start: date | None, end: date | None, limit: int) -> dict[str, Any]:

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from py4j.protocol import Py4JJavaError
@@ -179,12 +180,31 @@ def record_errors(spark: SparkSession, config: Config, dataset: str, failed: dic
     delta.append(df, config.table_path("_meta", "ingest_errors"))
 
 
-def ingest(spark: SparkSession, config: Config, dataset: str, path: str, run: JobRun) -> int:
-    """Append the new lines of the files under `path` to bronze/<dataset>; returns the lines written."""
+def outside(path: str, within: str) -> bool:
+    """Whether the local `path` (symbolic links followed) lies outside the folder `within`."""
+    real, root = os.path.realpath(path), os.path.realpath(within)
+    return os.path.commonpath([real, root]) != root
+
+
+def ingest(spark: SparkSession, config: Config, dataset: str, path: str, run: JobRun, within: str | None = None) -> int:
+    """Append the new lines of the files under `path` to bronze/<dataset>; returns the lines written.
+
+    With `within` (a local folder), `path` and every file found under it must lie inside that
+    folder, symbolic links followed: a path that does not is refused (ValueError), a file
+    that does not is recorded as unreadable and skipped (a scheduler's run parameters must
+    not make the job read any file the worker can).
+    """
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}: expected one of {', '.join(DATASETS)}")
+    if within is not None and outside(path, within):
+        raise ValueError(f"refusing {path}: it is outside the incoming folder {within}")
     table = config.table_path("bronze", dataset)
     listing = files.list_files(spark, path)
+    escaped: dict[str, str] = {}
+    if within is not None:
+        escaped = {f.uri: f"outside the incoming folder {within}" for f in listing.files
+                   if outside(f.path.removeprefix("file:"), within)}
+        listing = replace(listing, files=[f for f in listing.files if f.uri not in escaped])
     if listing.hidden:
         log.info("%s: %d hidden name(s) under %s not ingested (e.g. %s)", dataset, len(listing.hidden), path, listing.hidden[0])
     bronze_files = ingested_files(spark, table)
@@ -193,11 +213,11 @@ def ingest(spark: SparkSession, config: Config, dataset: str, path: str, run: Jo
     changed = [f for f in changed if f.size > 0]
     prefix = f"{dataset}_files"
     run.add(**{f"{prefix}_found": len(listing.files), f"{prefix}_skipped": len(listing.files) - len(changed)})
-    if not changed:
+    if not changed and not escaped:
         log.info("%s: %d file(s) under %s, nothing new (%d empty)", dataset, len(listing.files), path, len(empty))
         return 0
 
-    failed: dict[str, str] = {}
+    failed: dict[str, str] = dict(escaped)
     heads: dict[str, bytes] = {}
     for source in changed:
         try:
@@ -271,10 +291,17 @@ def main(argv: list[str] | None = None) -> int:
     def arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--dataset", required=True, choices=DATASETS)
         parser.add_argument("--path", required=True, help="a file or folder (plain or .gz)")
+        parser.add_argument("--within", help="refuse a path, and skip files, outside this local folder "
+                                             "(the DAGs pass their incoming folder)")
 
-    def body(spark: SparkSession, config: Config, run: JobRun, args: argparse.Namespace) -> None:
+    def body(spark: SparkSession, config: Config, run: JobRun, args: argparse.Namespace) -> int | None:
         run.job = f"ingest {args.dataset}"
-        ingest(spark, config, args.dataset, args.path, run)
+        try:
+            ingest(spark, config, args.dataset, args.path, run, within=args.within)
+        except ValueError as error:
+            log.error("%s", error)
+            return 2
+        return None
 
     return run_job("ingest", "Ingest access-log or product-view files into bronze.", body, argv, arguments)
 

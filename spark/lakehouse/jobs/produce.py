@@ -50,13 +50,21 @@ def file_messages(spark: SparkSession, path: str, dataset: str) -> DataFrame:
     return kafka.keyed(lines.select(value.alias("value")), dataset)
 
 
+# The sample generator of each dataset, for `count` records: lines of an access log, events,
+# polls of the ticker (a line each, or three), collector requests (1-5 sightings each).
+SYNTHETIC = {
+    "access_logs": lambda path, count, seed: samples.write_access_log(path, count, seed=seed, bad_lines=False),
+    "product_views": lambda path, count, seed: samples.write_product_views(path, count, seed=seed, bad_records=False),
+    "web_events": lambda path, count, seed: samples.write_web_events(path, count, seed=seed, bad_records=False),
+    "api_ticks": lambda path, count, seed: samples.write_api_ticks(path, seed=seed, polls=count),
+    "ip_events": lambda path, count, seed: samples.write_ip_events(path, seed=seed, requests=count),
+}
+
+
 def synthesize(dataset: str, count: int, out_dir: Path, seed: int) -> Path:
-    """Generate `count` realistic records (the bench/sample generators) into a file."""
+    """Generate `count` realistic records of `dataset` (the bench/sample generators) into a file."""
     path = out_dir / f"{dataset}.synthetic"
-    if dataset == "access_logs":
-        samples.write_access_log(path, count, seed=seed, bad_lines=False)
-    else:
-        samples.write_product_views(path, count, seed=seed, bad_records=False)
+    SYNTHETIC[dataset](path, count, seed)
     return path
 
 

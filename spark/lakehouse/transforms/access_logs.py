@@ -19,11 +19,15 @@ from pyspark.sql import types as T
 from lakehouse.transforms.bronze import BRONZE_COLUMNS
 from lakehouse.transforms.log_format import COMMON, FIELDS, CompiledFormat
 from lakehouse.transforms.records import (
+    MAX_ENDPOINT_LENGTH,
+    MAX_HOST_LENGTH,
     is_blank_line,
     normalized_line,
     out_of_range_reason,
     record_place,
     require_columns,
+    too_long_reason,
+    url_host,
     with_event_date,
     with_message_checks,
 )
@@ -270,6 +274,9 @@ def type_access_log(df: DataFrame, min_event_date: str, max_future_hours: int) -
         .when(F.col("event_ts").isNull(), F.concat(F.lit("unparseable timestamp: "), raw["time"]))
         .when(~F.col("status").between(100, 599) | F.col("status").isNull(), F.concat(F.lit("invalid status: "), F.coalesce(raw["status"], F.lit("null"))))
         .when((raw["bytes"] != "-") & (F.col("bytes").isNull() | (F.col("bytes") < 0)), F.concat(F.lit("invalid bytes: "), raw["bytes"]))
+        .when(F.length("endpoint") > MAX_ENDPOINT_LENGTH, too_long_reason(F.col("endpoint"), MAX_ENDPOINT_LENGTH, "path"))
+        .when(F.length(url_host(F.col("referrer"))) > MAX_HOST_LENGTH,
+              too_long_reason(url_host(F.col("referrer")), MAX_HOST_LENGTH, "referrer host"))
         .otherwise(out_of_range_reason(F.col("event_ts"), F.col("ingested_at"), min_event_date, max_future_hours))
     )
     return typed.withColumn("reason", reason)

@@ -18,6 +18,8 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
+from lakehouse.transforms.records import MAX_LABEL_LENGTH
+
 UA_SCHEMA = T.StructType(
     [
         T.StructField("user_agent", T.StringType()),
@@ -49,8 +51,14 @@ def user_agent_classifier() -> str:
     return f"user-agents {metadata.version('user-agents')}, ua-parser {metadata.version('ua-parser')}"
 
 
+def _label(family: str | None) -> str | None:
+    """A family name cut to MAX_LABEL_LENGTH (a hostile agent can make its family anything)."""
+    return family[:MAX_LABEL_LENGTH] if family is not None else None
+
+
 def classify_user_agent(agent: str) -> tuple[str | None, str | None, str, bool]:
-    """(browser, os, device class, is_bot) of one user-agent string, via `user-agents`."""
+    """(browser, os, device class, is_bot) of one user-agent string, via `user-agents`;
+    the family names cut to MAX_LABEL_LENGTH characters."""
     from user_agents import parse
 
     ua = parse(agent)
@@ -64,7 +72,7 @@ def classify_user_agent(agent: str) -> tuple[str | None, str | None, str, bool]:
         device = "desktop"
     else:
         device = "other"
-    return ua.browser.family, ua.os.family, device, bool(ua.is_bot)
+    return _label(ua.browser.family), _label(ua.os.family), device, bool(ua.is_bot)
 
 
 def user_agent_rows(agents: Iterable[str | None]) -> pd.DataFrame:

@@ -13,10 +13,13 @@ from pyspark.sql import types as T
 
 from lakehouse.transforms.bronze import BRONZE_COLUMNS
 from lakehouse.transforms.records import (
+    MAX_HOST_LENGTH,
+    MAX_ID_LENGTH,
     normalized_line,
     out_of_range_reason,
     record_place,
     require_columns,
+    too_long_reason,
     url_host,
     with_event_date,
     with_message_checks,
@@ -108,6 +111,9 @@ def type_product_views(df: DataFrame, min_event_date: str, max_future_hours: int
         .when(~F.col("is_object"), F.lit("JSON is not an object"))
         .when(_not_scalar(F.col("_product_id_type")), F.concat(F.lit("invalid product_id: not a string or number but "), F.lower("_product_id_type")))
         .when(F.col("product_id").isNull(), F.lit("missing product_id"))
+        .when(F.length("product_id") > MAX_ID_LENGTH, too_long_reason(F.col("product_id"), MAX_ID_LENGTH, "product_id"))
+        .when(F.length("referrer_host") > MAX_HOST_LENGTH,
+              too_long_reason(F.col("referrer_host"), MAX_HOST_LENGTH, "referrer host"))
         .when(_not_scalar(F.col("_device_id_type")), F.concat(F.lit("invalid device_id: not a string or number but "), F.lower("_device_id_type")))
         .when(
             F.col("event_ts").isNull(),

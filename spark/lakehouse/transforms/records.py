@@ -69,6 +69,22 @@ def with_event_date(df: DataFrame) -> DataFrame:
     return df.withColumn("event_date", F.to_date(F.col("event_ts")))
 
 
+# The one length rule of values that name a gold row (and so a PostgreSQL key): longer ones
+# are quarantined in silver with the reason, never cut (two long values cut alike would be
+# merged) and never left to fail an export. A DNS host name has at most 255 characters.
+MAX_HOST_LENGTH = 255
+MAX_ENDPOINT_LENGTH = 2048
+MAX_ID_LENGTH = 255
+# Descriptive labels derived from a value (a user agent's browser and OS family) are cut to
+# this instead: the row is genuine whatever its agent says.
+MAX_LABEL_LENGTH = 512
+
+
+def too_long_reason(value: Column, limit: int, what: str) -> Column:
+    """`<what> longer than <limit> characters` when `value` is, else null."""
+    return F.when(F.length(value) > limit, F.lit(f"{what} longer than {limit} characters"))
+
+
 def url_host(url: Column) -> Column:
     """The lower-cased host of a URL (a missing scheme read as http://); null when `url` is
     null, blank or not a URL. Shared by product views' `referrer_url` and access logs' referrer."""
