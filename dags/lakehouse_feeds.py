@@ -19,17 +19,12 @@ data: an hourly DAG lands and cleans, a daily DAG aggregates and exports.
   `gold_ip_events` upserts `ip_geolocation` (a row per IP, not per day: the IPs seen
   since its last run) and the export upserts the changed rows.
 
-Where `bronze_<feed>` reads, decided when the DAG file is parsed:
-
-| feed | env | default |
-|---|---|---|
-| web_events | `LAKEHOUSE_WEB_EVENTS_SOURCE` = `files` or `kafka` | `files`: `ingest --dataset web_events --path <LAKEHOUSE_INCOMING or sample_logs>/web_events.jsonl` |
-| api_ticks | `LAKEHOUSE_API_TICKS_SOURCE` = `files` or `kafka` | `files`: the poller's landing folder `<home>/.data/landing/api_ticks` |
-| ip_events | `LAKEHOUSE_IP_EVENTS_SOURCE` = `files` or `kafka` | `files`: the collector's landing folder `<home>/.data/landing/ip_events` |
-
-With `kafka` the task is a catch-up run of the stream for that topic only
-(`lakehouse stream --dataset <feed> --trigger availableNow`); pause it while a
-`lakehouse stream --dataset <feed>` runs (they share the checkpoint). Every job is
+`bronze_<feed>` is `lakehouse bronze --dataset <feed>`: it reads where the feed's producer
+writes, as one setting of conf/lakehouse.yaml says for both (`web_events.source`,
+`poll.sink`, `ip_events.sink`: `landing`, `kafka`, or `auto`, landing in the local
+profile and kafka in the others). From Kafka it is a catch-up run of the stream for that
+topic only; pause it while a `lakehouse stream --dataset <feed>` runs (they share the
+checkpoint). Every job is
 idempotent: files already landed, bronze rows already in silver and dates already
 exported are not done twice. The quality gate (`lakehouse check --date ds`) stops the
 export when a `fail` rule fails. The export sends every date refreshed since its last
@@ -41,12 +36,10 @@ tables, `export_gold` their `lakehouse.export.*` Assets. **Settings**: as in `da
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 from _lakehouse import (
     DAG_DEFAULTS,
-    LAKEHOUSE_HOME,
     SILVER_ASSETS,
     export_assets,
     gold_assets,
@@ -54,22 +47,15 @@ from _lakehouse import (
 )
 from airflow.sdk import DAG, CronDataIntervalTimetable
 
-INCOMING = os.environ.get("LAKEHOUSE_INCOMING") or str(LAKEHOUSE_HOME / "sample_logs")
-# feed -> the files its bronze task ingests when it is not fed through Kafka
-LANDING = {
-    "web_events": f"{INCOMING}/web_events.jsonl",
-    "api_ticks": str(LAKEHOUSE_HOME / ".data" / "landing" / "api_ticks"),
-    "ip_events": str(LAKEHOUSE_HOME / ".data" / "landing" / "ip_events"),
-}
+FEEDS = ("web_events", "api_ticks", "ip_events")
 
 
 def bronze_task(feed: str):
-    if os.environ.get(f"LAKEHOUSE_{feed.upper()}_SOURCE", "files") == "kafka":
-        return spark_job(f"bronze_{feed}", "stream_kafka", ["--dataset", feed, "--trigger", "availableNow"], timeout_minutes=30)
-    return spark_job(f"bronze_{feed}", "ingest_files", ["--dataset", feed, "--path", LANDING[feed]], timeout_minutes=30)
+    """Where the feed lands (files or its topic) is the job's to read from the config."""
+    return spark_job(f"bronze_{feed}", "bronze_feed", ["--dataset", feed], timeout_minutes=30)
 
 
-for feed in LANDING:
+for feed in FEEDS:
     with DAG(
         dag_id=f"lakehouse_{feed}_hourly",
         description=f"{feed}: landing files or Kafka → bronze → silver, every hour",

@@ -71,3 +71,16 @@ def test_environment_values_are_text_unless_plainly_typed(text, value):
 def test_a_bad_log_format_fails_when_the_config_is_read(fmt, message):
     with pytest.raises(ConfigError, match=message):
         load_config(profile="local", environ={"LAKEHOUSE_ACCESS_LOGS__LOG_FORMAT": fmt})
+
+
+@pytest.mark.parametrize(("profile", "where"), [("local", "landing"), ("services", "kafka"), ("cluster", "kafka"), ("compose", "kafka")])
+def test_one_setting_per_feed_says_where_it_lands_and_is_read(profile, where):
+    from lakehouse.jobs.bronze_feed import source_of
+
+    config = load_config(profile, environ={})
+    assert (config.web_events.source, config.poll.sink, config.ip_events.sink) == (where, where, where)
+    assert [source_of(config, feed)[0] for feed in ("web_events", "api_ticks", "ip_events")] == [where] * 3
+    moved = load_config(profile, environ={"LAKEHOUSE_POLL__SINK": "landing", "LAKEHOUSE_WEB_EVENTS__SOURCE": "kafka"})
+    assert (moved.poll.sink, moved.web_events.source) == ("landing", "kafka")
+    with pytest.raises(ConfigError, match="poll.sink must be one of auto, landing, kafka, got 'files'"):
+        load_config(profile, environ={"LAKEHOUSE_POLL__SINK": "files"})

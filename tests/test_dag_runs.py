@@ -239,3 +239,28 @@ def _first_lines(path: Path, n: int) -> Path:
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"first-{n}-{uuid.uuid4().hex[:6]}-{path.name}"
     out.write_bytes(b"\n".join(path.read_bytes().split(b"\n")[:n]) + b"\n")
     return out
+
+
+def test_in_the_services_profile_the_collector_and_the_hourly_dag_meet_on_kafka(spark, stack, airflow):
+    """`ip_events.sink` (auto: kafka in this profile) decides where the collector writes and
+    where the hourly DAG's bronze task reads: what it accepts reaches silver."""
+    import httpx
+
+    from lakehouse.api.app import create_app
+    from lakehouse.io.ip_sink import sink_from
+    from tests.api.conftest import running
+
+    env, cfg, _pg = setup_run(stack, airflow, spark, "collector")
+    topic = f"collector_{uuid.uuid4().hex[:6]}"
+    env = dict(env, LAKEHOUSE_KAFKA__TOPICS__IP_EVENTS=topic)
+    cfg = load_config(profile="services", environ=env)
+    assert cfg.ip_events.sink == "kafka"
+    kafka.create_topics(stack.kafka.bootstrap, {topic: 2})
+    with running(create_app(cfg, sink=sink_from(cfg))) as url, httpx.Client(base_url=url, timeout=30) as http:
+        answer = http.post("/ingest-ips", json={"ips": ["81.2.69.160", "89.160.20.112", "2001:db8::1"]})
+        assert answer.status_code == 202, answer.text
+
+    _, states = dags_test(env, "lakehouse_ip_events_hourly", "2024-03-02")
+    assert ran(states) == {"bronze_ip_events": "success", "silver_ip_events": "success"}, states["_output"]
+    silver = delta.read_table(spark, cfg.table_path("silver", "ip_events")).select("ip").collect()
+    assert sorted(r.ip for r in silver) == ["2001:db8::1", "81.2.69.160", "89.160.20.112"]

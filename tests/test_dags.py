@@ -200,8 +200,10 @@ def test_feed_dags_land_hourly_and_aggregate_daily(parsed: dict) -> None:
         hourly = parsed["dags"][f"lakehouse_{feed}_hourly"]
         assert {tid: t["upstream"] for tid, t in hourly["tasks"].items()} == {f"bronze_{feed}": [], f"silver_{feed}": [f"bronze_{feed}"]}
         bronze = hourly["tasks"][f"bronze_{feed}"]
-        assert Path(bronze["application"]).name == "ingest_files.py"  # files by default
-        assert bronze["application_args"][:2] == ["--dataset", feed]
+        # The job reads where the feed's producer writes (one setting of the config, read
+        # when the task runs): nothing in the DAG may choose otherwise.
+        assert Path(bronze["application"]).name == "bronze_feed.py"
+        assert bronze["application_args"] == ["--dataset", feed, "--profile", "local"]
         assert hourly["tasks"][f"silver_{feed}"]["outlets"] == [f"lakehouse://warehouse/silver/{feed}"]
         assert Path(hourly["tasks"][f"silver_{feed}"]["application"]).is_file()
         daily = parsed["dags"][f"lakehouse_{feed}_daily"]

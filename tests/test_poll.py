@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import threading
 import time
@@ -302,9 +301,11 @@ def test_tick_times_in_every_form_are_epoch_ms(value, ms):
 
 
 def test_default_sink_follows_the_profile(config, tmp_path):
+    from lakehouse.config import load_config
+
     local = poll.setup(config, landing=str(tmp_path))
     assert (local.sink, local.state_path) == ("landing", tmp_path / "_poll_state.json")
-    services = poll.setup(dataclasses.replace(config, profile="services"), landing=str(tmp_path))
+    services = poll.setup(load_config("services", environ={}), landing=str(tmp_path))
     assert (services.sink, services.state_path) == (
         "kafka",
         tmp_path / "_poll_state.kafka.api_ticks.json",

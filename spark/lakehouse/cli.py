@@ -30,6 +30,7 @@ from lakehouse.config import ConfigError
 COMMANDS = {
     "batch": ("lakehouse.jobs.batch", "files -> bronze -> silver -> gold (-> export) in one go"),
     "ingest": ("lakehouse.jobs.ingest_files", "ingest access-log / product-view files into bronze"),
+    "bronze": ("lakehouse.jobs.bronze_feed", "a feed's new records into bronze from where its producer lands them (web events, API ticks, IPs)"),
     "ingest-mongo": ("lakehouse.jobs.ingest_mongo", "backfill a MongoDB product-view collection into bronze (resumable, exactly once)"),
     "mirror": ("lakehouse.jobs.mirror", "mirror a remote Kafka topic (SASL) of product views into our product-views topic"),
     "silver": (None, "bronze -> silver + quarantine for one dataset (--dataset)"),

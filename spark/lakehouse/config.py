@@ -90,6 +90,10 @@ class WebEventsConfig:
     trigger: str
     # Kafka topic the enriched events are also published to; None: not published.
     processed_events_topic: str | None
+    # Where the feed lands and its bronze job reads (`landing` files or `kafka`), resolved
+    # from `auto` by profile; `landing` is the file or folder of the files.
+    source: str = "landing"
+    landing: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -106,9 +110,25 @@ class PollConfig:
     time_field: str
     # Embedded default (no Kafka): the folder the raw responses are written to as JSON lines.
     landing: Path
+    # Where the poller sends (`landing` or `kafka`) and the bronze job reads, from `auto` by profile.
+    sink: str = "landing"
 
 
 IP_EVENT_SINKS = ("auto", "landing", "kafka")
+# The feeds whose producer (a file drop, the poller, the collector) lands either files or
+# Kafka records: one setting each decides both where it lands and where bronze reads.
+FEED_SETTINGS = {"web_events": "web_events.source", "api_ticks": "poll.sink", "ip_events": "ip_events.sink"}
+
+
+def _landing_or_kafka(raw: dict, key: str, profile: str) -> str:
+    """`landing` or `kafka` from the setting `key`; `auto`: landing in the local profile (the
+    embedded default has no broker), kafka in every other."""
+    value = str(_get(raw, key)).lower()
+    if value not in IP_EVENT_SINKS:
+        raise ConfigError(f"{key} must be one of {', '.join(IP_EVENT_SINKS)}, got {value!r}")
+    if value == "auto":
+        return "landing" if profile == "local" else "kafka"
+    return value
 
 
 @dataclass(frozen=True)
@@ -313,11 +333,7 @@ def _positive(value: Any, key: str, kind: type = int) -> Any:
 
 
 def _ip_events(profile: str, root: Path, raw: dict) -> IpEventsConfig:
-    sink = str(_get(raw, "ip_events.sink")).lower()
-    if sink not in IP_EVENT_SINKS:
-        raise ConfigError(f"ip_events.sink must be one of {', '.join(IP_EVENT_SINKS)}, got {sink!r}")
-    if sink == "auto":
-        sink = "landing" if profile == "local" else "kafka"
+    sink = _landing_or_kafka(raw, "ip_events.sink", profile)
     landing = _optional_path(root, _get(raw, "ip_events.landing"))
     if sink == "landing" and landing is None:
         raise ConfigError("ip_events.landing must name a folder when ip_events.sink is landing")
@@ -418,6 +434,8 @@ def _build(profile: str, root: Path, raw: dict, environ: dict[str, str] | None =
             lateness_seconds=int(_get(raw, "web_events.lateness_seconds")),
             trigger=str(_get(raw, "web_events.trigger")),
             processed_events_topic=_get(raw, "web_events").get("processed_events_topic") or None,
+            source=_landing_or_kafka(raw, "web_events.source", profile),
+            landing=_optional_path(root, _get(raw, "web_events.landing")),
         ),
         poll=PollConfig(
             url=str(_get(raw, "poll.url")),
@@ -429,6 +447,7 @@ def _build(profile: str, root: Path, raw: dict, environ: dict[str, str] | None =
             price_field=str(_get(raw, "poll.price_field")),
             time_field=str(_get(raw, "poll.time_field")),
             landing=_optional_path(root, _get(raw, "poll.landing")),
+            sink=_landing_or_kafka(raw, "poll.sink", profile),
         ),
         ip_events=_ip_events(profile, root, raw),
         spark_master=str(_get(raw, "spark.master")),

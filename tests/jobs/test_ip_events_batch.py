@@ -150,3 +150,22 @@ def test_a_new_sighting_updates_its_ip_and_a_rerun_changes_nothing(spark, first_
     run_batch(spark, config, None, None, ip_events=str(landing))
     assert versions(spark, config) == unchanged
     assert exported(config) == sorted(after.values())
+
+
+def test_in_the_local_profile_the_collector_lands_files_where_the_hourly_dags_bronze_job_reads(spark, warehouse_config, tmp_path):
+    """One setting (`ip_events.sink`, auto: landing here) decides both sides."""
+    from dataclasses import replace
+
+    from lakehouse.io.ip_sink import sink_from
+    from lakehouse.jobs import bronze_feed, silver_ip_events
+    from lakehouse.jobs.runtime import JobRun
+
+    config = replace(warehouse_config, ip_events=replace(warehouse_config.ip_events, landing=tmp_path / "landing", roll_seconds=0.01))
+    assert config.ip_events.sink == "landing" and bronze_feed.source_of(config, "ip_events") == ("landing", str(tmp_path / "landing"))
+    with running(create_app(config, sink=sink_from(config))) as url, httpx.Client(base_url=url, timeout=30) as http:
+        assert http.post("/ingest-ips", json={"ips": ["81.2.69.160", "::ffff:89.160.20.112"]}).status_code == 202
+    bronze = JobRun("bronze")
+    assert bronze_feed.land(spark, config, "ip_events", bronze) == 2
+    silver_ip_events.run(spark, config, JobRun("silver"))
+    rows = delta.read_table(spark, config.table_path("silver", "ip_events")).select("ip").collect()
+    assert sorted(r.ip for r in rows) == ["81.2.69.160", "89.160.20.112"]

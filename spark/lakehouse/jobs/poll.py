@@ -55,8 +55,6 @@ from lakehouse.jobs.runtime import setup_logging
 
 log = logging.getLogger("lakehouse.poll")
 
-# The embedded profile has no broker: it lands files. The others run Kafka.
-DEFAULT_SINK = {"local": "landing"}
 # Tick keys of this many recent polls are kept in memory.
 RECENT_POLLS = 100
 # A numeric time at or above this is epoch milliseconds, below it epoch seconds (as silver
@@ -359,7 +357,7 @@ def setup(
 ) -> PollSetup:
     """The poll settings of `config` with the command line's overrides; `BadUrl` for a bad URL."""
     poll = config.poll
-    sink = to or DEFAULT_SINK.get(config.profile, "kafka")
+    sink = to or poll.sink  # poll.sink: where the hourly DAG's bronze task reads too
     folder = Path(landing) if landing else poll.landing
     topic = config.kafka.topics["api_ticks"]
     default_state = folder / (
