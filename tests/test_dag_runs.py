@@ -158,6 +158,7 @@ def test_daily_dag_on_the_cluster_matches_the_oracle_and_a_rerun_changes_nothing
     env, cfg, pg = setup_run(stack, airflow, spark, "daily")
     incoming = tmp_path / "incoming"
     incoming.mkdir()
+    env = dict(env, LAKEHOUSE_INCOMING=str(incoming))  # the folder the ingest tasks may read
     shutil.copy(SAMPLES / "access.log", incoming / "access.log")
     shutil.copy(SAMPLES / "product_views.jsonl", incoming / "product_views.jsonl")
     conf = {"incoming": str(incoming)}

@@ -138,8 +138,26 @@ def start_mirror(stack, name: str, remote: kafka.KafkaServer, *args: str, passwo
     return subprocess.Popen(
         [sys.executable, "-m", "lakehouse.jobs.mirror", "--from-bootstrap", remote.sasl_bootstrap,
          "--security-protocol", "SASL_PLAINTEXT", "--sasl-username", USER, *args],
-        env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=project_root(),
+        env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=project_root(), start_new_session=True,
     )  # fmt: skip
+
+
+def kill_all(proc: subprocess.Popen) -> None:
+    """SIGKILL the mirror and its JVM (a child that outlives a killed Python by seconds, still
+    writing batches and commits), and wait until none of its process group is left."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"process group {proc.pid} still alive after SIGKILL")
 
 
 def local_count(config) -> int:
@@ -168,8 +186,7 @@ def test_scram_mirror_lands_every_event_in_silver_once(spark, stack, remote, tmp
     try:
         assert proc.wait(300) == 0, _tail(log_path)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        kill_all(proc)
     assert local_count(config) == n  # nothing failed: no replay, no duplicates
     bronze_then_silver(spark, config)
     assert silver_rows(spark, config) == expected_silver(remote, topic, n, name)
@@ -199,11 +216,8 @@ def test_sigkill_and_restart_duplicate_in_kafka_but_not_in_silver(spark, stack, 
     try:
         wait_for(lambda: local_count(config) >= 300 or proc.poll() is not None, 240, 0.2, "the first batches")
         assert proc.poll() is None, _tail(log_path)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        kill_all(proc)
     assert local_count(config) < n, "killed too late to test anything"
     replayed = rewind_last_commit(spark, config.checkpoint(f"mirror_{topic}"))
     produce_remote(remote, topic, n, more, name)
@@ -211,8 +225,7 @@ def test_sigkill_and_restart_duplicate_in_kafka_but_not_in_silver(spark, stack, 
     try:
         assert proc.wait(300) == 0, _tail(log_path)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        kill_all(proc)
     assert local_count(config) > n + more, f"batch {replayed} was not written twice"  # at least once
     bronze_then_silver(spark, config)
     assert silver_rows(spark, config) == expected_silver(remote, topic, n + more, name)  # exactly once
@@ -227,8 +240,7 @@ def test_wrong_password_fails_fast_naming_the_mechanism(stack, remote, tmp_path,
     try:
         code = proc.wait(60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        kill_all(proc)
     output = log_path.read_text(errors="replace").strip()
     assert code != 0 and time.monotonic() - started < 30, output
     assert len(output.splitlines()) == 1, output
