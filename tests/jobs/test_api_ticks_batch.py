@@ -14,6 +14,8 @@ from lakehouse.jobs import poll
 from lakehouse.jobs.batch import run_batch
 from tests.test_poll import API_ERROR, HTML, T0, Reply, ScriptedServer, body, ticker
 
+pytestmark = pytest.mark.slow  # whole jobs on Spark: seconds each (make test, not test-fast)
+
 # T0 is 2024-03-01 23:59:00 UTC; a minute later is the next UTC day.
 SECOND = 1000
 SCRIPT = [

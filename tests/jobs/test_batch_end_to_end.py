@@ -19,6 +19,8 @@ from lakehouse.samples import write_access_log
 from tests.conftest import SAMPLES
 from tests.reference_gold import reference_access_logs, reference_product_views
 
+pytestmark = pytest.mark.slow  # whole jobs on Spark: seconds each (make test, not test-fast)
+
 ACCESS = SAMPLES / "access.log"
 VIEWS = SAMPLES / "product_views.jsonl"
 

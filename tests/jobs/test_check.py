@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, datetime
 
+import pytest
 import yaml
 
 from lakehouse.io import delta
@@ -12,6 +13,8 @@ from lakehouse.jobs import check
 from lakehouse.jobs.batch import run_batch
 from lakehouse.jobs.runtime import JobRun
 from lakehouse.jobs.status import failing_rules
+
+pytestmark = pytest.mark.slow  # whole jobs on Spark: seconds each (make test, not test-fast)
 
 LINES = [
     '203.0.113.9 - - [01/Mar/2024:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "curl/8" 1500',

@@ -19,6 +19,8 @@ from lakehouse.io.ip_sink import LandingSink
 from lakehouse.jobs.batch import run_batch
 from tests.api.conftest import running
 
+pytestmark = pytest.mark.slow  # whole jobs on Spark: seconds each (make test, not test-fast)
+
 # Written beside the collector's files by another producer: 3 bad records, a blank line,
 # and one good sighting (a private address: located nowhere).
 PRODUCED = "\n".join(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lakehouse.io import delta
 from lakehouse.jobs.maintain import maintain_table, warehouse_tables
 from lakehouse.jobs.runtime import JobRun
+
+pytestmark = pytest.mark.slow  # whole jobs on Spark: seconds each (make test, not test-fast)
 
 file_count = delta.file_count
 

@@ -12,12 +12,15 @@ from datetime import datetime
 from pathlib import Path
 
 import maxminddb
+import pytest
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.config import PrivacyConfig
 from lakehouse.io import delta, geoip
 from lakehouse.jobs.batch import run_batch
+
+pytestmark = pytest.mark.slow  # whole jobs on Spark: seconds each (make test, not test-fast)
 
 KEY = "privacy-test-key-0123456789"
 IPS = ("81.2.69.160", "89.160.20.112", "2001:db8::1")

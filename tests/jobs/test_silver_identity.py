@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 
 import maxminddb
+import pytest
 from pyspark.sql import functions as F
 
 from lakehouse.io import delta, geoip
 from lakehouse.jobs import gold_daily, ingest_files, silver_access_logs, silver_product_views
 from lakehouse.jobs.runtime import JobRun
+
+pytestmark = pytest.mark.slow  # whole jobs on Spark: seconds each (make test, not test-fast)
 
 
 def _access(i: int, ip: str = "81.2.69.160", ua: str = "UA", path: str = "/feed", day: int = 1) -> str:

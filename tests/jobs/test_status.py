@@ -6,9 +6,13 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import pytest
+
 from lakehouse.jobs.batch import run_batch
 from lakehouse.jobs.status import collect_status, render
 from tests.conftest import free_ports
+
+pytestmark = pytest.mark.slow  # whole jobs on Spark: seconds each (make test, not test-fast)
 
 LINES = [
     '203.0.113.9 - - [01/Mar/2024:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "curl/8"',

@@ -18,6 +18,8 @@ from lakehouse.jobs.batch import run_batch
 from lakehouse.jobs.runtime import JobRun
 from tests.reference_web import GOLD_COLUMNS
 
+pytestmark = pytest.mark.slow  # whole jobs on Spark: seconds each (make test, not test-fast)
+
 DAY = datetime(2024, 3, 1, tzinfo=UTC)
 FINAL = DAY + timedelta(hours=13)  # far past everything: closes every window and session before it
 SHOP, BLOG = "shop.example", "blog.example"

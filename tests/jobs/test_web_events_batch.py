@@ -11,6 +11,7 @@ import sqlite3
 from datetime import date, datetime, timedelta
 
 import maxminddb
+import pytest
 from pyspark.sql import functions as F
 
 from lakehouse.io import delta, geoip
@@ -19,6 +20,8 @@ from lakehouse.samples import write_web_events
 from tests.conftest import SAMPLES
 from tests.reference_web import GOLD_COLUMNS as GOLD
 from tests.reference_web import reference_web_events
+
+pytestmark = pytest.mark.slow  # whole jobs on Spark: seconds each (make test, not test-fast)
 
 D1, D2, D3 = date(2024, 3, 1), date(2024, 3, 2), date(2024, 3, 3)
 

@@ -9,6 +9,7 @@ runs), the bronze stream and silver in this one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -145,10 +146,8 @@ def start_mirror(stack, name: str, remote: kafka.KafkaServer, *args: str, passwo
 def kill_all(proc: subprocess.Popen) -> None:
     """SIGKILL the mirror and its JVM (a child that outlives a killed Python by seconds, still
     writing batches and commits), and wait until none of its process group is left."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait(30)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
