@@ -6,7 +6,9 @@ tests do not see each other's data.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -29,7 +31,25 @@ def start_stream(stack: Stack, name: str, *args: str, log_path: Path) -> subproc
         stdout=handle,
         stderr=subprocess.STDOUT,
         cwd=project_root(),
+        start_new_session=True,  # its own process group: kill_group takes its JVM too
     )
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL a job started in its own process group, its JVM included (a child that outlives
+    a killed Python by seconds, still writing batches and commits, as a killed container's
+    would not), and wait until none of the group is left."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"process group {proc.pid} still alive after SIGKILL")
 
 
 def bronze_offsets(spark, config: Config, dataset: str) -> list[tuple[int, int]]:

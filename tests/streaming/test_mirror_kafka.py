@@ -9,11 +9,9 @@ runs), the bronze stream and silver in this one.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -30,7 +28,7 @@ from lakehouse.jobs.runtime import JobRun
 from lakehouse.jobs.stream_kafka import StreamOptions, run_streams
 from lakehouse.services import kafka
 from tests.stack import SASL_PASSWORD, SASL_USER
-from tests.streaming.conftest import stack_config, stack_env, use_stack, wait_for
+from tests.streaming.conftest import kill_group, stack_config, stack_env, use_stack, wait_for
 
 pytestmark = pytest.mark.services
 
@@ -143,22 +141,6 @@ def start_mirror(stack, name: str, remote: kafka.KafkaServer, *args: str, passwo
     )  # fmt: skip
 
 
-def kill_all(proc: subprocess.Popen) -> None:
-    """SIGKILL the mirror and its JVM (a child that outlives a killed Python by seconds, still
-    writing batches and commits), and wait until none of its process group is left."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(30)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"process group {proc.pid} still alive after SIGKILL")
-
-
 def local_count(config) -> int:
     return sum(kafka_io.latest_offsets(config.kafka.bootstrap_servers, config.kafka.topics["product_views"]).values())
 
@@ -185,7 +167,7 @@ def test_scram_mirror_lands_every_event_in_silver_once(spark, stack, remote, tmp
     try:
         assert proc.wait(300) == 0, _tail(log_path)
     finally:
-        kill_all(proc)
+        kill_group(proc)
     assert local_count(config) == n  # nothing failed: no replay, no duplicates
     bronze_then_silver(spark, config)
     assert silver_rows(spark, config) == expected_silver(remote, topic, n, name)
@@ -216,7 +198,7 @@ def test_sigkill_and_restart_duplicate_in_kafka_but_not_in_silver(spark, stack, 
         wait_for(lambda: local_count(config) >= 300 or proc.poll() is not None, 240, 0.2, "the first batches")
         assert proc.poll() is None, _tail(log_path)
     finally:
-        kill_all(proc)
+        kill_group(proc)
     assert local_count(config) < n, "killed too late to test anything"
     replayed = rewind_last_commit(spark, config.checkpoint(f"mirror_{topic}"))
     produce_remote(remote, topic, n, more, name)
@@ -224,7 +206,7 @@ def test_sigkill_and_restart_duplicate_in_kafka_but_not_in_silver(spark, stack, 
     try:
         assert proc.wait(300) == 0, _tail(log_path)
     finally:
-        kill_all(proc)
+        kill_group(proc)
     assert local_count(config) > n + more, f"batch {replayed} was not written twice"  # at least once
     bronze_then_silver(spark, config)
     assert silver_rows(spark, config) == expected_silver(remote, topic, n + more, name)  # exactly once
@@ -239,7 +221,7 @@ def test_wrong_password_fails_fast_naming_the_mechanism(stack, remote, tmp_path,
     try:
         code = proc.wait(60)
     finally:
-        kill_all(proc)
+        kill_group(proc)
     output = log_path.read_text(errors="replace").strip()
     assert code != 0 and time.monotonic() - started < 30, output
     assert len(output.splitlines()) == 1, output

@@ -13,7 +13,14 @@ import threading
 import pytest
 
 from lakehouse.io import kafka
-from tests.streaming.conftest import bronze_offsets, stack_config, start_stream, use_stack, wait_for
+from tests.streaming.conftest import (
+    bronze_offsets,
+    kill_group,
+    stack_config,
+    start_stream,
+    use_stack,
+    wait_for,
+)
 
 pytestmark = pytest.mark.services
 
@@ -69,12 +76,9 @@ def test_sigkill_then_restart_loses_and_doubles_nothing(spark, stack, log_path):
         # Kill it in the middle: some batches committed, more to come.
         wait_for(lambda: len(bronze_offsets(spark, config, DATASET)) >= 500, 180, what="the first batches")
         produced += produce(spark, config, lines(3000, 1000), rate=2000)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
-        assert len(bronze_offsets(spark, config, DATASET)) < produced, "killed too late to test anything"
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        kill_group(proc)
+    assert len(bronze_offsets(spark, config, DATASET)) < produced, "killed too late to test anything"
     produced += produce(spark, config, lines(4000, 500))
     proc = start_stream(stack, "sigkill", "--dataset", DATASET, "--trigger", "availableNow", log_path=log_path)
     assert proc.wait(300) == 0, _tail(log_path)
