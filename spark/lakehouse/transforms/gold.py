@@ -8,10 +8,9 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from lakehouse.transforms import api_ticks, web_windows
-from lakehouse.transforms.records import require_columns, url_host
+from lakehouse.transforms.records import DIRECT_REFERRER, require_columns, url_host
 
 UNKNOWN_COUNTRY = "(unknown)"
-DIRECT_REFERRER = "(direct)"
 UNKNOWN_AGENT = "(unknown)"
 
 

@@ -85,6 +85,9 @@ def too_long_reason(value: Column, limit: int, what: str) -> Column:
     return F.when(F.length(value) > limit, F.lit(f"{what} longer than {limit} characters"))
 
 
+DIRECT_REFERRER = "(direct)"  # the referrer host of a hit without one, in every feed's gold
+
+
 def url_host(url: Column) -> Column:
     """The lower-cased host of a URL (a missing scheme read as http://); null when `url` is
     null, blank or not a URL. Shared by product views' `referrer_url` and access logs' referrer."""

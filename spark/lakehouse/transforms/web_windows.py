@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from lakehouse.transforms.records import require_columns
+from lakehouse.transforms.records import DIRECT_REFERRER, require_columns
 
 WINDOW_SECONDS = 300
 DAY_SECONDS = 86_400
@@ -53,9 +53,6 @@ def traffic_5min(events: DataFrame) -> DataFrame:
 
 def traffic_5min_referrer(events: DataFrame) -> DataFrame:
     """Hits per (5-minute UTC window, host, referrer host); no referrer is `(direct)`."""
-    # gold imports this module: its constant is read when the function runs, not at import.
-    from lakehouse.transforms.gold import DIRECT_REFERRER
-
     require_columns(events, ("referrer_host",), "web events for 5-minute referrer windows")
     return (
         _windows(events)
