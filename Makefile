@@ -87,9 +87,9 @@ test-fast: setup ## Pure transforms and in-process Spark on inline rows: no serv
 	LAKEHOUSE_TEST_TIER=fast $(VENV)/bin/pytest -q -m "$(FAST_TESTS)" --durations=10
 
 bench: setup ## Benchmark: batch (silver, whole batch vs ceiling, GoAccess), streaming (ingest, latency), web-event windows and sessions vs ceiling
-	$(PY) -m lakehouse.bench --lines $(BENCH_LINES)
-	$(PY) -m lakehouse.bench_stream --events $(BENCH_EVENTS)
-	$(PY) -m lakehouse.bench_windows -n $(BENCH_WEB_EVENTS)
+	$(PY) -m lakehouse_dev.bench --lines $(BENCH_LINES)
+	$(PY) -m lakehouse_dev.bench_stream --events $(BENCH_EVENTS)
+	$(PY) -m lakehouse_dev.bench_windows -n $(BENCH_WEB_EVENTS)
 
 notebooks: setup ## Execute notebooks/ against WAREHOUSE (runs the demo first when it has no gold); executed copies in .data/notebooks/
 	$(if $(filter local,$(PROFILE)),@test -d $(WAREHOUSE)/gold || $(MAKE) demo)
@@ -103,13 +103,13 @@ lint: setup ## Ruff over the package, tests and DAGs
 	$(VENV)/bin/ruff check spark tests dags
 
 services-up: setup ## Start PostgreSQL, Kafka (KRaft), MinIO and a Spark master + 2 workers on loopback (state in .data/)
-	$(SERVICES_ENV) $(PY) -m lakehouse.services up
+	$(SERVICES_ENV) $(PY) -m lakehouse_dev.services up
 
 services-down: setup ## Stop the local service stack
-	$(PY) -m lakehouse.services down
+	$(PY) -m lakehouse_dev.services down
 
 services-status: setup ## Which local services are up
-	$(PY) -m lakehouse.services status
+	$(PY) -m lakehouse_dev.services status
 
 up: ## docker compose up (needs a Docker engine)
 	docker compose up -d

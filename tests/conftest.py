@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lakehouse.config import load_config
-from lakehouse.services.process import free_ports  # noqa: F401 - the tests import it from here
+from lakehouse_dev.services.process import free_ports  # noqa: F401 - the tests import it from here
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_logs"

@@ -26,9 +26,9 @@ import uuid
 from pathlib import Path
 
 from lakehouse.config import project_root
-from lakehouse.services import ferretdb, kafka, minio, postgres
-from lakehouse.services import spark as spark_cluster
-from lakehouse.services.process import free_ports
+from lakehouse_dev.services import ferretdb, kafka, minio, postgres
+from lakehouse_dev.services import spark as spark_cluster
+from lakehouse_dev.services.process import free_ports
 
 BUCKET = "lakehouse"
 PG_PASSWORD = "run-test"

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from lakehouse.config import load_config
-from lakehouse.services import kafka
+from lakehouse_dev.services import kafka
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = ROOT / "tests" / "compose"

@@ -32,8 +32,8 @@ from lakehouse.io import delta
 from lakehouse.io import kafka as kafka_io
 from lakehouse.jobs import ingest_files, silver_access_logs
 from lakehouse.jobs.runtime import JobRun
-from lakehouse.services import kafka
 from lakehouse.session import configure_s3a
+from lakehouse_dev.services import kafka
 from tests.conftest import SAMPLES
 from tests.reference_gold import reference_access_logs, reference_product_views
 from tests.stack import BUCKET

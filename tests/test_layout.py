@@ -90,3 +90,33 @@ def test_the_package_has_no_import_loop():
     graph = import_graph()
     assert len(graph) > 50
     assert loops(graph) == []
+
+
+def top_level_imports(path: Path) -> set[str]:
+    """Modules imported when `path` is imported (its module body, not its functions)."""
+    found: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            found.add(node.module or "")
+    return found
+
+
+def test_the_runtime_package_does_not_load_the_developer_tooling():
+    loading = {
+        str(p.relative_to(PACKAGE)): sorted(m for m in top_level_imports(p) if m.split(".")[0] == "lakehouse_dev")
+        for p in PACKAGE.rglob("*.py")
+    }
+    assert {path: mods for path, mods in loading.items() if mods} == {}
+    assert not any(name.startswith(("services", "samples", "bench")) for name in map(str, loading))
+
+
+def test_the_executors_zip_holds_the_runtime_package_only(tmp_path):
+    import zipfile
+
+    from lakehouse.executor_env import package_zip
+
+    names = zipfile.ZipFile(package_zip(tmp_path)).namelist()
+    assert "lakehouse/transforms/gold.py" in names
+    assert [n for n in names if not n.startswith("lakehouse/") or "/services/" in n or "bench" in n or "samples" in n] == []

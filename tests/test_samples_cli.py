@@ -1,10 +1,10 @@
-"""`python -m lakehouse.samples <kind>`: each kind writes the asked number of records."""
+"""`python -m lakehouse_dev.samples <kind>`: each kind writes the asked number of records."""
 
 import json
 
 import pytest
 
-from lakehouse import samples
+from lakehouse_dev import samples
 
 
 @pytest.mark.parametrize(

@@ -50,8 +50,8 @@ COMMANDS = {
     "check": ("lakehouse.jobs.check", "data-quality gate: the rules of conf/quality.yaml; exit 1 when a `fail` rule fails"),
     "status": ("lakehouse.jobs.status", "freshness of every table, last runs, quarantine, stream lag"),
     "serve": ("lakehouse.jobs.serve", "analytics API + Prometheus metrics over the exported gold tables (no Spark)"),
-    "bench": ("lakehouse.bench", "benchmark the batch against the engine's text->Parquet ceiling"),
-    "samples": ("lakehouse.samples", "generate synthetic access logs / product views"),
+    "bench": ("lakehouse_dev.bench", "benchmark the batch against the engine's text->Parquet ceiling"),
+    "samples": ("lakehouse_dev.samples", "generate synthetic access logs / product views"),
 }
 SILVER = {d: f"silver-{d.replace('_', '-')}" for d in ("access_logs", "product_views", "web_events", "api_ticks", "ip_events")}
 

@@ -75,7 +75,7 @@ def test_tables_not_exported_yet_are_a_503_naming_the_table(config, tmp_path):
 
 @pytest.mark.services
 def test_the_api_survives_a_postgresql_restart_and_outage(config, pg_server):
-    from lakehouse.services import postgres
+    from lakehouse_dev.services import postgres
 
     cfg = with_export(config, pg_server.jdbc_url, pg_server.user, pg_server.password)
     restart = dict(port=pg_server.port, password=pg_server.password)

@@ -12,8 +12,8 @@ from tests.stack import BUCKET
 
 from lakehouse.config import load_config
 from lakehouse.io import delta
-from lakehouse.services import minio
 from lakehouse.session import configure_s3a
+from lakehouse_dev.services import minio
 
 pytestmark = pytest.mark.services
 

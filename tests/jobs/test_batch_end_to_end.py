@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.io import delta
 from lakehouse.jobs.batch import run_batch
-from lakehouse.samples import write_access_log
+from lakehouse_dev.samples import write_access_log
 from tests.conftest import SAMPLES
 from tests.reference_gold import reference_access_logs, reference_product_views
 

@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.io import delta, geoip
 from lakehouse.jobs.batch import run_batch
-from lakehouse.samples import write_web_events
+from lakehouse_dev.samples import write_web_events
 from tests.conftest import SAMPLES
 from tests.reference_web import GOLD_COLUMNS as GOLD
 from tests.reference_web import reference_web_events

@@ -1,4 +1,4 @@
-"""Real-server tests of lakehouse.services.ferretdb (the run's server, tests/stack.py, and
+"""Real-server tests of lakehouse_dev.services.ferretdb (the run's server, tests/stack.py, and
 one started by the command line): start, insert, find, stop, restart, data kept.
 
 Run: .venv/bin/pytest -q tests/services/test_ferretdb_service.py (needs Go >= 1.24 the first
@@ -15,7 +15,7 @@ import pytest
 from bson import ObjectId
 from tests.conftest import free_ports
 
-from lakehouse.services import ferretdb
+from lakehouse_dev.services import ferretdb
 
 pytestmark = pytest.mark.services
 

@@ -1,4 +1,4 @@
-"""Real-broker tests of lakehouse.services.kafka: start, topics, records, stop, restart, data
+"""Real-broker tests of lakehouse_dev.services.kafka: start, topics, records, stop, restart, data
 kept, and the SASL listener, on the run's broker (tests/stack.py; topics of their own).
 
 Run: .venv/bin/pytest -q tests/services/test_kafka_service.py (needs Java 17+ and Maven; the
@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from tests.stack import SASL_USERS
 
-from lakehouse.services import kafka
+from lakehouse_dev.services import kafka
 
 pytestmark = pytest.mark.services
 

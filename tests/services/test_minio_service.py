@@ -1,4 +1,4 @@
-"""Real-server tests of lakehouse.services.minio on the run's server (tests/stack.py): start,
+"""Real-server tests of lakehouse_dev.services.minio on the run's server (tests/stack.py): start,
 buckets, objects, stop, restart, data kept.
 
 Run: .venv/bin/pytest -q tests/services/test_minio_service.py (needs Go >= 1.24 the first time:
@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 from tests.stack import BUCKET
 
-from lakehouse.services import minio
+from lakehouse_dev.services import minio
 
 pytestmark = pytest.mark.services
 

@@ -1,4 +1,4 @@
-"""Real-server tests of lakehouse.services.postgres on the run's server (tests/stack.py):
+"""Real-server tests of lakehouse_dev.services.postgres on the run's server (tests/stack.py):
 start, write, stop, restart, data kept, passwords checked.
 
 Run: .venv/bin/pytest -q tests/services/test_postgres_service.py (as root or as a normal user;
@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 from tests.stack import PG_PASSWORD
 
-from lakehouse.services import postgres
+from lakehouse_dev.services import postgres
 
 pytestmark = pytest.mark.services
 

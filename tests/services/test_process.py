@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import free_ports
 
 from lakehouse.config import project_root
-from lakehouse.services import kafka, minio, postgres
+from lakehouse_dev.services import kafka, minio, postgres
 
 pytestmark = pytest.mark.services
 

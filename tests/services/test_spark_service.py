@@ -1,11 +1,11 @@
-"""The Spark standalone cluster of lakehouse.services.spark, on the run's cluster (tests/stack.py:
+"""The Spark standalone cluster of lakehouse_dev.services.spark, on the run's cluster (tests/stack.py:
 a master and 2 workers, which the DAG runs submit to)."""
 
 from __future__ import annotations
 
 import pytest
 
-from lakehouse.services import spark as spark_cluster
+from lakehouse_dev.services import spark as spark_cluster
 
 pytestmark = pytest.mark.services
 

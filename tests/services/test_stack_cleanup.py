@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from lakehouse.config import project_root
-from lakehouse.services.process import pid_alive
+from lakehouse_dev.services.process import pid_alive
 
 pytestmark = pytest.mark.services
 

@@ -1,4 +1,4 @@
-"""`python -m lakehouse.services`: what it starts and stops, and the SASL listener's user.
+"""`python -m lakehouse_dev.services`: what it starts and stops, and the SASL listener's user.
 
 Pure logic (no server starts here: each service's own tests start the real ones)."""
 
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from lakehouse.services import __main__ as stack
-from lakehouse.services import ferretdb, kafka, minio, postgres, spark
+from lakehouse_dev.services import __main__ as stack
+from lakehouse_dev.services import ferretdb, kafka, minio, postgres, spark
 
 
 def test_the_sasl_user_is_mirror_unless_named_and_its_password_comes_from_the_mirrors_variable() -> None:

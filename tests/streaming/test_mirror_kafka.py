@@ -26,7 +26,7 @@ from lakehouse.io import kafka as kafka_io
 from lakehouse.jobs import silver_product_views
 from lakehouse.jobs.runtime import JobRun
 from lakehouse.jobs.stream_kafka import StreamOptions, run_streams
-from lakehouse.services import kafka
+from lakehouse_dev.services import kafka
 from tests.stack import SASL_PASSWORD, SASL_USER
 from tests.streaming.conftest import kill_group, stack_config, stack_env, use_stack, wait_for
 

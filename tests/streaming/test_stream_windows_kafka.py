@@ -16,7 +16,7 @@ from lakehouse.config import load_config
 from lakehouse.io import delta, kafka
 from lakehouse.jobs import stream_windows
 from lakehouse.jobs.runtime import JobRun
-from lakehouse.services import kafka as kafka_service
+from lakehouse_dev.services import kafka as kafka_service
 from tests.jobs.test_stream_windows import BLOG, GOOGLE, HN, SHOP, at, event, gold, oracle
 from tests.streaming.conftest import stack_env, start_stream, use_stack, wait_for
 

@@ -27,7 +27,6 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse import samples
 from lakehouse.config import Config
 from lakehouse.io import files, kafka
 from lakehouse.jobs.runtime import JobRun, run_job
@@ -50,14 +49,22 @@ def file_messages(spark: SparkSession, path: str, dataset: str) -> DataFrame:
     return kafka.keyed(lines.select(value.alias("value")), dataset)
 
 
+def _samples():
+    """The sample generators: developer tooling (`lakehouse_dev`), imported only for
+    `--synthetic`, so the runtime package never needs it."""
+    from lakehouse_dev import samples
+
+    return samples
+
+
 # The sample generator of each dataset, for `count` records: lines of an access log, events,
 # polls of the ticker (a line each, or three), collector requests (1-5 sightings each).
 SYNTHETIC = {
-    "access_logs": lambda path, count, seed: samples.write_access_log(path, count, seed=seed, bad_lines=False),
-    "product_views": lambda path, count, seed: samples.write_product_views(path, count, seed=seed, bad_records=False),
-    "web_events": lambda path, count, seed: samples.write_web_events(path, count, seed=seed, bad_records=False),
-    "api_ticks": lambda path, count, seed: samples.write_api_ticks(path, seed=seed, polls=count),
-    "ip_events": lambda path, count, seed: samples.write_ip_events(path, seed=seed, requests=count),
+    "access_logs": lambda path, count, seed: _samples().write_access_log(path, count, seed=seed, bad_lines=False),
+    "product_views": lambda path, count, seed: _samples().write_product_views(path, count, seed=seed, bad_records=False),
+    "web_events": lambda path, count, seed: _samples().write_web_events(path, count, seed=seed, bad_records=False),
+    "api_ticks": lambda path, count, seed: _samples().write_api_ticks(path, seed=seed, polls=count),
+    "ip_events": lambda path, count, seed: _samples().write_ip_events(path, seed=seed, requests=count),
 }
 
 

@@ -1,7 +1,7 @@
 """Benchmark: the MongoDB backfill (`lakehouse ingest-mongo`) in documents/s, next to the
 source's own ceiling.
 
-    python -m lakehouse.bench_mongo [--docs 200000] [--batch-size 100000] [--uri URI]
+    python -m lakehouse_dev.bench_mongo [--docs 200000] [--batch-size 100000] [--uri URI]
 
 Without `--uri`, starts a throwaway FerretDB (services.ferretdb, built on first use) in a
 temp folder and fills a collection with `--docs` small seed-004 documents; with `--uri`,
@@ -70,7 +70,7 @@ def _cursor_docs_per_s(uri: str) -> tuple[int, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lakehouse.bench_mongo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lakehouse_dev.bench_mongo", description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=200_000)
     parser.add_argument("--batch-size", type=int, default=100_000, help="documents per committed chunk")
     parser.add_argument("--uri", help="a MongoDB server to use instead of a throwaway FerretDB")
@@ -81,9 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     from lakehouse.io.mongo import MongoSource
     from lakehouse.jobs.ingest_mongo import ingest
     from lakehouse.jobs.runtime import JobRun, setup_logging
-    from lakehouse.services import ferretdb
-    from lakehouse.services.process import free_ports
     from lakehouse.session import get_spark
+    from lakehouse_dev.services import ferretdb
+    from lakehouse_dev.services.process import free_ports
 
     setup_logging()
     work = Path(args.dir or tempfile.mkdtemp(prefix="bench-mongo-"))

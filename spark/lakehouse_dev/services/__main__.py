@@ -3,8 +3,8 @@ standalone cluster (a master and 2 workers) on loopback; on request FerretDB (a
 MongoDB-wire server for `lakehouse ingest-mongo`) and a SASL listener on Kafka (a source
 for `lakehouse mirror` to try against).
 
-    python -m lakehouse.services up|down|status [--only postgres,kafka,minio,spark,ferretdb]
-    LAKEHOUSE_MIRROR_SASL_PASSWORD=... python -m lakehouse.services up --only kafka --kafka-sasl-port 9094
+    python -m lakehouse_dev.services up|down|status [--only postgres,kafka,minio,spark,ferretdb]
+    LAKEHOUSE_MIRROR_SASL_PASSWORD=... python -m lakehouse_dev.services up --only kafka --kafka-sasl-port 9094
 
 Ports, topics and the bucket come from the `cluster` profile of conf/lakehouse.yaml (the
 `services` profile plus spark.master): kafka.bootstrap_servers, kafka.topics, s3.endpoint,
@@ -32,7 +32,7 @@ import time
 from urllib.parse import urlparse
 
 from lakehouse.config import Config, load_config
-from lakehouse.services import ferretdb, kafka, minio, postgres, spark
+from lakehouse_dev.services import ferretdb, kafka, minio, postgres, spark
 
 CORE = ("postgres", "kafka", "minio", "spark")
 SERVICES = (*CORE, "ferretdb")
@@ -102,7 +102,7 @@ def status(only: tuple[str, ...]) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lakehouse.services", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lakehouse_dev.services", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=("up", "down", "status"))
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(SERVICES)} (default: {','.join(CORE)}; down: all)")
     parser.add_argument("--kafka-sasl-port", type=int, help=f"up: also a SASL_PLAINTEXT listener on this port (password from ${SASL_PASSWORD_ENV})")

@@ -1,6 +1,6 @@
 """A real local PostgreSQL server for tests and `make services-up` (no Docker needed).
 
-    python -m lakehouse.services.postgres up|down|status [--port N] [--base-dir DIR]
+    python -m lakehouse_dev.services.postgres up|down|status [--port N] [--base-dir DIR]
 
 State lives in one base dir (default `<project root>/.data/postgres`): the cluster in
 `data/`, the server log in `postgres.log`, the Unix socket next to them. The server listens
@@ -24,8 +24,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lakehouse.services import process
-from lakehouse.services.process import ServiceUser
+from lakehouse_dev.services import process
+from lakehouse_dev.services.process import ServiceUser
 
 SERVICE = "postgres"
 HOST = "127.0.0.1"
@@ -316,7 +316,7 @@ def _write_config(data: Path, base: Path, port: int, owner: ServiceUser) -> None
     """Rewrite our settings and pg_hba.conf on every start, so they always match the arguments."""
     settings = data / "lakehouse.conf"
     settings.write_text(
-        "# Written by lakehouse.services.postgres on every start; edits are overwritten.\n"
+        "# Written by lakehouse_dev.services.postgres on every start; edits are overwritten.\n"
         f"listen_addresses = {_quote(HOST)}\n"
         f"port = {port}\n"
         f"unix_socket_directories = {_quote(str(base))}\n"
@@ -324,7 +324,7 @@ def _write_config(data: Path, base: Path, port: int, owner: ServiceUser) -> None
     )
     hba = data / "pg_hba.conf"
     hba.write_text(
-        "# Written by lakehouse.services.postgres on every start; edits are overwritten.\n"
+        "# Written by lakehouse_dev.services.postgres on every start; edits are overwritten.\n"
         "# Socket logins are trusted: the socket dir is 0700, so only root and the server's\n"
         "# own account reach it (used to create the role and database).\n"
         "local  all  all                 trust\n"

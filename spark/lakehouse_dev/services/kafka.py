@@ -1,6 +1,6 @@
 """A real local Apache Kafka broker for tests, benchmarks and the local stack (no Docker).
 
-    python -m lakehouse.services.kafka up|down|status [--port N] [--controller-port N] [--base-dir DIR]
+    python -m lakehouse_dev.services.kafka up|down|status [--port N] [--controller-port N] [--base-dir DIR]
 
 One JVM in KRaft combined mode (broker and controller, node 1), run straight from the Maven
 Central jars pinned in conf/kafka.pom.xml; they are resolved once per machine into
@@ -40,7 +40,7 @@ from pathlib import Path
 from lakehouse import jars
 from lakehouse.config import project_root
 from lakehouse.io import kafka as kafka_io
-from lakehouse.services import process
+from lakehouse_dev.services import process
 
 SERVICE = "kafka"
 HOST = "127.0.0.1"
@@ -65,7 +65,7 @@ PERF_JVM_OPTS = ("-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true")
 
 _TOOLS = "org.apache.kafka.tools."
 BROKER_LOG4J = """\
-# Written by lakehouse.services.kafka on every start; edits are overwritten.
+# Written by lakehouse_dev.services.kafka on every start; edits are overwritten.
 # Everything goes to stdout, which the service manager appends to kafka.log.
 status = error
 appender.stdout.type = Console
@@ -81,7 +81,7 @@ logger.request.appenderRef.stdout.ref = STDOUT
 """
 # The tools print their results on stdout; their own logging must not end up there.
 TOOLS_LOG4J = """\
-# Written by lakehouse.services.kafka: Kafka command-line tools log warnings to stderr only.
+# Written by lakehouse_dev.services.kafka: Kafka command-line tools log warnings to stderr only.
 status = error
 appender.stderr.type = Console
 appender.stderr.name = STDERR
@@ -498,7 +498,7 @@ def _server_properties(base: Path, port: int, controller_port: int, sasl: SaslLi
         listeners += f",SASL_PLAINTEXT://{HOST}:{sasl.port}"
         protocols += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
     return f"""\
-# Written by lakehouse.services.kafka on every start; edits are overwritten.
+# Written by lakehouse_dev.services.kafka on every start; edits are overwritten.
 # Single-node KRaft: this JVM is the broker and the only controller (node {NODE_ID}).
 process.roles=broker,controller
 node.id={NODE_ID}

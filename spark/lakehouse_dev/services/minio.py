@@ -1,6 +1,6 @@
 """A real local MinIO server (S3 API) for tests and `make services-up` (no Docker needed).
 
-    python -m lakehouse.services.minio up|down|status [--port N] [--base-dir DIR]
+    python -m lakehouse_dev.services.minio up|down|status [--port N] [--base-dir DIR]
 
 The MinIO community edition is distributed as source only, so the server is built once per
 machine with `go install github.com/minio/minio@<VERSION>` (Go >= 1.24 on the PATH, pure Go,
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lakehouse.services import process
+from lakehouse_dev.services import process
 
 SERVICE = "minio"
 HOST = "127.0.0.1"

@@ -1,7 +1,7 @@
 """Latency of the analytics API: sequential requests per route, p50/p95 over real HTTP.
 
-    python -m lakehouse.bench_api --warehouse ./warehouse            # starts `lakehouse serve` itself
-    python -m lakehouse.bench_api --url http://127.0.0.1:8000 -n 500  # or measures a running one
+    python -m lakehouse_dev.bench_api --warehouse ./warehouse            # starts `lakehouse serve` itself
+    python -m lakehouse_dev.bench_api --url http://127.0.0.1:8000 -n 500  # or measures a running one
 
 Each route is called `-n` times one after another (after a few warm-up calls) with its
 default window (every report date) and `limit`; the time is the client's, from sending the
@@ -75,7 +75,7 @@ def _start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lakehouse.bench_api", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lakehouse_dev.bench_api", description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="a running API (default: start `lakehouse serve` on a free port)")
     parser.add_argument("--warehouse", help="warehouse whose export to serve (when starting the server)")
     parser.add_argument("--profile", choices=PROFILES)

@@ -1,6 +1,6 @@
 """A real local MongoDB-wire server (FerretDB 1.x on SQLite) for tests and the MongoDB backfill.
 
-    python -m lakehouse.services.ferretdb up|down|status [--port N] [--base-dir DIR]
+    python -m lakehouse_dev.services.ferretdb up|down|status [--port N] [--base-dir DIR]
 
 FerretDB speaks the MongoDB wire protocol (pymongo talks to it unchanged) and stores the
 documents in SQLite files: no MongoDB binaries, no Docker. 1.24 is the last line with the
@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lakehouse.services import process
+from lakehouse_dev.services import process
 
 SERVICE = "ferretdb"
 HOST = "127.0.0.1"

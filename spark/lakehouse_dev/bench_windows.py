@@ -1,7 +1,7 @@
 """Benchmark: the web-event windows and sessions (`transforms.web_windows`) on N generated events.
 
-    python -m lakehouse.bench_windows                 # 2,000,000 events
-    python -m lakehouse.bench_windows -n 200000 --keep
+    python -m lakehouse_dev.bench_windows                 # 2,000,000 events
+    python -m lakehouse_dev.bench_windows -n 200000 --keep
 
 Generates N web events (`samples.write_web_events`, no bad records) into `.data/bench_windows`,
 parses them once into silver-like Parquet (event_ts, event_date, ip, host, referrer_host;
@@ -21,10 +21,10 @@ import time
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse import samples
 from lakehouse.config import load_config, project_root
 from lakehouse.transforms import web_windows
 from lakehouse.transforms.records import url_host
+from lakehouse_dev import samples
 
 
 def _timed(label: str, df: DataFrame, n: int) -> float:
@@ -37,7 +37,7 @@ def _timed(label: str, df: DataFrame, n: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m lakehouse.bench_windows", description=__doc__.splitlines()[0]
+        prog="python -m lakehouse_dev.bench_windows", description=__doc__.splitlines()[0]
     )
     parser.add_argument(
         "-n", "--events", type=int, default=2_000_000, help="events to generate (default 2,000,000)"

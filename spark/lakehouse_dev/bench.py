@@ -1,7 +1,7 @@
 """Benchmark: the batch on N synthetic access-log lines, next to the engine's own ceiling.
 
     make bench                      # 2,000,000 lines, both cardinality cases
-    python -m lakehouse.bench --lines 1000000 [--case low|high]
+    python -m lakehouse_dev.bench --lines 1000000 [--case low|high]
 
 Two cases of the same size: "low" (distinct client IPs about 3 % of the lines, a few
 hundred agents) and "high" (about 90 % of the lines from an IP of their own: a busy
@@ -33,7 +33,7 @@ from pathlib import Path
 from pyspark.sql import functions as F
 
 from lakehouse.config import load_config
-from lakehouse.samples import write_access_log
+from lakehouse_dev.samples import write_access_log
 
 
 def _jvm_peak_rss_mb(spark) -> float | None:

@@ -1,6 +1,6 @@
 """Mirror benchmark: a remote topic read over SASL -> our topic, against a plain copy.
 
-    python -m lakehouse.bench_mirror [--records 200000] [--mechanism SCRAM-SHA-512]
+    python -m lakehouse_dev.bench_mirror [--records 200000] [--mechanism SCRAM-SHA-512]
 
 Starts two brokers of its own under `.data/bench-mirror` on free loopback ports: the
 "remote" with a SASL_PLAINTEXT listener, and ours. Fills the remote topic with small
@@ -26,7 +26,7 @@ import uuid
 from pathlib import Path
 
 from lakehouse.config import load_config, project_root
-from lakehouse.services.process import free_ports
+from lakehouse_dev.services.process import free_ports
 
 PASSWORD = uuid.uuid4().hex
 USER = "bench"
@@ -60,8 +60,8 @@ def drained(start) -> tuple[int, float, float]:
 def main(argv: list[str] | None = None) -> int:
     from lakehouse.io import kafka as kafka_io
     from lakehouse.jobs import mirror
-    from lakehouse.services import kafka
     from lakehouse.session import get_spark
+    from lakehouse_dev.services import kafka
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000)

@@ -1,6 +1,6 @@
 """A real Spark standalone cluster on loopback: one master and N workers (default 2).
 
-    python -m lakehouse.services.spark up|down|status [--port N] [--webui-port N] [--workers N]
+    python -m lakehouse_dev.services.spark up|down|status [--port N] [--webui-port N] [--workers N]
 
 Started with the `spark-class` launcher of the pinned pyspark wheel
 (`org.apache.spark.deploy.master.Master`, `org.apache.spark.deploy.worker.Worker`), so the
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pyspark
 
-from lakehouse.services import process
+from lakehouse_dev.services import process
 
 SERVICE = "spark"
 HOST = "127.0.0.1"

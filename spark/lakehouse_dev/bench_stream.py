@@ -1,7 +1,7 @@
 """Streaming benchmark: Kafka -> bronze Delta on MinIO, against Kafka's own consumer.
 
     make bench                                   # runs this after the batch benchmark
-    python -m lakehouse.bench_stream --events 1000000 [--rate 2000 --seconds 30]
+    python -m lakehouse_dev.bench_stream --events 1000000 [--rate 2000 --seconds 30]
 
 Starts its own Kafka and MinIO (under `.data/bench-stack`, ports 39092/39000), then prints:
 - the ceiling: Kafka's ConsumerPerformance reading the topic (messages/s),
@@ -74,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     from lakehouse.jobs import produce
     from lakehouse.jobs.runtime import JobRun, setup_logging
     from lakehouse.jobs.stream_kafka import StreamOptions, run_streams
-    from lakehouse.services import kafka, minio
     from lakehouse.session import get_spark
     from lakehouse.transforms import bronze
+    from lakehouse_dev.services import kafka, minio
 
     setup_logging()
     base = project_root() / ".data" / "bench-stack"
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             "LAKEHOUSE_S3_SECRET_KEY": store.secret_key,
         }
         overrides = {
-            "warehouse": "s3a://lakehouse/bench",
+            "warehouse": "s3a://lakehouse_dev/bench",
             "kafka": {"bootstrap_servers": broker.bootstrap, "topics": {"access_logs": "bench.ingest", "product_views": "bench.latency"}},
             "s3": {"endpoint": store.endpoint},
         }

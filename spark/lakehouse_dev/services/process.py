@@ -403,9 +403,9 @@ class ServiceCli:
     data_dir: Callable[[Path], Path] = lambda base: base
 
     def main(self, argv: list[str] | None = None) -> int:
-        """`python -m lakehouse.services.<service> up|down|status`: exit 0 on success (status:
+        """`python -m lakehouse_dev.services.<service> up|down|status`: exit 0 on success (status:
         0 up, 3 down), 1 on failure."""
-        parser = argparse.ArgumentParser(prog=f"python -m lakehouse.services.{self.service}", description=self.description)
+        parser = argparse.ArgumentParser(prog=f"python -m lakehouse_dev.services.{self.service}", description=self.description)
         parser.add_argument("action", choices=("up", "down", "status"))
         parser.add_argument("--base-dir", type=Path, default=None, help=f"state folder (default: <project>/.data/{self.service})")
         parser.add_argument("--timeout", type=float, default=self.default_timeout, help="seconds to wait")
