@@ -24,8 +24,10 @@ Airflow worker, never through DAG files.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -89,19 +91,24 @@ def export_asset(table: str) -> Asset:
     return Asset(name=f"lakehouse.export.{table}", uri=f"lakehouse://export/{table}", group="lakehouse")
 
 
-# The gold tables of lakehouse.transforms.gold (GOLD_TABLES, CURRENT_TABLES) by silver source (the DAGs do
-# not import the package: Airflow's venv does not hold Spark); tests/test_dags.py keeps
-# the two in step.
-GOLD_TABLES_BY_SOURCE = {
-    "access_logs": (
-        "endpoint_daily", "top_ips_daily", "traffic_daily", "agent_daily", "request_country_daily",
-        "request_referrer_daily",
-    ),
-    "product_views": ("product_views_daily", "country_views_daily", "referrer_views_daily"),
-    "web_events": ("traffic_5min", "traffic_5min_referrer", "sessions"),
-    "api_ticks": ("api_daily_summary",),
-    "ip_events": ("ip_geolocation",),  # kept current per IP (transforms.gold.CURRENT_TABLES)
-}
+def _feed_registry() -> dict:
+    """The feed registry (spark/lakehouse/feeds.py, plain data), loaded by its path: the DAG
+    files do not import the lakehouse package (Airflow's venv holds no Spark)."""
+    path = LAKEHOUSE_HOME / "spark" / "lakehouse" / "feeds.py"
+    spec = importlib.util.spec_from_file_location("lakehouse_feed_registry", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks itself up there
+    spec.loader.exec_module(module)
+    return module.FEEDS
+
+
+FEEDS = _feed_registry()
+# Each feed's gold tables (by date, then those kept current per key).
+GOLD_TABLES_BY_SOURCE = {name: feed.all_gold_tables for name, feed in FEEDS.items()}
+# The feeds offered as files in the incoming folder (lakehouse_daily; the stream catch-up
+# for their topics), and the others, each with an hourly and a daily DAG (lakehouse_feeds).
+DAILY_FEEDS = tuple(name for name, feed in FEEDS.items() if feed.incoming_file)
+HOURLY_FEEDS = tuple(name for name, feed in FEEDS.items() if not feed.incoming_file)
 GOLD_TABLES = tuple(t for tables in GOLD_TABLES_BY_SOURCE.values() for t in tables)
 SILVER_ASSETS = {d: table_asset("silver", d) for d in GOLD_TABLES_BY_SOURCE}
 

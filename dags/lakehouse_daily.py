@@ -60,6 +60,8 @@ from datetime import timedelta
 
 from _lakehouse import (
     DAG_DEFAULTS,
+    DAILY_FEEDS,
+    FEEDS,
     LAKEHOUSE_HOME,
     SILVER_ASSETS,
     export_assets,
@@ -93,39 +95,28 @@ with DAG(
     dagrun_timeout=timedelta(hours=4),
     params={
         "incoming": Param(INCOMING_DEFAULT, type="string", description="incoming folder"),
-        "access_logs": Param("access.log", type="string", description="access-log file or folder in it"),
-        "product_views": Param("product_views.jsonl", type="string", description="product-view file or folder in it"),
+        **{name: Param(feed.incoming_file, type="string", description=f"{feed.description}: a file or folder in it")
+           for name, feed in FEEDS.items() if name in DAILY_FEEDS},  # fmt: skip
     },
     **DAG_DEFAULTS,
     tags=["lakehouse", "spark"],
 ) as dag:
-    ingest_access_logs = spark_job(
-        "ingest_access_logs", "ingest_files",
-        ["--dataset", "access_logs", "--path", f"{INCOMING}/{setting('access_logs')}", "--within", INCOMING_ROOT],
-        timeout_minutes=30,
-    )
-    ingest_product_views = spark_job(
-        "ingest_product_views", "ingest_files",
-        ["--dataset", "product_views", "--path", f"{INCOMING}/{setting('product_views')}", "--within", INCOMING_ROOT],
-        timeout_minutes=30,
-    )
-    silver_access_logs = spark_job(
-        "silver_access_logs", "silver_access_logs", [], timeout_minutes=60, outlets=[SILVER_ASSETS["access_logs"]]
-    )
-    silver_product_views = spark_job(
-        "silver_product_views", "silver_product_views", [], timeout_minutes=60, outlets=[SILVER_ASSETS["product_views"]]
-    )
-    # Web events and API ticks have DAGs of their own (lakehouse_feeds.py).
-    sources = ["--source", "access_logs", "--source", "product_views"]
+    silvers = []
+    for name in DAILY_FEEDS:
+        ingest = spark_job(
+            f"ingest_{name}", "ingest_files",
+            ["--dataset", name, "--path", f"{INCOMING}/{setting(name)}", "--within", INCOMING_ROOT],
+            timeout_minutes=30,
+        )  # fmt: skip
+        silvers.append(spark_job(f"silver_{name}", f"silver_{name}", [], timeout_minutes=60, outlets=[SILVER_ASSETS[name]]))
+        ingest >> silvers[-1]
+    # The other feeds have DAGs of their own (lakehouse_feeds.py).
+    sources = [arg for name in DAILY_FEEDS for arg in ("--source", name)]
     gold_daily = spark_job(
         "gold_daily", "gold_daily", ["--report-date", "{{ ds }}", *sources], timeout_minutes=60,
-        outlets=gold_assets("access_logs", "product_views"),
+        outlets=gold_assets(*DAILY_FEEDS),
     )
     quality_gate = spark_job("quality_gate", "check", ["--date", "{{ ds }}"], timeout_minutes=30)
-    export_gold = spark_job(
-        "export_gold", "export_gold", [], timeout_minutes=30, outlets=export_assets("access_logs", "product_views")
-    )
+    export_gold = spark_job("export_gold", "export_gold", [], timeout_minutes=30, outlets=export_assets(*DAILY_FEEDS))
 
-    ingest_access_logs >> silver_access_logs
-    ingest_product_views >> silver_product_views
-    [silver_access_logs, silver_product_views] >> gold_daily >> quality_gate >> export_gold
+    silvers >> gold_daily >> quality_gate >> export_gold

@@ -40,6 +40,7 @@ from datetime import timedelta
 
 from _lakehouse import (
     DAG_DEFAULTS,
+    HOURLY_FEEDS,
     SILVER_ASSETS,
     export_assets,
     gold_assets,
@@ -47,15 +48,13 @@ from _lakehouse import (
 )
 from airflow.sdk import DAG, CronDataIntervalTimetable
 
-FEEDS = ("web_events", "api_ticks", "ip_events")
-
 
 def bronze_task(feed: str):
     """Where the feed lands (files or its topic) is the job's to read from the config."""
     return spark_job(f"bronze_{feed}", "bronze_feed", ["--dataset", feed], timeout_minutes=30)
 
 
-for feed in FEEDS:
+for feed in HOURLY_FEEDS:
     with DAG(
         dag_id=f"lakehouse_{feed}_hourly",
         description=f"{feed}: landing files or Kafka → bronze → silver, every hour",

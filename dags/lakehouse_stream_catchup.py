@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from _lakehouse import DAG_DEFAULTS, SILVER_ASSETS, spark_job
+from _lakehouse import DAG_DEFAULTS, DAILY_FEEDS, SILVER_ASSETS, spark_job
 from airflow.sdk import DAG
 
 MINUTES = int(os.environ.get("LAKEHOUSE_CATCHUP_MINUTES", "15"))
@@ -46,9 +46,9 @@ with DAG(
     **DAG_DEFAULTS,
     tags=["lakehouse", "spark", "kafka"],
 ) as dag:
-    # Web events and API ticks are caught up by their own DAGs (lakehouse_feeds.py): two
+    # The other feeds are caught up by their own DAGs (lakehouse_feeds.py): two
     # runs must never share a dataset's checkpoint.
-    datasets = ("access_logs", "product_views")
+    datasets = DAILY_FEEDS
     stream = spark_job(
         "stream_availablenow", "stream_kafka",
         ["--trigger", "availableNow", *(a for d in datasets for a in ("--dataset", d))], timeout_minutes=60,

@@ -25,6 +25,7 @@ import sys
 from importlib import import_module
 
 from lakehouse.config import ConfigError
+from lakehouse.feeds import FEEDS
 
 # subcommand -> (module with main(argv), one-line help)
 COMMANDS = {
@@ -34,11 +35,8 @@ COMMANDS = {
     "ingest-mongo": ("lakehouse.jobs.ingest_mongo", "backfill a MongoDB product-view collection into bronze (resumable, exactly once)"),
     "mirror": ("lakehouse.jobs.mirror", "mirror a remote Kafka topic (SASL) of product views into our product-views topic"),
     "silver": (None, "bronze -> silver + quarantine for one dataset (--dataset)"),
-    "silver-access-logs": ("lakehouse.jobs.silver_access_logs", "bronze access logs -> silver"),
-    "silver-product-views": ("lakehouse.jobs.silver_product_views", "bronze product views -> silver"),
-    "silver-web-events": ("lakehouse.jobs.silver_web_events", "bronze web events -> silver"),
-    "silver-api-ticks": ("lakehouse.jobs.silver_api_ticks", "bronze API ticks -> silver"),
-    "silver-ip-events": ("lakehouse.jobs.silver_ip_events", "bronze IP sightings -> silver"),
+    **{feed.silver_command: (f"lakehouse.jobs.silver_{name}", f"bronze {name.replace('_', ' ')} -> silver")
+       for name, feed in FEEDS.items()},  # fmt: skip
     "gold": ("lakehouse.jobs.gold_daily", "silver -> gold daily aggregates (touched dates only)"),
     "export": ("lakehouse.jobs.export_gold", "gold -> PostgreSQL/SQLite, one transaction per date"),
     "stream": ("lakehouse.jobs.stream_kafka", "Kafka topics -> bronze Delta tables (Structured Streaming)"),
@@ -53,7 +51,7 @@ COMMANDS = {
     "bench": ("lakehouse_dev.bench", "benchmark the batch against the engine's text->Parquet ceiling"),
     "samples": ("lakehouse_dev.samples", "generate synthetic access logs / product views"),
 }
-SILVER = {d: f"silver-{d.replace('_', '-')}" for d in ("access_logs", "product_views", "web_events", "api_ticks", "ip_events")}
+SILVER = {name: feed.silver_command for name, feed in FEEDS.items()}
 
 
 def usage() -> str:

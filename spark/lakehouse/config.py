@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from lakehouse.feeds import FEEDS
+
 PROFILES = ("local", "services", "cluster", "compose")
 ENV_PREFIX = "LAKEHOUSE_"
 
@@ -117,7 +119,7 @@ class PollConfig:
 IP_EVENT_SINKS = ("auto", "landing", "kafka")
 # The feeds whose producer (a file drop, the poller, the collector) lands either files or
 # Kafka records: one setting each decides both where it lands and where bronze reads.
-FEED_SETTINGS = {"web_events": "web_events.source", "api_ticks": "poll.sink", "ip_events": "ip_events.sink"}
+FEED_SETTINGS = {name: feed.landing_setting for name, feed in FEEDS.items() if feed.landing_setting}
 
 
 def _landing_or_kafka(raw: dict, key: str, profile: str) -> str:

@@ -160,6 +160,10 @@ def test_an_unreadable_s3_warehouse_leaves_the_pipeline_figures_out(config, tmp_
         ("3/4 gold", "endpoint_daily_rows", ("gold", "", "endpoint_daily_rows")),
         ("3/4 gold", "product_views_daily_rows", ("gold", "", "product_views_daily_rows")),
         ("3/4 gold", "product_views_dates_refreshed", ("gold", "product_views", "dates_refreshed")),
+        # every registered feed, not only the first two
+        ("silver-web-events", "written", ("silver", "web_events", "written")),
+        ("bronze", "ip_events_lines", ("bronze", "ip_events", "lines")),
+        ("3/4 gold", "api_ticks_dates_refreshed", ("gold", "api_ticks", "dates_refreshed")),
     ],
 )
 def test_job_names_and_count_keys_give_stage_dataset_and_count(job, key, expected):

@@ -19,11 +19,11 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from lakehouse.feeds import NAMES
 from lakehouse.io.job_runs import JobRunRow
 
-# The datasets job names and count keys mention (as in jobs/stream_query.DATASETS, which
-# imports Spark).
-DATASETS = ("access_logs", "product_views")
+# The datasets job names and count keys mention: every registered feed.
+DATASETS = NAMES
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

@@ -32,6 +32,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.config import Config
+from lakehouse.feeds import NAMES
 from lakehouse.io import delta, delta_merge
 from lakehouse.jobs.runtime import JobRun, run_job, timed
 from lakehouse.transforms import ip_events, web_windows
@@ -50,7 +51,7 @@ REPORT_DATES_SCHEMA = T.StructType(
 
 
 # Silver tables gold is built from, in the order they are refreshed.
-SOURCES = ("access_logs", "product_views", "web_events", "api_ticks", "ip_events")
+SOURCES = NAMES
 
 
 def tables_from(source: str) -> list[str]:

@@ -28,6 +28,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.config import Config
+from lakehouse.feeds import NAMES
 from lakehouse.io import delta, files, staging
 from lakehouse.jobs.runtime import JobRun, run_job
 from lakehouse.transforms import file_identity
@@ -35,7 +36,7 @@ from lakehouse.transforms.bronze import BRONZE_PROPERTIES, from_file_lines
 
 log = logging.getLogger("lakehouse.ingest")
 
-DATASETS = ("access_logs", "product_views", "web_events", "api_ticks", "ip_events")
+DATASETS = NAMES  # every registered feed can arrive as files
 
 ERRORS_SCHEMA = T.StructType(
     [

@@ -28,12 +28,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config import Config
+from lakehouse.feeds import NAMES
 from lakehouse.io import files, kafka
 from lakehouse.jobs.runtime import JobRun, run_job
 
 log = logging.getLogger("lakehouse.produce")
 
-DATASETS = ("access_logs", "product_views", "web_events", "api_ticks", "ip_events")
+DATASETS = NAMES
 
 
 NEW_TOPIC_PARTITIONS = 2  # a topic named by --topic that does not exist yet (the stack's own have 2)

@@ -16,15 +16,16 @@ from pyspark.sql import types as T
 from pyspark.sql.streaming import StreamingQuery
 
 from lakehouse.config import Config
+from lakehouse.feeds import FEEDS, NAMES
 from lakehouse.io import delta, kafka
 from lakehouse.transforms import bronze
 
 log = logging.getLogger("lakehouse.stream")
 
-DATASETS = ("access_logs", "product_views", "web_events", "api_ticks", "ip_events")
-# What `lakehouse stream` and `batch --from-kafka` read when no dataset is named: the two
+DATASETS = NAMES
+# What `lakehouse stream` and `batch --from-kafka` read when no dataset is named: the
 # feeds every deployment has; the others are streamed when named (`--dataset web_events`).
-DEFAULT_DATASETS = ("access_logs", "product_views")
+DEFAULT_DATASETS = tuple(name for name, feed in FEEDS.items() if feed.streamed_by_default)
 GAPS_SCHEMA = T.StructType(
     [
         T.StructField("dataset", T.StringType()),

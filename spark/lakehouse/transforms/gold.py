@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from lakehouse.feeds import FEEDS
 from lakehouse.transforms import api_ticks, web_windows
 from lakehouse.transforms.records import DIRECT_REFERRER, require_columns, url_host
 
@@ -155,22 +156,25 @@ class GoldParams:
     session_gap_seconds: int = 60
 
 
-# gold table -> (silver source, builder(silver rows, params))
-GOLD_TABLES = {
-    "product_views_daily": ("product_views", lambda df, _p: product_views_daily(df)),
-    "country_views_daily": ("product_views", lambda df, _p: country_views_daily(df)),
-    "referrer_views_daily": ("product_views", lambda df, _p: referrer_views_daily(df)),
-    "endpoint_daily": ("access_logs", lambda df, _p: endpoint_daily(df)),
-    "top_ips_daily": ("access_logs", lambda df, p: top_ips_daily(df, p.top_ips_per_day)),
-    "traffic_daily": ("access_logs", lambda df, _p: traffic_daily(df)),
-    "agent_daily": ("access_logs", lambda df, _p: agent_daily(df)),
-    "request_country_daily": ("access_logs", lambda df, _p: request_country_daily(df)),
-    "request_referrer_daily": ("access_logs", lambda df, _p: request_referrer_daily(df)),
-    "traffic_5min": ("web_events", lambda df, _p: web_windows.traffic_5min(df)),
-    "traffic_5min_referrer": ("web_events", lambda df, _p: web_windows.traffic_5min_referrer(df)),
-    "sessions": ("web_events", lambda df, p: web_windows.sessions(df, p.session_gap_seconds)),
-    "api_daily_summary": ("api_ticks", lambda df, _p: api_ticks.api_daily_summary(df)),
+# gold table -> builder(silver rows, params); which feed's silver rows: the registry's.
+BUILDERS = {
+    "product_views_daily": lambda df, _p: product_views_daily(df),
+    "country_views_daily": lambda df, _p: country_views_daily(df),
+    "referrer_views_daily": lambda df, _p: referrer_views_daily(df),
+    "endpoint_daily": lambda df, _p: endpoint_daily(df),
+    "top_ips_daily": lambda df, p: top_ips_daily(df, p.top_ips_per_day),
+    "traffic_daily": lambda df, _p: traffic_daily(df),
+    "agent_daily": lambda df, _p: agent_daily(df),
+    "request_country_daily": lambda df, _p: request_country_daily(df),
+    "request_referrer_daily": lambda df, _p: request_referrer_daily(df),
+    "traffic_5min": lambda df, _p: web_windows.traffic_5min(df),
+    "traffic_5min_referrer": lambda df, _p: web_windows.traffic_5min_referrer(df),
+    "sessions": lambda df, p: web_windows.sessions(df, p.session_gap_seconds),
+    "api_daily_summary": lambda df, _p: api_ticks.api_daily_summary(df),
 }
+# gold table -> (silver source, builder), in the registry's order (a table registered
+# without a builder fails here, at import).
+GOLD_TABLES = {table: (feed.name, BUILDERS[table]) for feed in FEEDS.values() for table in feed.gold_tables}
 
 PRIMARY_KEYS = {
     "product_views_daily": ("report_date", "product_id"),
@@ -191,9 +195,7 @@ PRIMARY_KEYS = {
 # Gold tables kept current per key rather than replaced per report date: `lakehouse gold`
 # upserts the keys new silver rows touch, the export upserts them by key.
 # table -> (silver source, key columns)
-CURRENT_TABLES = {
-    "ip_geolocation": ("ip_events", ("ip",)),
-}
+CURRENT_TABLES = {table: (feed.name, keys) for feed in FEEDS.values() for table, keys in feed.current_tables}
 
 
 # The silver columns each source's gold tables read.

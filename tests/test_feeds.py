@@ -1,0 +1,71 @@
+"""Every command knows every registered feed (spark/lakehouse/feeds.py): a feed added to
+the registry and forgotten by one of them fails here, naming it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from lakehouse import cli
+from lakehouse.api.metrics import job_and_dataset
+from lakehouse.config import FEED_SETTINGS, load_config, project_root
+from lakehouse.feeds import FEEDS, NAMES, feed
+from lakehouse.jobs import bronze_feed, gold_daily, ingest_files, produce, stream_kafka
+from lakehouse.transforms.gold import CURRENT_TABLES, GOLD_TABLES, PRIMARY_KEYS, SILVER_INPUTS
+
+EXPECTED = ("access_logs", "product_views", "web_events", "api_ticks", "ip_events")
+
+
+def choices_in_help(main, option: str, capsys) -> set[str]:
+    """The values `main --help` offers for `option` (argparse prints them as {a,b,c})."""
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    found = re.search(re.escape(option) + r" \{([^}]*)\}", text)
+    assert found, text
+    return set(found.group(1).split(","))
+
+
+def test_the_registry_holds_the_five_feeds_and_names_an_unknown_one():
+    assert NAMES == EXPECTED
+    with pytest.raises(ValueError, match="unknown dataset 'clicks': expected one of access_logs, product_views"):
+        feed("clicks")
+
+
+@pytest.mark.parametrize(
+    ("main", "option"),
+    [(ingest_files.main, "--dataset"), (stream_kafka.main, "--dataset"), (produce.main, "--dataset"),
+     (gold_daily.main, "--source")],  # fmt: skip
+    ids=["ingest", "stream", "produce", "gold"],
+)
+def test_each_job_takes_every_feed(main, option, capsys):
+    assert choices_in_help(main, option, capsys) == set(EXPECTED)
+
+
+def test_bronze_takes_every_feed_that_lands_either_way(capsys):
+    assert choices_in_help(bronze_feed.main, "--dataset", capsys) == {"web_events", "api_ticks", "ip_events"}
+    assert FEED_SETTINGS == {"web_events": "web_events.source", "api_ticks": "poll.sink", "ip_events": "ip_events.sink"}
+
+
+def test_every_feed_has_a_silver_command_a_topic_and_synthetic_records():
+    config = load_config(profile="local", environ={})
+    for name in EXPECTED:
+        module, _help = cli.COMMANDS[FEEDS[name].silver_command]
+        assert module == f"lakehouse.jobs.silver_{name}"
+        assert config.kafka.topics[name]
+        assert name in produce.SYNTHETIC
+        assert job_and_dataset(FEEDS[name].silver_command, "written") == ("silver", name, "written")
+
+
+def test_every_gold_table_has_a_builder_keys_its_inputs_and_a_sql_table():
+    ddl = (project_root() / "conf" / "sql" / "gold_tables.sql").read_text()
+    by_date = {t for f in FEEDS.values() for t in f.gold_tables}
+    current = {t for f in FEEDS.values() for t, _keys in f.current_tables}
+    assert set(GOLD_TABLES) == by_date and set(CURRENT_TABLES) == current == {"ip_geolocation"}
+    assert len(by_date) == 13
+    for table in by_date | current:
+        assert f"CREATE TABLE IF NOT EXISTS {table} (" in ddl, table
+    for table, (source, _build) in GOLD_TABLES.items():
+        assert PRIMARY_KEYS[table][0] == "report_date" and source in SILVER_INPUTS, table
