@@ -32,6 +32,9 @@ class Feed:
     incoming_file: str | None = None
     # Streamed by `lakehouse stream` when no dataset is named.
     streamed_by_default: bool = False
+    # What keys its Kafka records (so each client's records stay in order on one
+    # partition): a JSON path in the record, or FIRST_WORD for a text line.
+    kafka_key: str = "$.ip"
 
     @property
     def silver_command(self) -> str:
@@ -41,6 +44,8 @@ class Feed:
     def all_gold_tables(self) -> tuple[str, ...]:
         return self.gold_tables + tuple(t for t, _keys in self.current_tables)
 
+
+FIRST_WORD = "first word"  # an access-log line's client address
 
 FEEDS: dict[str, Feed] = {
     feed.name: feed
@@ -52,6 +57,7 @@ FEEDS: dict[str, Feed] = {
                          "request_country_daily", "request_referrer_daily"),  # fmt: skip
             incoming_file="access.log",
             streamed_by_default=True,
+            kafka_key=FIRST_WORD,
         ),
         Feed(
             "product_views",
@@ -59,6 +65,7 @@ FEEDS: dict[str, Feed] = {
             gold_tables=("product_views_daily", "country_views_daily", "referrer_views_daily"),
             incoming_file="product_views.jsonl",
             streamed_by_default=True,
+            kafka_key="$.device_id",
         ),
         Feed(
             "web_events",
@@ -71,6 +78,7 @@ FEEDS: dict[str, Feed] = {
             "ticks of a polled JSON HTTP API (`lakehouse poll`)",
             gold_tables=("api_daily_summary",),
             landing_setting="poll.sink",
+            kafka_key="$.symbol",
         ),
         Feed(
             "ip_events",

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lakehouse import feeds
 from lakehouse.config import Config
 from lakehouse.io import files
 
@@ -259,14 +260,11 @@ def keyed(df: DataFrame, dataset: str) -> DataFrame:
     order on one partition); a record without one gets no key (spread round-robin)."""
     value = F.col("value")
     text = value.cast("string")
-    if dataset == "access_logs":
+    path = feeds.feed(dataset).kafka_key
+    if path == feeds.FIRST_WORD:
         key = F.nullif(F.substring_index(text, " ", 1), F.lit(""))
-    elif dataset in ("web_events", "ip_events"):
-        key = F.get_json_object(text, "$.ip")
-    elif dataset == "api_ticks":
-        key = F.get_json_object(text, "$.symbol")
     else:
-        key = F.get_json_object(text, "$.device_id")
+        key = F.get_json_object(text, path)
     return df.select(key.alias("key"), value.alias("value"))
 
 

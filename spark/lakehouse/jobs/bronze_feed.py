@@ -29,13 +29,14 @@ log = logging.getLogger("lakehouse.bronze")
 
 def source_of(config: Config, dataset: str) -> tuple[str, str | None]:
     """(`landing` or `kafka`, the landing file or folder) of a feed, as its setting says."""
-    if dataset == "web_events":
-        return config.web_events.source, str(config.web_events.landing) if config.web_events.landing else None
-    if dataset == "api_ticks":
-        return config.poll.sink, str(config.poll.landing)
-    if dataset == "ip_events":
-        return config.ip_events.sink, str(config.ip_events.landing) if config.ip_events.landing else None
-    raise ValueError(f"unknown feed {dataset!r}: expected one of {', '.join(FEED_SETTINGS)}")
+    if dataset not in FEED_SETTINGS:
+        raise ValueError(f"unknown feed {dataset!r}: expected one of {', '.join(FEED_SETTINGS)}")
+    # The setting `<section>.<key>` (the registry's landing_setting) sits beside its
+    # section's `landing` folder: web_events.source + web_events.landing, poll.sink + poll.landing.
+    section, key = FEED_SETTINGS[dataset].split(".")
+    settings = getattr(config, section)
+    landing = settings.landing
+    return getattr(settings, key), str(landing) if landing else None
 
 
 def land(spark: SparkSession, config: Config, dataset: str, run: JobRun) -> int:
