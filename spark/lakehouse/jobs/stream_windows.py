@@ -58,7 +58,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.streaming import StreamingQuery
@@ -69,6 +69,13 @@ from lakehouse.jobs.runtime import JobRun, run_job, timed
 from lakehouse.transforms import privacy as privacy_transform
 from lakehouse.transforms import web_windows
 from lakehouse.transforms.gold import PRIMARY_KEYS
+from lakehouse.transforms.stream_windows import (
+    between_watermarks,
+    late_counts,
+    micros,
+    processed_messages,
+    window_end_us,
+)
 
 log = logging.getLogger("lakehouse.stream_windows")
 
@@ -90,66 +97,6 @@ STATE_SCHEMA = T.StructType(
         T.StructField("recorded_at", T.TimestampType()),
     ]
 )
-
-
-# --- pure column logic of the watermark rules -------------------------------------------
-
-
-def micros(ts: Column) -> Column:
-    """A timestamp as epoch microseconds (the watermark's unit: no time-zone conversions)."""
-    return F.unix_micros(ts)
-
-
-def window_start_us(ts: Column) -> Column:
-    """Start (epoch microseconds) of the UTC 5-minute window `[start, end)` of an event time,
-    aligned as `transforms.web_windows` aligns them."""
-    size = web_windows.WINDOW_SECONDS * 1_000_000
-    return F.floor(micros(ts) / size).cast("bigint") * size
-
-
-def window_end_us(ts: Column) -> Column:
-    return window_start_us(ts) + F.lit(web_windows.WINDOW_SECONDS * 1_000_000)
-
-
-def between_watermarks(us: Column, low: int | None, high: int | None) -> Column:
-    """`low < us <= high` (no lower bound before the first watermark; nothing without `high`)."""
-    if high is None:
-        return F.lit(False)
-    inside = us <= F.lit(high)
-    return inside if low is None else inside & (us > F.lit(low))
-
-
-def late_counts(late: DataFrame, updated_by: str) -> DataFrame:
-    """Late events per (report_date, 5-minute window, host), tagged with the batch adding them."""
-    start = F.timestamp_micros(window_start_us(F.col("event_ts")))
-    return (
-        late.groupBy(
-            F.to_date(start).alias("report_date"),
-            start.alias("window_start"),
-            F.timestamp_micros(window_end_us(F.col("event_ts"))).alias("window_end"),
-            "host",
-        )
-        .agg(F.count(F.lit(1)).alias("late_events"))
-        .withColumn("updated_by", F.lit(updated_by))
-        .withColumn("updated_at", F.current_timestamp())
-    )
-
-
-def processed_messages(events: DataFrame) -> DataFrame:
-    """Kafka (key, value) of the processed-events topic: JSON per event, keyed by ip."""
-    body = F.struct(
-        "event_id",
-        "ip",
-        "host",
-        "url",
-        "referrer_host",
-        F.date_format("event_ts", "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'").alias("event_time"),
-        "country",
-    )
-    # Explicit nulls (a direct visit, an IP not located): every message has every field.
-    return events.select(
-        F.col("ip").alias("key"), F.to_json(body, {"ignoreNullFields": "false"}).alias("value")
-    )
 
 
 # --- state ------------------------------------------------------------------------------
