@@ -92,9 +92,9 @@ def export_asset(table: str) -> Asset:
 
 
 def _feed_registry() -> dict:
-    """The feed registry (spark/lakehouse/feeds.py, plain data), loaded by its path: the DAG
+    """The feed registry (spark/lakehouse/feeds/__init__.py, plain data), loaded by its path: the DAG
     files do not import the lakehouse package (Airflow's venv holds no Spark)."""
-    path = LAKEHOUSE_HOME / "spark" / "lakehouse" / "feeds.py"
+    path = LAKEHOUSE_HOME / "spark" / "lakehouse" / "feeds" / "__init__.py"
     spec = importlib.util.spec_from_file_location("lakehouse_feed_registry", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclass looks itself up there

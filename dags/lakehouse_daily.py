@@ -108,7 +108,7 @@ with DAG(
             ["--dataset", name, "--path", f"{INCOMING}/{setting(name)}", "--within", INCOMING_ROOT],
             timeout_minutes=30,
         )  # fmt: skip
-        silvers.append(spark_job(f"silver_{name}", f"silver_{name}", [], timeout_minutes=60, outlets=[SILVER_ASSETS[name]]))
+        silvers.append(spark_job(f"silver_{name}", "silver", ["--dataset", name], timeout_minutes=60, outlets=[SILVER_ASSETS[name]]))
         ingest >> silvers[-1]
     # The other feeds have DAGs of their own (lakehouse_feeds.py).
     sources = [arg for name in DAILY_FEEDS for arg in ("--source", name)]

@@ -64,7 +64,7 @@ for feed in HOURLY_FEEDS:
         **DAG_DEFAULTS,
         tags=["lakehouse", "spark", feed],
     ):
-        bronze_task(feed) >> spark_job(f"silver_{feed}", f"silver_{feed}", [], timeout_minutes=45, outlets=[SILVER_ASSETS[feed]])
+        bronze_task(feed) >> spark_job(f"silver_{feed}", "silver", ["--dataset", feed], timeout_minutes=45, outlets=[SILVER_ASSETS[feed]])
 
     with DAG(
         dag_id=f"lakehouse_{feed}_daily",

@@ -53,5 +53,5 @@ with DAG(
         "stream_availablenow", "stream_kafka",
         ["--trigger", "availableNow", *(a for d in datasets for a in ("--dataset", d))], timeout_minutes=60,
     )
-    silver = [spark_job(f"silver_{d}", f"silver_{d}", [], timeout_minutes=60, outlets=[SILVER_ASSETS[d]]) for d in datasets]
+    silver = [spark_job(f"silver_{d}", "silver", ["--dataset", d], timeout_minutes=60, outlets=[SILVER_ASSETS[d]]) for d in datasets]
     stream >> silver

@@ -28,9 +28,10 @@ import pytest
 
 from lakehouse.config import load_config, project_root
 from lakehouse.executor_env import archive_path
+from lakehouse.feeds.access_logs import silver as silver_access_logs
 from lakehouse.io import delta
 from lakehouse.io import kafka as kafka_io
-from lakehouse.jobs import ingest_files, silver_access_logs
+from lakehouse.jobs import ingest_files
 from lakehouse.jobs.runtime import JobRun
 from lakehouse.session import configure_s3a
 from lakehouse_dev.services import kafka

@@ -1,4 +1,4 @@
-"""Every command knows every registered feed (spark/lakehouse/feeds.py): a feed added to
+"""Every command knows every registered feed (spark/lakehouse/feeds/__init__.py): a feed added to
 the registry and forgotten by one of them fails here, naming it."""
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def test_every_feed_has_a_silver_command_a_topic_and_synthetic_records():
     config = load_config(profile="local", environ={})
     for name in EXPECTED:
         module, _help = cli.COMMANDS[FEEDS[name].silver_command]
-        assert module == f"lakehouse.jobs.silver_{name}"
+        assert module == f"lakehouse.feeds.{name}.silver"
         assert config.kafka.topics[name]
         assert name in produce.SYNTHETIC
         assert job_and_dataset(FEEDS[name].silver_command, "written") == ("silver", name, "written")

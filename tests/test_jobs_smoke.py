@@ -5,13 +5,15 @@ import importlib
 import pytest
 
 from lakehouse.cli import COMMANDS, main
+from lakehouse.feeds import NAMES
 
-JOBS = ["ingest_files", "silver_access_logs", "silver_product_views", "gold_daily", "export_gold", "batch", "report"]
+JOBS = ["lakehouse.jobs." + j for j in ("ingest_files", "silver", "gold_daily", "export_gold", "batch", "report")]
+JOBS += [f"lakehouse.feeds.{feed}.silver" for feed in NAMES]
 
 
 @pytest.mark.parametrize("job", JOBS)
 def test_job_module_has_main_and_a_docstring_with_its_command(job):
-    module = importlib.import_module(f"lakehouse.jobs.{job}")
+    module = importlib.import_module(job)
     assert callable(module.main)
     assert "lakehouse " in module.__doc__ or "spark-submit" in module.__doc__
 
@@ -27,9 +29,11 @@ def test_cli_help_and_unknown_command(capsys):
     assert main(["nope"]) == 2
 
 
-def test_silver_needs_a_dataset(capsys):
+def test_silver_needs_a_registered_dataset(capsys):
     assert main(["silver"]) == 2
-    assert "--dataset" in capsys.readouterr().err
+    assert "--dataset access_logs|product_views|web_events|api_ticks|ip_events is required" in capsys.readouterr().err
+    assert main(["silver", "--dataset", "clicks"]) == 2
+    assert "unknown dataset 'clicks': expected one of access_logs, product_views" in capsys.readouterr().err
 
 
 def test_a_bad_log_format_stops_the_batch_before_it_writes(monkeypatch, tmp_path, capsys):

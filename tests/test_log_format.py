@@ -1,6 +1,6 @@
 import re
 
-from lakehouse.transforms.log_format import COMBINED, COMMON, compile_log_format
+from lakehouse.feeds.access_logs.log_format import COMBINED, COMMON, compile_log_format
 
 LINE = '203.0.113.9 - frank [10/Oct/2000:13:55:36 -0700] "GET /a.gif?x=1 HTTP/1.0" 200 2326 "http://ex.com/" "Mozilla/4.08 \\"q\\""'
 

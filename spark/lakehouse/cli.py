@@ -34,8 +34,8 @@ COMMANDS = {
     "bronze": ("lakehouse.jobs.bronze_feed", "a feed's new records into bronze from where its producer lands them (web events, API ticks, IPs)"),
     "ingest-mongo": ("lakehouse.jobs.ingest_mongo", "backfill a MongoDB product-view collection into bronze (resumable, exactly once)"),
     "mirror": ("lakehouse.jobs.mirror", "mirror a remote Kafka topic (SASL) of product views into our product-views topic"),
-    "silver": (None, "bronze -> silver + quarantine for one dataset (--dataset)"),
-    **{feed.silver_command: (f"lakehouse.jobs.silver_{name}", f"bronze {name.replace('_', ' ')} -> silver")
+    "silver": ("lakehouse.jobs.silver", "bronze -> silver + quarantine for one dataset (--dataset)"),
+    **{feed.silver_command: (f"lakehouse.feeds.{name}.silver", f"bronze {name.replace('_', ' ')} -> silver")
        for name, feed in FEEDS.items()},  # fmt: skip
     "gold": ("lakehouse.jobs.gold_daily", "silver -> gold daily aggregates (touched dates only)"),
     "export": ("lakehouse.jobs.export_gold", "gold -> PostgreSQL/SQLite, one transaction per date"),
@@ -51,7 +51,6 @@ COMMANDS = {
     "bench": ("lakehouse_dev.bench", "benchmark the batch against the engine's text->Parquet ceiling"),
     "samples": ("lakehouse_dev.samples", "generate synthetic access logs / product views"),
 }
-SILVER = {name: feed.silver_command for name, feed in FEEDS.items()}
 
 
 def usage() -> str:
@@ -67,16 +66,6 @@ def main(argv: list[str] | None = None) -> int:
         print(usage())
         return 0
     command, rest = args[0], args[1:]
-    if command == "silver":
-        if "--dataset" not in rest or rest.index("--dataset") + 1 >= len(rest):
-            print("lakehouse silver: --dataset access_logs|product_views|web_events|api_ticks|ip_events is required", file=sys.stderr)
-            return 2
-        i = rest.index("--dataset")
-        dataset = rest[i + 1]
-        if dataset not in SILVER:
-            print(f"lakehouse silver: unknown dataset {dataset!r}", file=sys.stderr)
-            return 2
-        command, rest = SILVER[dataset], rest[:i] + rest[i + 2 :]
     if command not in COMMANDS:
         print(f"lakehouse: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         return 2

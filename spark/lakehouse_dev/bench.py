@@ -67,8 +67,8 @@ def _silver_floor(spark, config, work: Path) -> tuple[float, float]:
     the silver job itself, so the gap between these and the silver stage is the cost of
     silver's own work (quarantine, dedupe, enrichment, fallback, staging).
     """
-    from lakehouse.jobs.silver_access_logs import GEO_COLUMNS, make_parse
-    from lakehouse.transforms.access_logs import SILVER_COLUMNS
+    from lakehouse.feeds.access_logs.parse import SILVER_COLUMNS
+    from lakehouse.feeds.access_logs.silver import GEO_COLUMNS, make_parse
     from lakehouse.transforms.enrich import UA_SCHEMA
 
     _, parse = make_parse(config)

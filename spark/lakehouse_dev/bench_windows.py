@@ -1,4 +1,4 @@
-"""Benchmark: the web-event windows and sessions (`transforms.web_windows`) on N generated events.
+"""Benchmark: the web-event windows and sessions (`feeds.web_events.windows`) on N generated events.
 
     python -m lakehouse_dev.bench_windows                 # 2,000,000 events
     python -m lakehouse_dev.bench_windows -n 200000 --keep
@@ -22,7 +22,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.config import load_config, project_root
-from lakehouse.transforms import web_windows
+from lakehouse.feeds.web_events import windows as web_windows
 from lakehouse.transforms.records import url_host
 from lakehouse_dev import samples
 

@@ -15,9 +15,10 @@ import pytest
 from bson import ObjectId
 from pyspark.sql import functions as F
 
+from lakehouse.feeds.product_views import silver as silver_product_views
 from lakehouse.io import delta, mongo
 from lakehouse.io.mongo import MongoSource, MongoSourceError
-from lakehouse.jobs import ingest_mongo, silver_product_views
+from lakehouse.jobs import ingest_mongo
 from lakehouse.jobs.ingest_files import ingest as ingest_files
 from lakehouse.jobs.runtime import JobRun
 from tests.conftest import free_ports

@@ -158,8 +158,9 @@ def test_in_the_local_profile_the_collector_lands_files_where_the_hourly_dags_br
     """One setting (`ip_events.sink`, auto: landing here) decides both sides."""
     from dataclasses import replace
 
+    from lakehouse.feeds.ip_events import silver as silver_ip_events
     from lakehouse.io.ip_sink import sink_from
-    from lakehouse.jobs import bronze_feed, silver_ip_events
+    from lakehouse.jobs import bronze_feed
     from lakehouse.jobs.runtime import JobRun
 
     config = replace(warehouse_config, ip_events=replace(warehouse_config.ip_events, landing=tmp_path / "landing", roll_seconds=0.01))

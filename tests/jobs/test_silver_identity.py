@@ -8,8 +8,10 @@ import maxminddb
 import pytest
 from pyspark.sql import functions as F
 
+from lakehouse.feeds.access_logs import silver as silver_access_logs
+from lakehouse.feeds.product_views import silver as silver_product_views
 from lakehouse.io import delta, geoip
-from lakehouse.jobs import gold_daily, ingest_files, silver_access_logs, silver_product_views
+from lakehouse.jobs import gold_daily, ingest_files
 from lakehouse.jobs.runtime import JobRun
 
 pytestmark = pytest.mark.slow  # whole jobs on Spark: seconds each (make test, not test-fast)

@@ -21,9 +21,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from lakehouse.config import project_root
+from lakehouse.feeds.product_views import silver as silver_product_views
 from lakehouse.io import delta, files
 from lakehouse.io import kafka as kafka_io
-from lakehouse.jobs import silver_product_views
 from lakehouse.jobs.runtime import JobRun
 from lakehouse.jobs.stream_kafka import StreamOptions, run_streams
 from lakehouse_dev.services import kafka

@@ -7,8 +7,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from lakehouse.feeds.api_ticks import silver as silver_api_ticks
 from lakehouse.io import delta, kafka
-from lakehouse.jobs import export_gold, gold_daily, poll, silver_api_ticks
+from lakehouse.jobs import export_gold, gold_daily, poll
 from lakehouse.jobs.runtime import JobRun
 from lakehouse.jobs.stream_kafka import StreamOptions, run_streams
 from tests.streaming.conftest import bronze_offsets, stack_config, use_stack

@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import pytest
 
+from lakehouse.feeds.access_logs import silver as silver_access_logs
+from lakehouse.feeds.product_views import silver as silver_product_views
 from lakehouse.io import delta, kafka
-from lakehouse.jobs import (
-    export_gold,
-    gold_daily,
-    produce,
-    silver_access_logs,
-    silver_product_views,
-)
+from lakehouse.jobs import export_gold, gold_daily, produce
 from lakehouse.jobs.runtime import JobRun
 from lakehouse.jobs.stream_kafka import StreamOptions, run_streams
 from tests.conftest import SAMPLES

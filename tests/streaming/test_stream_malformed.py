@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import functions as F
 
+from lakehouse.feeds.access_logs import silver as silver_access_logs
+from lakehouse.feeds.product_views import silver as silver_product_views
 from lakehouse.io import delta, kafka
-from lakehouse.jobs import silver_access_logs, silver_product_views
 from lakehouse.jobs.runtime import JobRun
 from lakehouse.jobs.stream_kafka import StreamOptions, run_streams
 from tests.streaming.conftest import stack_config, use_stack

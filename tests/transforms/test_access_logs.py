@@ -7,8 +7,8 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from lakehouse.transforms.access_logs import access_log_rows, with_request_parts
-from lakehouse.transforms.log_format import COMBINED, compile_log_format
+from lakehouse.feeds.access_logs.log_format import COMBINED, compile_log_format
+from lakehouse.feeds.access_logs.parse import access_log_rows, with_request_parts
 from tests.conftest import bronze_rows
 
 INGESTED = datetime(2024, 3, 5, 0, 0, 0)

@@ -7,7 +7,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from lakehouse.transforms.api_ticks import (
+from lakehouse.feeds.api_ticks.parse import (
     TickFields,
     api_daily_summary,
     api_tick_rows,

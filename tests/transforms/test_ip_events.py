@@ -7,7 +7,7 @@ from datetime import date, datetime
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from lakehouse.transforms.ip_events import canonical_ip_text, ip_event_rows, ip_geolocation
+from lakehouse.feeds.ip_events.parse import canonical_ip_text, ip_event_rows, ip_geolocation
 from tests.conftest import bronze_rows
 
 INGESTED = datetime(2024, 3, 5)

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from pyspark.sql import types as T
 
+from lakehouse.feeds.product_views.parse import product_view_rows
 from lakehouse.transforms.mirror import mirror_records
-from lakehouse.transforms.product_views import product_view_rows
 from tests.conftest import bronze_rows
 
 SOURCE_SCHEMA = T.StructType(

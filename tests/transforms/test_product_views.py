@@ -6,7 +6,7 @@ from datetime import date, datetime
 import pytest
 from chispa import assert_df_equality
 
-from lakehouse.transforms.product_views import product_view_rows
+from lakehouse.feeds.product_views.parse import product_view_rows
 from tests.conftest import bronze_rows
 
 INGESTED = datetime(2024, 3, 5)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from lakehouse.transforms.access_logs import access_log_rows
-from lakehouse.transforms.log_format import COMBINED, compile_log_format
+from lakehouse.feeds.access_logs.log_format import COMBINED, compile_log_format
+from lakehouse.feeds.access_logs.parse import access_log_rows
 from lakehouse.transforms.silver import valid_rows
 
 

@@ -7,7 +7,7 @@ from datetime import date, datetime
 import pytest
 from chispa import assert_df_equality
 
-from lakehouse.transforms.web_events import SILVER_COLUMNS, url_path, web_event_rows
+from lakehouse.feeds.web_events.parse import SILVER_COLUMNS, url_path, web_event_rows
 from tests.conftest import bronze_rows
 
 INGESTED = datetime(2024, 3, 5)

@@ -5,8 +5,8 @@ from datetime import date, datetime, timedelta
 import pytest
 from chispa import assert_df_equality
 
-from lakehouse.transforms import gold, web_windows
-from lakehouse.transforms.web_windows import (
+from lakehouse.feeds.web_events import windows as web_windows
+from lakehouse.feeds.web_events.windows import (
     around,
     session_extents,
     sessions,
@@ -14,6 +14,7 @@ from lakehouse.transforms.web_windows import (
     traffic_5min_referrer,
     widen_dates,
 )
+from lakehouse.transforms import gold
 
 D1, D2, D3 = date(2024, 3, 1), date(2024, 3, 2), date(2024, 3, 3)
 

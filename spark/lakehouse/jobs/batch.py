@@ -18,20 +18,13 @@ import argparse
 import logging
 import sys
 import time
+from importlib import import_module
 
 from pyspark.sql import SparkSession
 
 from lakehouse.config import Config
-from lakehouse.jobs import (
-    export_gold,
-    gold_daily,
-    ingest_files,
-    silver_access_logs,
-    silver_api_ticks,
-    silver_ip_events,
-    silver_product_views,
-    silver_web_events,
-)
+from lakehouse.feeds import NAMES
+from lakehouse.jobs import export_gold, gold_daily, ingest_files
 from lakehouse.jobs.runtime import JobRun, run_job
 
 log = logging.getLogger("lakehouse.batch")
@@ -78,11 +71,9 @@ def run_batch(
     # Silver runs for every dataset whatever the inputs: bronze may hold rows that a
     # previous (crashed) run or the Kafka stream landed and silver has not seen yet (a
     # dataset without a bronze table is a no-op).
-    stage("2/4 silver access_logs", lambda run: silver_access_logs.run(spark, config, run))
-    stage("2/4 silver product_views", lambda run: silver_product_views.run(spark, config, run))
-    stage("2/4 silver web_events", lambda run: silver_web_events.run(spark, config, run))
-    stage("2/4 silver api_ticks", lambda run: silver_api_ticks.run(spark, config, run))
-    stage("2/4 silver ip_events", lambda run: silver_ip_events.run(spark, config, run))
+    for name in NAMES:
+        step = import_module(f"lakehouse.feeds.{name}.silver")
+        stage(f"2/4 silver {name}", lambda run, step=step: step.run(spark, config, run))
     stage("3/4 gold", lambda run: gold_daily.run(spark, config, run))
     if export:
         stage("4/4 export", lambda run: export_gold.run(spark, config, run))

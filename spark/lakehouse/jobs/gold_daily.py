@@ -33,9 +33,10 @@ from pyspark.sql import types as T
 
 from lakehouse.config import Config
 from lakehouse.feeds import NAMES
+from lakehouse.feeds.ip_events import parse as ip_events
+from lakehouse.feeds.web_events import windows as web_windows
 from lakehouse.io import delta, delta_merge
 from lakehouse.jobs.runtime import JobRun, run_job, timed
-from lakehouse.transforms import ip_events, web_windows
 from lakehouse.transforms.gold import CURRENT_TABLES, GOLD_TABLES, GoldParams, build_gold
 
 log = logging.getLogger("lakehouse.gold")

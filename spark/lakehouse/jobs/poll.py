@@ -9,7 +9,7 @@ response is sent as it came, minus the ticks already produced, to the Kafka topi
 `kafka.topics.api_ticks` (`--to kafka`, the default of the services, cluster and compose
 profiles) or written as a JSON line into `poll.landing` (`--to landing`, the embedded
 default), which `lakehouse batch --api-ticks <folder>` ingests. Silver explodes responses
-into ticks (`jobs/silver_api_ticks.py`).
+into ticks (`feeds/api_ticks/silver.py`).
 
 A tick is its symbol and time (`poll.symbol_field`, `poll.time_field`: dotted paths).
 It is never produced twice: the keys of recent polls are kept in memory, and the last time

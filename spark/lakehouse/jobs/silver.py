@@ -1,4 +1,7 @@
-"""What both silver jobs share: the incremental read of bronze and the per-batch write.
+"""Silver, for any registered feed: `lakehouse silver --dataset D` (what the DAGs submit,
+`spark-submit spark/lakehouse/jobs/silver.py --dataset D`) runs the feed's silver step
+(`lakehouse.feeds.<D>.silver`), and this module is what those steps share: the incremental
+read of bronze and the per-batch write.
 
 Per bronze micro-batch: parse once into scratch Parquet (`reparse`, the slow parser, redoes only
 the lines the fast one flagged), quarantine the rejected rows, look the batch's distinct
@@ -10,15 +13,18 @@ and append the rest, enriched, to silver.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from importlib import import_module
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.config import Config
+from lakehouse.feeds import NAMES
 from lakehouse.io import delta, dimensions, geoip, staging
 from lakehouse.jobs.check import load_rules
 from lakehouse.jobs.runtime import JobRun, run_job, timed
@@ -264,3 +270,21 @@ def silver_main(dataset: str, run: Callable[[SparkSession, Config, JobRun], None
         run(spark, config, run_log)
 
     return run_job(name, f"Bronze {dataset} -> silver + quarantine.", body, argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`--dataset D [the feed's options]`: the silver step of feed D."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--dataset" not in args or args.index("--dataset") + 1 >= len(args):
+        print(f"lakehouse silver: --dataset {'|'.join(NAMES)} is required", file=sys.stderr)
+        return 2
+    i = args.index("--dataset")
+    dataset, rest = args[i + 1], args[:i] + args[i + 2 :]
+    if dataset not in NAMES:
+        print(f"lakehouse silver: unknown dataset {dataset!r}: expected one of {', '.join(NAMES)}", file=sys.stderr)
+        return 2
+    return import_module(f"lakehouse.feeds.{dataset}.silver").main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

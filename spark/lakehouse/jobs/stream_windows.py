@@ -22,7 +22,7 @@ to, and their aggregation would be a second implementation of the windows. Inste
 `foreachBatch` query keeps its own small state, so that
 
 * streaming equals batch by construction: closed windows and sessions are computed by
-  the same pure functions as the batch gold job (`transforms.web_windows`) over the
+  the same pure functions as the batch gold job (`feeds.web_events.windows`) over the
   events kept in a small "pending" Delta table (events whose window or session is open);
 * late events are never dropped silently: an event is late when its time is before the
   watermark in force when its micro-batch starts; it is counted per window and host;
@@ -64,18 +64,18 @@ from pyspark.sql import types as T
 from pyspark.sql.streaming import StreamingQuery
 
 from lakehouse.config import Config
-from lakehouse.io import delta, delta_merge, kafka, staging
-from lakehouse.jobs.runtime import JobRun, run_job, timed
-from lakehouse.transforms import privacy as privacy_transform
-from lakehouse.transforms import web_windows
-from lakehouse.transforms.gold import PRIMARY_KEYS
-from lakehouse.transforms.stream_windows import (
+from lakehouse.feeds.web_events import windows as web_windows
+from lakehouse.feeds.web_events.stream_windows import (
     between_watermarks,
     late_counts,
     micros,
     processed_messages,
     window_end_us,
 )
+from lakehouse.io import delta, delta_merge, kafka, staging
+from lakehouse.jobs.runtime import JobRun, run_job, timed
+from lakehouse.transforms import privacy as privacy_transform
+from lakehouse.transforms.gold import PRIMARY_KEYS
 
 log = logging.getLogger("lakehouse.stream_windows")
 
@@ -165,7 +165,7 @@ class BatchResult:
 
 def valid_events(bronze_rows: DataFrame, config: Config) -> DataFrame:
     """Bronze rows -> the valid events (what silver keeps) with the columns used here."""
-    from lakehouse.transforms.web_events import web_event_rows  # written alongside (issue 14)
+    from lakehouse.feeds.web_events.parse import web_event_rows  # written alongside (issue 14)
 
     rows = web_event_rows(
         bronze_rows, config.quality.min_event_date, config.quality.max_future_hours

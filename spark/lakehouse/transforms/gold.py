@@ -8,7 +8,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from lakehouse.feeds import FEEDS
-from lakehouse.transforms import api_ticks, web_windows
+from lakehouse.feeds.api_ticks import parse as api_ticks
+from lakehouse.feeds.web_events import windows as web_windows
 from lakehouse.transforms.records import DIRECT_REFERRER, require_columns, url_host
 
 UNKNOWN_COUNTRY = "(unknown)"

@@ -2,7 +2,7 @@
 
 Seed 004 forwards the `product_views` topic of a remote cluster to a local one. Its events
 are Glamira-style documents that mostly read as they are by silver's parser
-(`transforms/product_views.py`); the mirror changes only what would otherwise be read
+(`feeds/product_views/parse.py`); the mirror changes only what would otherwise be read
 wrongly, and only in the records concerned:
 
 * `ip` becomes `remote_ip` (our contract's name) when the event has no usable `remote_ip`.
@@ -27,7 +27,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.transforms.product_views import EVENT_SCHEMA
+from lakehouse.feeds.product_views.parse import EVENT_SCHEMA
 from lakehouse.transforms.records import require_columns
 
 # What Spark's Kafka source gives that the mirror reads.

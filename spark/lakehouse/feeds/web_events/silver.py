@@ -1,7 +1,7 @@
 """Silver web events: parse, type, enrich and dedupe the bronze web events not yet processed.
 
     lakehouse silver --dataset web_events
-    spark-submit spark/lakehouse/jobs/silver_web_events.py [--warehouse DIR]
+    spark-submit spark/lakehouse/feeds/web_events/silver.py [--warehouse DIR]
 
 Reads `bronze/web_events` incrementally, writes `silver/web_events` (UTC `event_ts`, host
 lower-cased, url path, referrer host, GeoIP country/region/city, user-agent class; deduped
@@ -18,9 +18,9 @@ import sys
 from pyspark.sql import SparkSession
 
 from lakehouse.config import Config
+from lakehouse.feeds.web_events.parse import SILVER_COLUMNS, web_event_rows
 from lakehouse.jobs.runtime import JobRun
 from lakehouse.jobs.silver import SilverSpec, run_silver, silver_main
-from lakehouse.transforms.web_events import SILVER_COLUMNS, web_event_rows
 
 log = logging.getLogger("lakehouse.silver.web_events")
 

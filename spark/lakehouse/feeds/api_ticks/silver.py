@@ -1,7 +1,7 @@
 """Silver API ticks: polled responses exploded into typed ticks, deduped, the rest quarantined.
 
     lakehouse silver --dataset api_ticks
-    spark-submit spark/lakehouse/jobs/silver_api_ticks.py [--warehouse DIR]
+    spark-submit spark/lakehouse/feeds/api_ticks/silver.py [--warehouse DIR]
 
 Reads `bronze/api_ticks` incrementally (a record is one raw response: one object or a
 list), writes `silver/api_ticks` (one row per tick, deduped on (symbol, time) across runs:
@@ -30,12 +30,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config import Config
+from lakehouse.feeds.api_ticks.parse import SILVER_COLUMNS, TickFields, api_tick_rows, new_ticks
 from lakehouse.io import delta, staging
 from lakehouse.jobs.check import load_rules
 from lakehouse.jobs.runtime import JobRun, timed
 from lakehouse.jobs.silver import SILVER_PROPERTIES, record_batch, silver_main
 from lakehouse.transforms import quality
-from lakehouse.transforms.api_ticks import SILVER_COLUMNS, TickFields, api_tick_rows, new_ticks
 from lakehouse.transforms.quality import Rule
 from lakehouse.transforms.records import QUARANTINE_COLUMNS, to_quarantine
 

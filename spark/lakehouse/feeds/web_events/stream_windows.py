@@ -2,7 +2,7 @@
 rules in epoch microseconds, late events per window, the processed-events messages.
 
 Pure DataFrame -> DataFrame / Column functions, as the windows themselves
-(transforms/web_windows.py); the job owns the stream, its state and its writes.
+(feeds/web_events/windows.py); the job owns the stream, its state and its writes.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.transforms import web_windows
+from lakehouse.feeds.web_events import windows as web_windows
 
 
 def micros(ts: Column) -> Column:

@@ -1,7 +1,7 @@
 """Silver access logs: parse, type, enrich and dedupe the bronze lines not yet processed.
 
     lakehouse silver --dataset access_logs
-    spark-submit spark/lakehouse/jobs/silver_access_logs.py [--warehouse DIR]
+    spark-submit spark/lakehouse/feeds/access_logs/silver.py [--warehouse DIR]
 
 Reads `bronze/access_logs` incrementally (checkpointed streaming read, availableNow),
 writes `silver/access_logs` (partitioned by event_date; `event_id` is the line's place in
@@ -20,10 +20,10 @@ from collections.abc import Callable
 from pyspark.sql import DataFrame, SparkSession
 
 from lakehouse.config import Config
+from lakehouse.feeds.access_logs.log_format import CompiledFormat, compile_log_format
+from lakehouse.feeds.access_logs.parse import SILVER_COLUMNS, access_log_rows
 from lakehouse.jobs.runtime import JobRun
 from lakehouse.jobs.silver import SilverSpec, run_silver, silver_main
-from lakehouse.transforms.access_logs import SILVER_COLUMNS, access_log_rows
-from lakehouse.transforms.log_format import CompiledFormat, compile_log_format
 
 log = logging.getLogger("lakehouse.silver.access_logs")
 

@@ -1,7 +1,7 @@
 """Silver product views: parse, type, enrich and dedupe the bronze events not yet processed.
 
     lakehouse silver --dataset product_views
-    spark-submit spark/lakehouse/jobs/silver_product_views.py [--warehouse DIR]
+    spark-submit spark/lakehouse/feeds/product_views/silver.py [--warehouse DIR]
 
 Reads `bronze/product_views` incrementally, writes `silver/product_views` (deduped on
 event_id across runs and dates: the copy silver saw first wins) and `quarantine/product_views`
@@ -16,9 +16,9 @@ import sys
 from pyspark.sql import SparkSession
 
 from lakehouse.config import Config
+from lakehouse.feeds.product_views.parse import SILVER_COLUMNS, product_view_rows
 from lakehouse.jobs.runtime import JobRun
 from lakehouse.jobs.silver import SilverSpec, run_silver, silver_main
-from lakehouse.transforms.product_views import SILVER_COLUMNS, product_view_rows
 
 log = logging.getLogger("lakehouse.silver.product_views")
 

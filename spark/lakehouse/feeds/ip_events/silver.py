@@ -1,7 +1,7 @@
 """Silver IP events: check, canonicalise and locate the IP sightings not yet processed.
 
     lakehouse silver --dataset ip_events
-    spark-submit spark/lakehouse/jobs/silver_ip_events.py [--warehouse DIR]
+    spark-submit spark/lakehouse/feeds/ip_events/silver.py [--warehouse DIR]
 
 Reads `bronze/ip_events` incrementally (what the IP collector of `lakehouse serve` put in
 Kafka or its landing folder), writes `silver/ip_events` (canonical IP, UTC `event_ts`,
@@ -18,10 +18,10 @@ import sys
 from pyspark.sql import SparkSession
 
 from lakehouse.config import Config
+from lakehouse.feeds.ip_events.parse import GEO_COLUMNS, SILVER_COLUMNS, ip_event_rows
+from lakehouse.feeds.web_events.silver import WINNER_ORDER
 from lakehouse.jobs.runtime import JobRun
 from lakehouse.jobs.silver import SilverSpec, run_silver, silver_main
-from lakehouse.jobs.silver_web_events import WINNER_ORDER
-from lakehouse.transforms.ip_events import GEO_COLUMNS, SILVER_COLUMNS, ip_event_rows
 
 
 def run(spark: SparkSession, config: Config, run_log: JobRun) -> None:

@@ -16,8 +16,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakehouse.feeds.access_logs.log_format import COMMON, FIELDS, CompiledFormat
 from lakehouse.transforms.bronze import BRONZE_COLUMNS
-from lakehouse.transforms.log_format import COMMON, FIELDS, CompiledFormat
 from lakehouse.transforms.records import (
     MAX_ENDPOINT_LENGTH,
     MAX_HOST_LENGTH,

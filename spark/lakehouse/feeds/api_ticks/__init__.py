@@ -1,0 +1,1 @@
+"""The api ticks feed: its parser (parse) and its silver step (silver); registered in lakehouse.feeds."""
