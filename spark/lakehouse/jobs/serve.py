@@ -91,12 +91,17 @@ def main(argv: list[str] | None = None) -> int:
         "serving %s on http://%s:%d (docs at /docs, API key %s); ingested IPs go to the %s",
         database_from(config.export).display, host, port, "required" if config.api.api_key else "off", sink.describe(),
     )
-    # uvicorn believes X-Forwarded-For from loopback by default: behind no proxy, any client
-    # could name its own address (and so its own rate-limit bucket). Only configured proxies.
-    trusted = config.api.trusted_proxies
     uvicorn.run(app, host=host, port=port, log_level="debug" if args.verbose else "warning", access_log=args.verbose,
-                proxy_headers=trusted is not None, forwarded_allow_ips=trusted or "")
+                **proxy_options(config))
     return 0
+
+
+def proxy_options(config: Config) -> dict:
+    """uvicorn's forwarded-header settings. uvicorn believes X-Forwarded-For from loopback by
+    default: behind no proxy, any local client could name its own address (and so its own
+    rate-limit bucket). Only the proxies of `api.trusted_proxies` are believed."""
+    trusted = config.api.trusted_proxies
+    return {"proxy_headers": trusted is not None, "forwarded_allow_ips": trusted or ""}
 
 
 if __name__ == "__main__":
