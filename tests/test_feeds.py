@@ -69,3 +69,16 @@ def test_every_gold_table_has_a_builder_keys_its_inputs_and_a_sql_table():
         assert f"CREATE TABLE IF NOT EXISTS {table} (" in ddl, table
     for table, (source, _build) in GOLD_TABLES.items():
         assert PRIMARY_KEYS[table][0] == "report_date" and source in SILVER_INPUTS, table
+
+
+def test_the_batch_takes_a_file_or_folder_of_every_feed(capsys):
+    from lakehouse.jobs import batch
+
+    with pytest.raises(SystemExit):
+        batch.main(["--help"])
+    text = capsys.readouterr().out
+    assert [batch.option(name) for name in EXPECTED] == ["--access-logs", "--product-views", "--web-events", "--api-ticks", "--ip-events"]
+    for name in EXPECTED:
+        assert f"{batch.option(name)} {name.upper()}" in text
+    with pytest.raises(TypeError, match="no feed named clicks"):
+        batch.run_batch(None, None, clicks="x.log")

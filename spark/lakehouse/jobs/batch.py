@@ -23,7 +23,7 @@ from importlib import import_module
 from pyspark.sql import SparkSession
 
 from lakehouse.config import Config
-from lakehouse.feeds import NAMES
+from lakehouse.feeds import FEEDS, NAMES
 from lakehouse.jobs import export_gold, gold_daily, ingest_files
 from lakehouse.jobs.runtime import JobRun, run_job
 
@@ -33,15 +33,17 @@ log = logging.getLogger("lakehouse.batch")
 def run_batch(
     spark: SparkSession,
     config: Config,
-    access_logs: str | None,
-    product_views: str | None,
+    access_logs: str | None = None,
+    product_views: str | None = None,
     export: bool = True,
     from_kafka: bool = False,
-    web_events: str | None = None,
-    api_ticks: str | None = None,
-    ip_events: str | None = None,
+    **more: str | None,
 ) -> dict[str, JobRun]:
-    """Run every stage for the given inputs; returns each stage's counts."""
+    """Run every stage for the given inputs (a file or folder per registered feed, by its
+    name: `web_events=...`); returns each stage's counts."""
+    inputs = {"access_logs": access_logs, "product_views": product_views, **more}
+    if unknown := sorted(set(inputs) - set(NAMES)):
+        raise TypeError(f"run_batch: no feed named {', '.join(unknown)} (registered: {', '.join(NAMES)})")
     stages: dict[str, JobRun] = {}
 
     def stage(name: str, body) -> None:
@@ -51,16 +53,9 @@ def run_batch(
         stages[name] = run
 
     def bronze(run: JobRun) -> None:
-        if access_logs:
-            ingest_files.ingest(spark, config, "access_logs", access_logs, run)
-        if product_views:
-            ingest_files.ingest(spark, config, "product_views", product_views, run)
-        if web_events:
-            ingest_files.ingest(spark, config, "web_events", web_events, run)
-        if api_ticks:
-            ingest_files.ingest(spark, config, "api_ticks", api_ticks, run)
-        if ip_events:
-            ingest_files.ingest(spark, config, "ip_events", ip_events, run)
+        for name in NAMES:
+            if inputs.get(name):
+                ingest_files.ingest(spark, config, name, inputs[name], run)
         if from_kafka:
             from lakehouse.jobs.stream_kafka import StreamOptions, default_datasets, run_streams
 
@@ -82,27 +77,27 @@ def run_batch(
     return stages
 
 
+def option(feed: str) -> str:
+    """The batch's input option of a feed: `--access-logs` for access_logs."""
+    return "--" + feed.replace("_", "-")
+
+
 def main(argv: list[str] | None = None) -> int:
     def arguments(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--access-logs", help="access-log file or folder")
-        parser.add_argument("--product-views", help="product-view JSON-lines file or folder")
-        parser.add_argument("--web-events", help="web-event JSON-lines file or folder")
-        parser.add_argument("--api-ticks", help="polled API responses (JSON lines) file or folder")
-        parser.add_argument("--ip-events", help="IP sightings (the collector's JSON lines) file or folder")
+        for name, feed in FEEDS.items():
+            parser.add_argument(option(name), dest=name, help=f"{feed.description}: a file or folder")
         parser.add_argument("--from-kafka", action="store_true", help="bronze from the Kafka topics (catch-up run of the stream)")
         parser.add_argument("--no-export", action="store_true", help="stop after gold")
 
     def body(spark: SparkSession, config: Config, run: JobRun, args: argparse.Namespace) -> None:
         log.info("warehouse %s (profile %s)", config.warehouse, config.profile)
-        run_batch(
-            spark, config, args.access_logs, args.product_views, export=not args.no_export,
-            from_kafka=args.from_kafka, web_events=args.web_events, api_ticks=args.api_ticks, ip_events=args.ip_events,
-        )
+        run_batch(spark, config, export=not args.no_export, from_kafka=args.from_kafka,
+                  **{name: getattr(args, name) for name in NAMES})
         print(f"batch: done in {time.time() - run.started:.1f}s; warehouse {config.warehouse}", flush=True)
 
     def check(args: argparse.Namespace) -> str | None:
-        if not (args.access_logs or args.product_views or args.web_events or args.api_ticks or args.ip_events or args.from_kafka):
-            return "give --access-logs, --product-views, --web-events, --api-ticks and/or --ip-events, or --from-kafka"
+        if not (any(getattr(args, name) for name in NAMES) or args.from_kafka):
+            return f"give {', '.join(option(name) for name in NAMES)} (any of them), or --from-kafka"
         return None
 
     # Each stage records its own run (run_batch): nothing more to record here.
