@@ -187,14 +187,14 @@ def stop_all(base: Path) -> list[str]:
 def stack_env(stack: Stack, name: str) -> dict[str, str]:
     """Environment of a job run against the stack: profile services, the test's topics
     (`<name>.<dataset>`), warehouse prefix (`s3a://lakehouse/<name>`) and database (`name`)."""
-    from lakehouse.jobs.stream_query import DATASETS
+    from lakehouse.feeds import NAMES
 
     pg = stack.database(name)
     return {
         "LAKEHOUSE_PROFILE": "services",
         "LAKEHOUSE_WAREHOUSE": f"s3a://{BUCKET}/{name}",
         "LAKEHOUSE_KAFKA__BOOTSTRAP_SERVERS": stack.kafka.bootstrap,
-        **{f"LAKEHOUSE_KAFKA__TOPICS__{d.upper()}": f"{name}.{d}" for d in DATASETS},
+        **{f"LAKEHOUSE_KAFKA__TOPICS__{d.upper()}": f"{name}.{d}" for d in NAMES},
         "LAKEHOUSE_S3__ENDPOINT": stack.minio.endpoint,
         "LAKEHOUSE_S3_ACCESS_KEY": stack.minio.access_key,
         "LAKEHOUSE_S3_SECRET_KEY": stack.minio.secret_key,

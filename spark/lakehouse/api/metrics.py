@@ -22,8 +22,6 @@ from prometheus_client.registry import Collector
 from lakehouse.feeds import NAMES
 from lakehouse.io.job_runs import JobRunRow
 
-# The datasets job names and count keys mention: every registered feed.
-DATASETS = NAMES
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -113,7 +111,7 @@ def job_and_dataset(job: str, key: str) -> tuple[str, str, str]:
     stage prefixes its keys with the dataset (`access_logs_lines`)."""
     name = re.sub(r"^\d+/\d+\s+", "", job).replace("-", "_").replace(" ", "_")
     dataset = ""
-    for candidate in DATASETS:
+    for candidate in NAMES:  # job names and count keys mention the feeds
         if candidate in name:
             dataset, name = candidate, name.replace(candidate, "").strip("_") or name
         # ... but gold's `product_views_daily_rows` names a table, not a dataset's count.

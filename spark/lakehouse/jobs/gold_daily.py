@@ -51,8 +51,6 @@ REPORT_DATES_SCHEMA = T.StructType(
 )
 
 
-# Silver tables gold is built from, in the order they are refreshed.
-SOURCES = NAMES
 
 
 def tables_from(source: str) -> list[str]:
@@ -146,7 +144,7 @@ def run(
     config: Config,
     run_log: JobRun,
     forced: set[date] | None = None,
-    sources: tuple[str, ...] = SOURCES,
+    sources: tuple[str, ...] = NAMES,
 ) -> None:
     """Refresh the gold dates touched by new silver rows of `sources`, plus `forced` dates."""
     for source in sources:
@@ -179,13 +177,13 @@ def main(argv: list[str] | None = None) -> int:
             "--report-date", action="append", type=date.fromisoformat, default=[], help="also recompute this date (repeatable)"
         )
         parser.add_argument(
-            "--source", action="append", choices=SOURCES, help="only the gold tables of this silver table (repeatable; default: all)"
+            "--source", action="append", choices=NAMES, help="only the gold tables of this silver table (repeatable; default: all)"
         )
 
     return run_job(
         "gold",
         "Silver -> gold daily aggregates (touched dates only).",
-        lambda spark, config, run_log, args: run(spark, config, run_log, set(args.report_date), tuple(args.source or SOURCES)),
+        lambda spark, config, run_log, args: run(spark, config, run_log, set(args.report_date), tuple(args.source or NAMES)),
         argv,
         arguments,
     )

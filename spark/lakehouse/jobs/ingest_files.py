@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.config import Config
-from lakehouse.feeds import NAMES
+from lakehouse.feeds import NAMES, feed
 from lakehouse.io import delta, files, staging
 from lakehouse.jobs.runtime import JobRun, run_job
 from lakehouse.transforms import file_identity
@@ -36,7 +36,6 @@ from lakehouse.transforms.bronze import BRONZE_PROPERTIES, from_file_lines
 
 log = logging.getLogger("lakehouse.ingest")
 
-DATASETS = NAMES  # every registered feed can arrive as files
 
 ERRORS_SCHEMA = T.StructType(
     [
@@ -195,8 +194,7 @@ def ingest(spark: SparkSession, config: Config, dataset: str, path: str, run: Jo
     that does not is recorded as unreadable and skipped (a scheduler's run parameters must
     not make the job read any file the worker can).
     """
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}: expected one of {', '.join(DATASETS)}")
+    feed(dataset)  # every registered feed can arrive as files; an unknown one is named
     if within is not None and outside(path, within):
         raise ValueError(f"refusing {path}: it is outside the incoming folder {within}")
     table = config.table_path("bronze", dataset)
@@ -290,7 +288,7 @@ def _write_new_lines(
 
 def main(argv: list[str] | None = None) -> int:
     def arguments(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--dataset", required=True, choices=DATASETS)
+        parser.add_argument("--dataset", required=True, choices=NAMES)
         parser.add_argument("--path", required=True, help="a file or folder (plain or .gz)")
         parser.add_argument("--within", help="refuse a path, and skip files, outside this local folder "
                                              "(the DAGs pass their incoming folder)")

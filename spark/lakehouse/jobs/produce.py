@@ -34,7 +34,6 @@ from lakehouse.jobs.runtime import JobRun, run_job
 
 log = logging.getLogger("lakehouse.produce")
 
-DATASETS = NAMES
 
 
 NEW_TOPIC_PARTITIONS = 2  # a topic named by --topic that does not exist yet (the stack's own have 2)
@@ -109,7 +108,7 @@ def produce_file(
 
 def main(argv: list[str] | None = None) -> int:
     def arguments(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--dataset", required=True, choices=DATASETS)
+        parser.add_argument("--dataset", required=True, choices=NAMES)
         source = parser.add_mutually_exclusive_group(required=True)
         source.add_argument("--file", help="access-log or JSON-lines file/folder (gzip ok) to replay")
         source.add_argument("--synthetic", type=int, metavar="N", help="generate N realistic records")

@@ -24,9 +24,9 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config import Config
+from lakehouse.feeds import NAMES
 from lakehouse.io import delta, kafka
 from lakehouse.jobs.runtime import JobRun, run_job
-from lakehouse.jobs.stream_query import DATASETS
 
 LAYERS = ("bronze", "silver", "gold", "quarantine")
 # At most this many unreadable files are listed (newest first).
@@ -85,7 +85,7 @@ def last_runs(spark: SparkSession, config: Config) -> list[dict]:
 def quarantine_reasons(spark: SparkSession, config: Config, since: datetime) -> list[dict]:
     """Quarantined records by dataset and reason (its text before the first colon) since `since`."""
     found = []
-    for dataset in DATASETS:
+    for dataset in NAMES:
         path = config.table_path("quarantine", dataset)
         if not delta.table_exists(spark, path):
             continue
@@ -142,7 +142,7 @@ def stream_lag(spark: SparkSession, config: Config) -> list[dict] | str:
     if not kafka.answers(config.kafka.bootstrap_servers, timeout=3):
         return f"Kafka at {config.kafka.bootstrap_servers} not reachable"
     found = []
-    for dataset in DATASETS:
+    for dataset in NAMES:
         topic = config.kafka.topics[dataset]
         if topic not in kafka.list_topics(config.kafka.bootstrap_servers):
             continue

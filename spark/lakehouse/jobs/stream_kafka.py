@@ -43,11 +43,11 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 
 from lakehouse.config import Config
+from lakehouse.feeds import NAMES
 from lakehouse.io import kafka
 from lakehouse.jobs.runtime import JobRun, run_job
 from lakehouse.jobs.stream_progress import batch_progress
 from lakehouse.jobs.stream_query import (
-    DATASETS,
     DEFAULT_DATASETS,
     DataLossError,
     DatasetStream,
@@ -63,7 +63,7 @@ def default_datasets(config: Config) -> tuple[str, ...]:
     """Access logs and product views, plus each other feed whose topic the broker has (a
     deployment without web events or API ticks never subscribes to topics it lacks)."""
     topics = kafka.list_topics(config.kafka.bootstrap_servers)
-    return DEFAULT_DATASETS + tuple(d for d in DATASETS if d not in DEFAULT_DATASETS and config.kafka.topics[d] in topics)
+    return DEFAULT_DATASETS + tuple(d for d in NAMES if d not in DEFAULT_DATASETS and config.kafka.topics[d] in topics)
 
 
 def log_progress(stream: DatasetStream, run: JobRun, metrics=None) -> None:
@@ -223,7 +223,7 @@ class _FailedQuery:
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", action="append", choices=DATASETS, help="dataset to stream (repeatable; default: access_logs, product_views and any other whose topic exists)")
+    parser.add_argument("--dataset", action="append", choices=NAMES, help="dataset to stream (repeatable; default: access_logs, product_views and any other whose topic exists)")
     parser.add_argument("--trigger", help='"availableNow" (catch up, then stop) or an interval such as "1 second" (default: kafka.trigger)')
     parser.add_argument("--max-offsets-per-trigger", type=int, help="cap per micro-batch (default: kafka.max_offsets_per_trigger; 0 = no cap)")
     parser.add_argument("--max-restarts", type=int, default=5, help="restarts in a row after failures before giving up (default 5)")

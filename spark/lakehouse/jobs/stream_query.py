@@ -16,13 +16,12 @@ from pyspark.sql import types as T
 from pyspark.sql.streaming import StreamingQuery
 
 from lakehouse.config import Config
-from lakehouse.feeds import FEEDS, NAMES
+from lakehouse.feeds import FEEDS
 from lakehouse.io import delta, kafka
 from lakehouse.transforms import bronze
 
 log = logging.getLogger("lakehouse.stream")
 
-DATASETS = NAMES
 # What `lakehouse stream` and `batch --from-kafka` read when no dataset is named: the
 # feeds every deployment has; the others are streamed when named (`--dataset web_events`).
 DEFAULT_DATASETS = tuple(name for name, feed in FEEDS.items() if feed.streamed_by_default)
