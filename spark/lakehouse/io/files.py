@@ -48,6 +48,12 @@ def filesystem(spark: SparkSession, path: str):
     return jpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), jpath
 
 
+def exists(spark: SparkSession, path: str) -> bool:
+    """True when `path` (a file or folder, local or s3a://) exists."""
+    fs, jpath = filesystem(spark, path)
+    return bool(fs.exists(jpath))
+
+
 def read_text(spark: SparkSession, path: str) -> str | None:
     """The UTF-8 text of a small file (a marker, a checkpoint entry), or None when it is absent."""
     fs, jpath = filesystem(spark, path)

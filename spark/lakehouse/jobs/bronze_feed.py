@@ -21,6 +21,7 @@ import sys
 from pyspark.sql import SparkSession
 
 from lakehouse.config import FEED_SETTINGS, Config
+from lakehouse.io import files
 from lakehouse.jobs import ingest_files
 from lakehouse.jobs.runtime import JobRun, run_job
 
@@ -50,17 +51,10 @@ def land(spark: SparkSession, config: Config, dataset: str, run: JobRun) -> int:
         cap = config.kafka.max_offsets_per_trigger or None
         run_streams(spark, config, StreamOptions((dataset,), "availableNow", cap), run)
         return int(run.counts.get(f"{dataset}_rows", 0))
-    if landing is None or not _exists(spark, landing):
+    if landing is None or not files.exists(spark, landing):
         log.info("%s: nothing landed yet at %s", dataset, landing)
         return 0
     return ingest_files.ingest(spark, config, dataset, landing, run)
-
-
-def _exists(spark: SparkSession, path: str) -> bool:
-    from lakehouse.io import files
-
-    fs, jpath = files.filesystem(spark, path)
-    return bool(fs.exists(jpath))
 
 
 def main(argv: list[str] | None = None) -> int:
