@@ -18,6 +18,10 @@ SERVICES_ENV := LAKEHOUSE_S3_ACCESS_KEY=$${LAKEHOUSE_S3_ACCESS_KEY:-lakehouse} \
   LAKEHOUSE_S3_SECRET_KEY=$${LAKEHOUSE_S3_SECRET_KEY:-lakehouse-dev} \
   LAKEHOUSE_EXPORT_PASSWORD=$${LAKEHOUSE_EXPORT_PASSWORD:-lakehouse-dev}
 RUN_ENV := LAKEHOUSE_PROFILE=$(PROFILE) $(if $(filter services cluster,$(PROFILE)),$(SERVICES_ENV))
+# The demo's access log carries response times (Combined + %D), so its latency charts have
+# data; your own logs use conf/lakehouse.yaml's access_logs.log_format (Combined by default).
+DEMO_ACCESS_LOG := sample_logs/access_response_time.log
+DEMO_ENV := $(RUN_ENV) LAKEHOUSE_ACCESS_LOGS__LOG_FORMAT='%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" %D'
 
 .DEFAULT_GOAL := help
 , := ,
@@ -51,16 +55,16 @@ jars: setup ## Fetch the pinned JVM jars (Delta, Kafka, S3A, JDBC) into .jars/
 
 demo: setup ## Whole pipeline on sample_logs/ + report (PROFILE=services: through Kafka, MinIO, PostgreSQL)
 ifeq ($(PROFILE),services)
-	$(RUN_ENV) $(VENV)/bin/lakehouse produce --dataset access_logs --file sample_logs/access.log
+	$(DEMO_ENV) $(VENV)/bin/lakehouse produce --dataset access_logs --file $(DEMO_ACCESS_LOG)
 	$(RUN_ENV) $(VENV)/bin/lakehouse produce --dataset product_views --file sample_logs/product_views.jsonl
 	$(RUN_ENV) $(VENV)/bin/lakehouse produce --dataset web_events --file sample_logs/web_events.jsonl
 	$(RUN_ENV) $(VENV)/bin/lakehouse produce --dataset api_ticks --file sample_logs/api_ticks.jsonl
 	$(RUN_ENV) $(VENV)/bin/lakehouse produce --dataset ip_events --file sample_logs/ip_events.jsonl
-	$(RUN_ENV) $(VENV)/bin/lakehouse batch --from-kafka
+	$(DEMO_ENV) $(VENV)/bin/lakehouse batch --from-kafka
 	$(RUN_ENV) $(VENV)/bin/lakehouse report
 else
-	$(RUN_ENV) $(VENV)/bin/lakehouse batch \
-	  --access-logs sample_logs/access.log --product-views sample_logs/product_views.jsonl \
+	$(DEMO_ENV) $(VENV)/bin/lakehouse batch \
+	  --access-logs $(DEMO_ACCESS_LOG) --product-views sample_logs/product_views.jsonl \
 	  --web-events sample_logs/web_events.jsonl --api-ticks sample_logs/api_ticks.jsonl \
 	  --ip-events sample_logs/ip_events.jsonl \
 	  $(if $(filter local,$(PROFILE)),--warehouse $(WAREHOUSE))

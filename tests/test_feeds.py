@@ -12,7 +12,7 @@ from lakehouse.api.metrics import job_and_dataset
 from lakehouse.config import FEED_SETTINGS, load_config, project_root
 from lakehouse.feeds import FEEDS, NAMES, feed
 from lakehouse.jobs import bronze_feed, gold_daily, ingest_files, produce, stream_kafka
-from lakehouse.transforms.gold import CURRENT_TABLES, GOLD_TABLES, PRIMARY_KEYS, SILVER_INPUTS
+from lakehouse.transforms.gold import CURRENT_TABLES, GOLD_TABLES, PRIMARY_KEYS
 
 EXPECTED = ("access_logs", "product_views", "web_events", "api_ticks", "ip_events")
 
@@ -59,16 +59,29 @@ def test_every_feed_has_a_silver_command_a_topic_and_synthetic_records():
         assert job_and_dataset(FEEDS[name].silver_command, "written") == ("silver", name, "written")
 
 
-def test_every_gold_table_has_a_builder_keys_its_inputs_and_a_sql_table():
-    ddl = (project_root() / "conf" / "sql" / "gold_tables.sql").read_text()
+def _sql_keys(ddl: str) -> dict[str, tuple[str, ...]]:
+    """table -> its PRIMARY KEY columns, read from the DDL text (an independent reading)."""
+    keys = {}
+    for table, body in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\n\);", ddl, re.S):
+        if found := re.search(r"PRIMARY KEY \(([^)]*)\)", body):
+            keys[table] = tuple(c.strip() for c in found.group(1).split(","))
+        else:
+            (column,) = re.findall(r"^\s*(\w+)\s.*\bPRIMARY KEY\b", body, re.M)
+            keys[table] = (column,)
+    return keys
+
+
+def test_every_gold_table_has_a_builder_its_inputs_and_the_sql_tables_keys():
+    ddl = _sql_keys((project_root() / "conf" / "sql" / "gold_tables.sql").read_text())
     by_date = {t for f in FEEDS.values() for t in f.gold_tables}
-    current = {t for f in FEEDS.values() for t, _keys in f.current_tables}
+    current = {t for f in FEEDS.values() for t in f.current_tables}
     assert set(GOLD_TABLES) == by_date and set(CURRENT_TABLES) == current == {"ip_geolocation"}
     assert len(by_date) == 13
+    assert ddl["traffic_daily"] == ("report_date",) and ddl["sessions"] == ("report_date", "ip", "host", "session_start")
     for table in by_date | current:
-        assert f"CREATE TABLE IF NOT EXISTS {table} (" in ddl, table
+        assert PRIMARY_KEYS[table] == ddl[table], table
     for table, (source, _build) in GOLD_TABLES.items():
-        assert PRIMARY_KEYS[table][0] == "report_date" and source in SILVER_INPUTS, table
+        assert PRIMARY_KEYS[table][0] == "report_date" and FEEDS[source].gold_reads, table
 
 
 def test_the_batch_takes_a_file_or_folder_of_every_feed(capsys):

@@ -1277,7 +1277,7 @@ def write_ip_events(path: str | Path, *, seed: int = 0, start: str = "2024-03-01
 
 COMMITTED = {
     "access.log": dict(kind="access", n=3000, seed=7, log_format="combined"),
-    "access_response_time.log": dict(kind="access", n=600, seed=8, log_format="response_time"),
+    "access_response_time.log": dict(kind="access", n=3000, seed=8, log_format="response_time"),
     "product_views.jsonl": dict(kind="product-views", n=3000, seed=11),
     "web_events.jsonl": dict(kind="web-events", n=300, seed=2),
     "api_ticks.jsonl": dict(kind="api-ticks", n=96, seed=3),

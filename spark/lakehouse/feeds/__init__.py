@@ -18,11 +18,17 @@ from dataclasses import dataclass
 class Feed:
     name: str
     description: str
-    # Gold tables built from its silver rows, replaced per report date (transforms/gold.py
-    # holds how each is built, conf/sql/gold_tables.sql its SQL table).
-    gold_tables: tuple[str, ...] = ()
-    # Gold tables kept current per key instead (upserted; table -> key columns).
-    current_tables: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Gold tables built from its silver rows and replaced per report date, with their key
+    # columns (table, keys); transforms/gold.py holds how each is built, conf/sql/gold_tables.sql
+    # its SQL table.
+    gold: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Gold tables kept current per key instead (upserted; table, key columns).
+    current: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # The silver columns its gold tables read (checked before any is built).
+    gold_reads: tuple[str, ...] = ()
+    # Its gold rows of a date depend on the days around it (sessions cross midnight): a
+    # refresh reads the neighbouring dates too and rewrites the dates whose rows change.
+    gold_spans_dates: bool = False
     # The setting that decides where its producer lands it (files or Kafka) and where its
     # bronze job reads; None: both are possible at once (`ingest` files, `stream` Kafka).
     landing_setting: str | None = None
@@ -41,8 +47,18 @@ class Feed:
         return f"silver-{self.name.replace('_', '-')}"
 
     @property
+    def gold_tables(self) -> tuple[str, ...]:
+        """Its gold tables replaced per report date."""
+        return tuple(table for table, _keys in self.gold)
+
+    @property
+    def current_tables(self) -> tuple[str, ...]:
+        """Its gold tables kept current per key."""
+        return tuple(table for table, _keys in self.current)
+
+    @property
     def all_gold_tables(self) -> tuple[str, ...]:
-        return self.gold_tables + tuple(t for t, _keys in self.current_tables)
+        return self.gold_tables + self.current_tables
 
 
 FIRST_WORD = "first word"  # an access-log line's client address
@@ -53,8 +69,16 @@ FEEDS: dict[str, Feed] = {
         Feed(
             "access_logs",
             "web-server access logs (Apache/Nginx combined or a configured format)",
-            gold_tables=("endpoint_daily", "top_ips_daily", "traffic_daily", "agent_daily",
-                         "request_country_daily", "request_referrer_daily"),  # fmt: skip
+            gold=(
+                ("endpoint_daily", ("report_date", "endpoint")),
+                ("top_ips_daily", ("report_date", "ip")),
+                ("traffic_daily", ("report_date",)),
+                ("agent_daily", ("report_date", "browser", "os", "device", "is_bot")),
+                ("request_country_daily", ("report_date", "country")),
+                ("request_referrer_daily", ("report_date", "referrer_host")),
+            ),
+            gold_reads=("event_date", "endpoint", "ip", "status", "bytes", "response_time_ms", "user_agent",
+                        "ua_browser", "ua_os", "ua_device", "is_bot", "country", "referrer"),  # fmt: skip
             incoming_file="access.log",
             streamed_by_default=True,
             kafka_key=FIRST_WORD,
@@ -62,7 +86,12 @@ FEEDS: dict[str, Feed] = {
         Feed(
             "product_views",
             "product-view events (JSON lines, the product-analytics pipeline's shape)",
-            gold_tables=("product_views_daily", "country_views_daily", "referrer_views_daily"),
+            gold=(
+                ("product_views_daily", ("report_date", "product_id")),
+                ("country_views_daily", ("report_date", "country")),
+                ("referrer_views_daily", ("report_date", "referrer_host")),
+            ),
+            gold_reads=("event_date", "event_ts", "product_id", "device_id", "country", "referrer_host"),
             incoming_file="product_views.jsonl",
             streamed_by_default=True,
             kafka_key="$.device_id",
@@ -70,20 +99,27 @@ FEEDS: dict[str, Feed] = {
         Feed(
             "web_events",
             "web events for 5-minute traffic windows and sessions",
-            gold_tables=("traffic_5min", "traffic_5min_referrer", "sessions"),
+            gold=(
+                ("traffic_5min", ("report_date", "window_start", "host")),
+                ("traffic_5min_referrer", ("report_date", "window_start", "host", "referrer_host")),
+                ("sessions", ("report_date", "ip", "host", "session_start")),
+            ),
+            gold_reads=("event_date", "event_ts", "ip", "host", "referrer_host"),
+            gold_spans_dates=True,
             landing_setting="web_events.source",
         ),
         Feed(
             "api_ticks",
             "ticks of a polled JSON HTTP API (`lakehouse poll`)",
-            gold_tables=("api_daily_summary",),
+            gold=(("api_daily_summary", ("report_date", "symbol")),),
+            gold_reads=("event_date", "event_ts", "symbol", "price"),
             landing_setting="poll.sink",
             kafka_key="$.symbol",
         ),
         Feed(
             "ip_events",
             "IP sightings sent to the collector (`POST /ingest-ip`), geolocated per IP",
-            current_tables=(("ip_geolocation", ("ip",)),),
+            current=(("ip_geolocation", ("ip",)),),
             landing_setting="ip_events.sink",
         ),
     )

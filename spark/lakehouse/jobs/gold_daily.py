@@ -32,12 +32,11 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.config import Config
-from lakehouse.feeds import NAMES
-from lakehouse.feeds.ip_events import parse as ip_events
+from lakehouse.feeds import FEEDS, NAMES
 from lakehouse.feeds.web_events import windows as web_windows
 from lakehouse.io import delta, delta_merge
 from lakehouse.jobs.runtime import JobRun, run_job, timed
-from lakehouse.transforms.gold import CURRENT_TABLES, GOLD_TABLES, GoldParams, build_gold
+from lakehouse.transforms.gold import CURRENT_BUILDERS, GOLD_TABLES, GoldParams, build_gold
 
 log = logging.getLogger("lakehouse.gold")
 
@@ -99,7 +98,7 @@ def refresh_dates(
     params = GoldParams(config.top_ips_per_day, config.web_events.session_gap_seconds)
     silver = delta.read_table(spark, silver_path)
     read = dates = set(dates)
-    if source == "web_events":
+    if FEEDS[source].gold_spans_dates:
         with timed(log, "session dates"):
             dates, read = session_dates(silver, dates, params.session_gap_seconds)
     silver = silver.where(F.col("event_date").isin(sorted(read)))
@@ -122,21 +121,23 @@ def refresh_dates(
     log.info("%s: refreshed %d report date(s): %s", source, len(dates), ", ".join(str(d) for d in sorted(dates)))
 
 
-def refresh_ip_geolocation(spark: SparkSession, config: Config, new_rows: DataFrame, run: JobRun) -> None:
-    """Recompute gold/ip_geolocation for the IPs `new_rows` (new silver/ip_events rows) name,
-    from all their silver rows, and upsert them: a replayed batch computes the same figures."""
-    silver = delta.read_table(spark, config.table_path("silver", "ip_events"))
-    # A semi join, not a list of IPs: a batch may name millions of them.
-    sightings = silver.join(new_rows.select("ip").distinct(), "ip", "left_semi")
-    rows = ip_events.ip_geolocation(sightings, F.lit(datetime.now(UTC)))
-    path = config.table_path("gold", "ip_geolocation")
-    with timed(log, "ip_geolocation"):
-        delta_merge.upsert(rows, path, CURRENT_TABLES["ip_geolocation"][1])
-    metrics = delta.last_commit_metrics(spark, path)
-    added = int(metrics.get("numTargetRowsInserted", metrics.get("numOutputRows", 0)))
-    updated = int(metrics.get("numTargetRowsUpdated", 0))
-    run.add(ip_geolocation_added=added, ip_geolocation_updated=updated)
-    log.info("ip_geolocation: %d IP(s) added, %d updated", added, updated)
+def refresh_current(spark: SparkSession, config: Config, source: str, new_rows: DataFrame, run: JobRun) -> None:
+    """Recompute the gold tables kept current per key (`ip_geolocation`) for the keys
+    `new_rows` (new silver rows of `source`) name, from all their silver rows, and upsert
+    them: a replayed batch computes the same figures."""
+    silver = delta.read_table(spark, config.table_path("silver", source))
+    for table, keys in FEEDS[source].current:
+        # A semi join, not a list of keys: a batch may name millions of them.
+        rows = CURRENT_BUILDERS[table](silver.join(new_rows.select(*keys).distinct(), list(keys), "left_semi"),
+                                      F.lit(datetime.now(UTC)))
+        path = config.table_path("gold", table)
+        with timed(log, table):
+            delta_merge.upsert(rows, path, keys)
+        metrics = delta.last_commit_metrics(spark, path)
+        added = int(metrics.get("numTargetRowsInserted", metrics.get("numOutputRows", 0)))
+        updated = int(metrics.get("numTargetRowsUpdated", 0))
+        run.add(**{f"{table}_added": added, f"{table}_updated": updated})
+        log.info("%s: %d key(s) added, %d updated", table, added, updated)
 
 
 def run(
@@ -154,8 +155,9 @@ def run(
             continue
 
         def handle(batch: DataFrame, batch_id: int, app_id: str, source: str = source) -> None:
-            if source == "ip_events":
-                refresh_ip_geolocation(spark, config, batch, run_log)
+            if FEEDS[source].current:
+                refresh_current(spark, config, source, batch, run_log)
+            if not FEEDS[source].gold:
                 return
             with timed(log, "touched dates"):
                 touched = {r[0] for r in batch.select("event_date").distinct().collect() if r[0] is not None}
@@ -167,7 +169,7 @@ def run(
         delta.process_new_rows(
             spark, silver_path, config.checkpoint(f"gold_{source}"), f"gold_{source}", handle, skip_change_commits=True
         )
-        if forced and source != "ip_events":  # ip_geolocation has no report dates
+        if forced and FEEDS[source].gold:  # tables kept current per key have no report dates
             refresh_dates(spark, config, source, set(forced), None, run_log)
 
 

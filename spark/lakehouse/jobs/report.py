@@ -21,6 +21,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
 from lakehouse.config import Config
+from lakehouse.feeds import NAMES
 from lakehouse.io import delta, local
 from lakehouse.jobs.runtime import JobRun, run_job
 from lakehouse.transforms import report as summaries
@@ -92,7 +93,7 @@ def report_frames(spark: SparkSession, config: Config, start: date | None, end: 
     referrers, countries = gold("request_referrer_daily"), gold("request_country_daily")
     products = gold("product_views_daily")
     quarantined = []
-    for dataset in ("access_logs", "product_views"):
+    for dataset in NAMES:
         rows = table("quarantine", dataset)
         if rows is not None:
             dated = summaries.with_quarantine_date(rows)

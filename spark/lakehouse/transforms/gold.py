@@ -9,6 +9,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.feeds import FEEDS
 from lakehouse.feeds.api_ticks import parse as api_ticks
+from lakehouse.feeds.ip_events import parse as ip_events
 from lakehouse.feeds.web_events import windows as web_windows
 from lakehouse.transforms.records import DIRECT_REFERRER, require_columns, url_host
 
@@ -177,42 +178,20 @@ BUILDERS = {
 # without a builder fails here, at import).
 GOLD_TABLES = {table: (feed.name, BUILDERS[table]) for feed in FEEDS.values() for table in feed.gold_tables}
 
-PRIMARY_KEYS = {
-    "product_views_daily": ("report_date", "product_id"),
-    "country_views_daily": ("report_date", "country"),
-    "referrer_views_daily": ("report_date", "referrer_host"),
-    "endpoint_daily": ("report_date", "endpoint"),
-    "top_ips_daily": ("report_date", "ip"),
-    "traffic_daily": ("report_date",),
-    "agent_daily": ("report_date", "browser", "os", "device", "is_bot"),
-    "request_country_daily": ("report_date", "country"),
-    "request_referrer_daily": ("report_date", "referrer_host"),
-    "traffic_5min": ("report_date", "window_start", "host"),
-    "traffic_5min_referrer": ("report_date", "window_start", "host", "referrer_host"),
-    "sessions": ("report_date", "ip", "host", "session_start"),
-    "api_daily_summary": ("report_date", "symbol"),
-}
+# gold table kept current per key -> builder(silver rows of the touched keys, refreshed_at).
+CURRENT_BUILDERS = {"ip_geolocation": ip_events.ip_geolocation}
+
+# Every gold table's key columns, from the registry (stream-windows upserts and the export use them).
+PRIMARY_KEYS = {table: keys for feed in FEEDS.values() for table, keys in (*feed.gold, *feed.current)}
 
 # Gold tables kept current per key rather than replaced per report date: `lakehouse gold`
 # upserts the keys new silver rows touch, the export upserts them by key.
 # table -> (silver source, key columns)
-CURRENT_TABLES = {table: (feed.name, keys) for feed in FEEDS.values() for table, keys in feed.current_tables}
-
-
-# The silver columns each source's gold tables read.
-SILVER_INPUTS = {
-    "access_logs": (
-        "event_date", "endpoint", "ip", "status", "bytes", "response_time_ms", "user_agent", "ua_browser",
-        "ua_os", "ua_device", "is_bot", "country", "referrer",
-    ),
-    "product_views": ("event_date", "event_ts", "product_id", "device_id", "country", "referrer_host"),
-    "web_events": ("event_date", "event_ts", "ip", "host", "referrer_host"),
-    "api_ticks": ("event_date", "event_ts", "symbol", "price"),
-}
+CURRENT_TABLES = {table: (feed.name, keys) for feed in FEEDS.values() for table, keys in feed.current}
 
 
 def build_gold(table: str, silver: DataFrame, params: GoldParams) -> DataFrame:
     """The gold table `table` computed from its silver source rows."""
     source, build = GOLD_TABLES[table]
-    require_columns(silver, SILVER_INPUTS[source], f"silver/{source} rows for gold/{table}")
+    require_columns(silver, FEEDS[source].gold_reads, f"silver/{source} rows for gold/{table}")
     return build(silver, params)
