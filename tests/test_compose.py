@@ -106,7 +106,7 @@ def test_two_workers_and_airflow_see_the_incoming_files_at_one_path(project):
 
 def test_airflow_gets_the_dags_the_profile_and_every_secret_the_config_names(project):
     compose = load_config(profile="compose", environ={})
-    secrets = {compose._raw["export"]["password_env"], compose._raw["s3"]["access_key_env"], compose._raw["s3"]["secret_key_env"]}
+    secrets = {compose.export.password_env, compose.s3.access_key_env, compose.s3.secret_key_env}
     dags = {p.name for p in (ROOT / "dags").glob("lakehouse_*.py")}
     assert dags == {"lakehouse_daily.py", "lakehouse_stream_catchup.py", "lakehouse_maintenance.py", "lakehouse_feeds.py"}
     for name in AIRFLOW_SERVICES:

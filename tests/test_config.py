@@ -1,5 +1,7 @@
 """Config: profiles, environment overrides, secrets from the environment, loud failures."""
 
+import re
+
 import pytest
 
 from lakehouse.config import ConfigError, load_config
@@ -51,13 +53,48 @@ def test_readme_log_format_override_is_taken_as_text():
 
 
 @pytest.mark.parametrize(
-    ("text", "value"),
-    [("7", 7), ("-2", -2), ("1.5", 1.5), ("true", True), ("False", False), ("", None), ("null", None), ("a: b", "a: b"), ("[1]", "[1]")],
+    ("variable", "text", "read"),
+    [
+        ("KAFKA__MAX_OFFSETS_PER_TRIGGER", "7", lambda c: c.kafka.max_offsets_per_trigger),
+        ("WEB_EVENTS__LATENESS_SECONDS", "-2", lambda c: c.web_events.lateness_seconds),
+        ("POLL__INTERVAL_SECONDS", "1.5", lambda c: c.poll.interval_seconds),
+        ("KAFKA__FAIL_ON_DATA_LOSS", "False", lambda c: c.kafka.fail_on_data_loss),
+        ("KAFKA__METRICS_PORT", "", lambda c: c.kafka.metrics_port),
+        ("KAFKA__METRICS_PORT", "null", lambda c: c.kafka.metrics_port),
+        ("KAFKA__TRIGGER", "1.5", lambda c: c.kafka.trigger),
+        ("WEB_EVENTS__PROCESSED_EVENTS_TOPIC", "a: b", lambda c: c.web_events.processed_events_topic),
+        ("WEB_EVENTS__PROCESSED_EVENTS_TOPIC", "[1]", lambda c: c.web_events.processed_events_topic),
+        ("KAFKA__TOPICS__ACCESS_LOGS", "web.raw", lambda c: (c.kafka.topics["access_logs"], c.kafka.topics["ip_events"])),
+    ],
 )
-def test_environment_values_are_text_unless_plainly_typed(text, value):
-    from lakehouse.config import env_value
+def test_environment_values_take_their_keys_type_and_text_stays_text(variable, text, read):
+    expected = {"7": 7, "-2": -2, "1.5": 1.5, "False": False, "": None, "null": None, "a: b": "a: b", "[1]": "[1]",
+                "web.raw": ("web.raw", "ip_events")}[text]
+    if variable == "KAFKA__TRIGGER":
+        expected = "1.5"
+    value = read(load_config(profile="local", environ={f"LAKEHOUSE_{variable}": text}))
+    assert value == expected and type(value) is type(expected)
 
-    assert env_value(text) == value and type(env_value(text)) is type(value)
+
+@pytest.mark.parametrize(
+    ("variable", "text", "message"),
+    [
+        ("GOLD__TOP_IPS_PER_DAY", "many", "gold.top_ips_per_day must be a number above 0, got 'many'"),
+        ("API__INGEST_BURST", "0", "api.ingest_burst must be a number above 0, got '0'"),
+        ("KAFKA__FAIL_ON_DATA_LOSS", "perhaps", "kafka.fail_on_data_loss: Input should be a valid boolean"),
+        ("KAFKA__METRICS_PORT", "9x", "kafka.metrics_port: Input should be a valid integer"),
+    ],
+)
+def test_a_wrong_environment_value_names_its_key(variable, text, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(profile="local", environ={f"LAKEHOUSE_{variable}": text})
+
+
+def test_the_environment_read_is_the_one_given():
+    # Secrets and overrides come from `environ` only: nothing of os.environ leaks in.
+    cfg = load_config(profile="services", environ={"LAKEHOUSE_EXPORT_PASSWORD": "given"})
+    assert cfg.export.password == "given" and cfg.s3.access_key is None
+    assert load_config(profile="local", environ={}).top_ips_per_day == 100
 
 
 @pytest.mark.parametrize(

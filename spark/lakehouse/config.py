@@ -1,19 +1,30 @@
 """Configuration: `conf/lakehouse.yaml` read once into a frozen, typed object.
 
-The profile comes from LAKEHOUSE_PROFILE (local | services | compose). Any leaf can be
-overridden with LAKEHOUSE_<SECTION>__<KEY>; secrets only ever come from the environment.
+The profile comes from LAKEHOUSE_PROFILE (local | services | cluster | compose). Any leaf can
+be overridden with LAKEHOUSE_<SECTION>__<KEY>; secrets only ever come from the environment
+variables the `*_env` keys name.
+
+pydantic-settings reads and types it: the file's `base` section with the profile's merged
+over it, then the environment (`LAKEHOUSE_` prefix, `__` between nested keys), then the
+caller's overrides. The sections are plain frozen dataclasses (what jobs and executors
+see); what depends on the profile, the project folder or a secret is resolved after
+(`_resolve`). A wrong value fails when the config is read, naming its key.
 """
 
 from __future__ import annotations
 
-import copy
 import os
 import re
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
 import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
 
 from lakehouse.feeds import FEEDS
 
@@ -36,9 +47,66 @@ def project_root() -> Path:
     raise ConfigError("cannot find conf/lakehouse.yaml: set LAKEHOUSE_HOME to the project folder")
 
 
+# Field types with their checks. A check raises ValueError with what follows the key in
+# the message ("must be ..."); `load_config` puts the key in front.
+T = TypeVar("T")
+
+
+def _blank_is_none(value: Any) -> Any:
+    """`""`, `null` and `~` are no value (an environment variable can only say it in text)."""
+    return None if isinstance(value, str) and value.strip() in ("", "null", "~") else value
+
+
+def _above_zero(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ValueError(f"must be a number above 0, got {value!r}")
+    return value
+
+
+def _number_above_zero(value: Any) -> Any:
+    try:
+        return _above_zero(float(value) if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be a number above 0, got {value!r}") from None
+
+
+Maybe = Annotated[T | None, BeforeValidator(_blank_is_none)]
+PositiveInt = Annotated[int, BeforeValidator(_number_above_zero), AfterValidator(_above_zero)]
+PositiveFloat = Annotated[float, BeforeValidator(_number_above_zero)]
+LANDING_OR_KAFKA = ("auto", "landing", "kafka")
+IP_EVENT_SINKS = LANDING_OR_KAFKA
+
+
+def _landing_or_kafka(value: Any) -> str:
+    """`landing`, `kafka`, or `auto` (resolved by profile: landing in the local profile, whose
+    embedded default has no broker, kafka in every other)."""
+    text = str(value).lower()
+    if text not in LANDING_OR_KAFKA:
+        raise ValueError(f"must be one of {', '.join(LANDING_OR_KAFKA)}, got {text!r}")
+    return text
+
+
+LandingOrKafka = Annotated[str, BeforeValidator(_landing_or_kafka)]
+
+
+def _log_format(value: Any) -> str:
+    """The configured Apache LogFormat, checked now: an empty or unknown one fails before any job writes."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be an Apache LogFormat string, got {value!r}")
+    from apachelogs import LogParser
+
+    try:
+        LogParser(value)
+    except Exception as error:  # apachelogs raises its own errors for unknown directives
+        raise ValueError(f"{value!r}: {type(error).__name__}: {error}") from None
+    if not re.search(r"%[<>]?(?:\{[^}]*\})?t", value):
+        raise ValueError(f"{value!r} has no request time (%t): silver needs one")
+    return value
+
+
 @dataclass(frozen=True)
 class AccessLogConfig:
-    log_format: str
+    log_format: Annotated[str, BeforeValidator(_log_format)]
     also_accept_common: bool
 
 
@@ -46,15 +114,17 @@ class AccessLogConfig:
 class QualityConfig:
     min_event_date: str
     max_future_hours: int
-    rules_file: Path | None = None  # conf/quality.yaml: the rules of `lakehouse check`
+    # conf/quality.yaml: the rules of `lakehouse check` (the file's key: `rules`).
+    rules_file: Annotated[Maybe[Path], Field(validation_alias="rules")] = None
 
 
 @dataclass(frozen=True)
 class ExportConfig:
-    url: str | None
-    user: str | None
-    password: str | None = field(repr=False)
-    schema_ddl: Path
+    url: Maybe[str]
+    user: Maybe[str]
+    password: str | None = field(default=None, repr=False)  # from the env var `password_env`
+    schema_ddl: Path = Path("conf/sql/gold_tables.sql")
+    password_env: str = "LAKEHOUSE_EXPORT_PASSWORD"
 
     @property
     def enabled(self) -> bool:
@@ -76,86 +146,82 @@ class KafkaConfig:
     bootstrap_servers: str
     topics: dict[str, str]
     starting_offsets: str
-    max_offsets_per_trigger: int
+    max_offsets_per_trigger: PositiveInt
     fail_on_data_loss: bool
     trigger: str
     # Loopback port of the stream's Prometheus endpoint (`lakehouse stream`); None: off.
-    metrics_port: int | None = None
+    metrics_port: Maybe[int] = None
 
 
 @dataclass(frozen=True)
 class WebEventsConfig:
-    """Web events (seed 002): sessions, and the real-time windows of `lakehouse stream-windows`."""
+    """Web events: sessions, and the real-time windows of `lakehouse stream-windows`."""
 
-    session_gap_seconds: int
+    session_gap_seconds: PositiveInt
     lateness_seconds: int
     trigger: str
     # Kafka topic the enriched events are also published to; None: not published.
-    processed_events_topic: str | None
+    processed_events_topic: Maybe[str] = None
     # Where the feed lands and its bronze job reads (`landing` files or `kafka`), resolved
     # from `auto` by profile; `landing` is the file or folder of the files.
-    source: str = "landing"
-    landing: Path | None = None
+    source: LandingOrKafka = "landing"
+    landing: Maybe[Path] = None
 
 
 @dataclass(frozen=True)
 class PollConfig:
-    """`lakehouse poll` (seed 003): the endpoint, its timing, and where a tick's fields live."""
+    """`lakehouse poll`: the endpoint, its timing, and where a tick's fields live."""
 
     url: str
-    interval_seconds: float
-    connect_timeout_seconds: float
-    read_timeout_seconds: float
+    interval_seconds: PositiveFloat
+    connect_timeout_seconds: PositiveFloat
+    read_timeout_seconds: PositiveFloat
     max_retries: int
     symbol_field: str
     price_field: str
     time_field: str
     # Embedded default (no Kafka): the folder the raw responses are written to as JSON lines.
-    landing: Path
+    landing: Maybe[Path]
     # Where the poller sends (`landing` or `kafka`) and the bronze job reads, from `auto` by profile.
-    sink: str = "landing"
+    sink: LandingOrKafka = "landing"
 
 
-IP_EVENT_SINKS = ("auto", "landing", "kafka")
 # The feeds whose producer (a file drop, the poller, the collector) lands either files or
 # Kafka records: one setting each decides both where it lands and where bronze reads.
 FEED_SETTINGS = {name: feed.landing_setting for name, feed in FEEDS.items() if feed.landing_setting}
 
 
-def _landing_or_kafka(raw: dict, key: str, profile: str) -> str:
-    """`landing` or `kafka` from the setting `key`; `auto`: landing in the local profile (the
-    embedded default has no broker), kafka in every other."""
-    value = str(_get(raw, key)).lower()
-    if value not in IP_EVENT_SINKS:
-        raise ConfigError(f"{key} must be one of {', '.join(IP_EVENT_SINKS)}, got {value!r}")
-    if value == "auto":
-        return "landing" if profile == "local" else "kafka"
-    return value
-
-
 @dataclass(frozen=True)
 class IpEventsConfig:
-    """The IP collector of `lakehouse serve` (seed 000): where accepted IPs go."""
+    """The IP collector of `lakehouse serve`: where accepted IPs go."""
 
     # `landing` or `kafka`; the configured `auto` is resolved by profile (landing for local).
-    sink: str
+    sink: LandingOrKafka
     # Embedded default (no Kafka): the folder the accepted IPs are written to as JSON lines.
-    landing: Path | None
-    delivery_timeout_seconds: float
+    landing: Maybe[Path]
+    delivery_timeout_seconds: PositiveFloat
     # A landing file per this many seconds (hidden while written, then renamed).
-    roll_seconds: float = 60.0
+    roll_seconds: PositiveFloat = 60.0
 
 
 IP_ANONYMISATIONS = ("none", "truncate", "hash")
 MIN_IP_HASH_KEY_LENGTH = 16
 
 
+def _ip_anonymisation(value: Any) -> str:
+    mode = str(value or "none").lower()
+    if mode not in IP_ANONYMISATIONS:
+        raise ValueError(f"must be one of {', '.join(IP_ANONYMISATIONS)}, got {mode!r}")
+    return mode
+
+
 @dataclass(frozen=True)
 class PrivacyConfig:
     """How silver and gold store IP addresses (`privacy.*`): as they came, truncated or keyed-hashed."""
 
-    ip_anonymisation: str = "none"
-    ip_hash_key: str | None = field(default=None, repr=False)
+    ip_anonymisation: Annotated[str, BeforeValidator(_ip_anonymisation)] = "none"
+    ip_hash_key: str | None = field(default=None, repr=False)  # from the env var `ip_hash_key_env`
+    ip_hash_key_env: Annotated[str, BeforeValidator(lambda v: v or "LAKEHOUSE_IP_HASH_KEY")] = "LAKEHOUSE_IP_HASH_KEY"
 
     @property
     def anonymises(self) -> bool:
@@ -168,29 +234,32 @@ class ApiConfig:
 
     host: str
     port: int
-    api_key: str | None = field(repr=False)
-    max_limit: int
+    api_key: str | None = field(default=None, repr=False)  # from the env var `api_key_env`
+    max_limit: PositiveInt = 1000
     # The ingest routes: bounds per request, and the token bucket of each client.
-    ingest_max_ips: int = 1000
-    ingest_max_body_bytes: int = 65536
-    ingest_rate_per_second: float = 50.0
-    ingest_burst: int = 100
+    ingest_max_ips: PositiveInt = 1000
+    ingest_max_body_bytes: PositiveInt = 65536
+    ingest_rate_per_second: PositiveFloat = 50.0
+    ingest_burst: PositiveInt = 100
     # Requests with a wrong or missing key, per client address: more are answered 429.
-    auth_failure_rate_per_second: float = 1.0
-    auth_failure_burst: int = 10
+    auth_failure_rate_per_second: PositiveFloat = 1.0
+    auth_failure_burst: PositiveInt = 10
     # Addresses of reverse proxies whose X-Forwarded-For is believed (uvicorn's
     # forwarded_allow_ips); None: none, the client address is the connection's.
-    trusted_proxies: str | None = None
+    trusted_proxies: Annotated[Maybe[str], AfterValidator(lambda v: (v or "").strip() or None)] = None
     # How long /health reuses its last answer (it is open to anyone).
     health_cache_seconds: float = 5.0
+    api_key_env: str = "LAKEHOUSE_API_KEY"
 
 
 @dataclass(frozen=True)
 class S3Config:
     endpoint: str
     region: str
-    access_key: str | None = field(repr=False)
-    secret_key: str | None = field(repr=False)
+    access_key: str | None = field(default=None, repr=False)  # from the env var `access_key_env`
+    secret_key: str | None = field(default=None, repr=False)  # from the env var `secret_key_env`
+    access_key_env: str = "LAKEHOUSE_S3_ACCESS_KEY"
+    secret_key_env: str = "LAKEHOUSE_S3_SECRET_KEY"
 
 
 @dataclass(frozen=True)
@@ -216,6 +285,8 @@ class Config:
     # use the driver's interpreter (local mode).
     executor_env: Path | None = None
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    # The warehouse-relative settings as written (checkpoints, export.url), for with_warehouse.
+    _placed_from: tuple[str | None, str | None] = field(default=(None, None), repr=False, compare=False)
 
     @property
     def jars_dir(self) -> Path:
@@ -232,241 +303,190 @@ class Config:
 
     def with_warehouse(self, warehouse: str) -> Config:
         """A copy pointed at another warehouse (checkpoints and SQLite export follow it)."""
-        return _build(self.profile, self.root, _merge(self._raw, {"warehouse": warehouse}))
+        checkpoints, url = self._placed_from
+        return replace(self, **_placed(self.root, warehouse, checkpoints, url, self.export))
 
-    _raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+# A number where text is expected (`trigger: 5`, a topic named 2024) is taken as its text.
+for _section in (AccessLogConfig, QualityConfig, ExportConfig, KafkaConfig, WebEventsConfig, PollConfig,
+                 IpEventsConfig, PrivacyConfig, ApiConfig, S3Config):  # fmt: skip
+    _section.__pydantic_config__ = ConfigDict(coerce_numbers_to_str=True)
+
+
+# The file's own sections that the Config flattens (gold.top_ips_per_day -> top_ips_per_day).
+class _Geoip(BaseModel):
+    model_config = ConfigDict(coerce_numbers_to_str=True)
+    database: Maybe[str] = None
+
+
+class _Gold(BaseModel):
+    top_ips_per_day: PositiveInt
+
+
+class _Spark(BaseModel):
+    model_config = ConfigDict(coerce_numbers_to_str=True)
+    master: str
+    app_name: str
+    executor_env: Maybe[Path] = None
+
+
+class _Environ(EnvSettingsSource):
+    """The environment source over a given mapping instead of os.environ, so a caller (and a
+    test) can say exactly which environment a config is read from. pydantic-settings reads
+    os.environ in `_load_env_vars` and offers no parameter for another mapping."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+
+class _Document(PydanticBaseSettingsSource):
+    """The file's `base` section with the profile's merged over it (already read)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], document: dict) -> None:
+        self._document = document
+        super().__init__(settings_cls)
+
+    def get_field_value(self, field, field_name):  # the whole document is returned by __call__
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return self._document
+
+
+class _Settings(BaseSettings):
+    """conf/lakehouse.yaml's layout, typed; sources in priority order: overrides, env, file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore", frozen=True, coerce_numbers_to_str=True
+    )
+
+    warehouse: str
+    checkpoints: Maybe[str] = None
+    access_logs: AccessLogConfig
+    quality: QualityConfig
+    geoip: _Geoip = _Geoip()
+    gold: _Gold
+    web_events: WebEventsConfig
+    poll: PollConfig
+    ip_events: IpEventsConfig
+    privacy: PrivacyConfig = PrivacyConfig()
+    export: ExportConfig
+    kafka: KafkaConfig
+    s3: S3Config
+    api: ApiConfig
+    spark: _Spark
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_sections_are_empty(cls, data: Any) -> Any:
+        # `gold:` with nothing under it: its keys are then reported missing one by one.
+        return {k: ({} if v is None and k in cls.model_fields and k not in ("warehouse", "checkpoints") else v)
+                for k, v in data.items()} if isinstance(data, dict) else data
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+        environ, document = _SOURCES
+        return init_settings, _Environ(settings_cls, environ), _Document(settings_cls, document)
+
+
+_SOURCES: tuple[Mapping[str, str], dict] = ({}, {})
+_LOADING = threading.Lock()
 
 
 def _merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
+    out = dict(base)
     for key, value in (over or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out
 
 
-def _env_overrides(raw: dict, environ: dict[str, str]) -> dict:
-    out = copy.deepcopy(raw)
-    for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX):
-            continue
-        top_level = name[len(ENV_PREFIX):].lower() in out
-        if "__" not in name and not top_level:
-            continue  # e.g. LAKEHOUSE_EXPORT_PASSWORD: a secret read via *_env, not an override
-        keys = name[len(ENV_PREFIX):].lower().split("__")
-        node = out
-        for key in keys[:-1]:
-            node = node.setdefault(key, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"{name}: {'.'.join(keys[:-1])} is not a section")
-        node[keys[-1]] = env_value(value)
-    return out
+def _path(root: Path, value: Path | None) -> Path | None:
+    return value if value is None or value.is_absolute() else root / value
 
 
-_INT = re.compile(r"[-+]?[0-9]+")
-_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
-
-
-def env_value(text: str) -> Any:
-    """An environment override's value: a string unless it is plainly a number, a boolean or
-    null (`""`, `null`, `~`). Never YAML: a log format such as `%h %l ... %D` is text."""
-    if text.strip() in ("", "null", "~"):
-        return None
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    if _INT.fullmatch(text):
-        return int(text)
-    if _FLOAT.fullmatch(text):
-        return float(text)
-    return text
-
-
-def _get(raw: dict, dotted: str) -> Any:
-    node: Any = raw
-    for key in dotted.split("."):
-        if not isinstance(node, dict) or key not in node:
-            raise ConfigError(f"missing configuration key {dotted!r} (conf/lakehouse.yaml)")
-        node = node[key]
-    return node
-
-
-def _optional_path(root: Path, value: Any) -> Path | None:
-    if value in (None, ""):
-        return None
-    path = Path(str(value))
-    return path if path.is_absolute() else root / path
-
-
-def _optional_int(value: Any, key: str) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key} must be a whole number or null, got {value!r}") from None
-
-
-def _log_format(value: Any) -> str:
-    """The configured Apache LogFormat, checked now: an empty or unknown one fails before any job writes."""
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"access_logs.log_format must be an Apache LogFormat string, got {value!r}")
-    from apachelogs import LogParser
-
-    try:
-        LogParser(value)
-    except Exception as error:  # apachelogs raises its own errors for unknown directives
-        raise ConfigError(f"access_logs.log_format {value!r}: {type(error).__name__}: {error}") from None
-    if not re.search(r"%[<>]?(?:\{[^}]*\})?t", value):
-        raise ConfigError(f"access_logs.log_format {value!r} has no request time (%t): silver needs one")
-    return value
-
-
-def _positive(value: Any, key: str, kind: type = int) -> Any:
-    """`value` as a `kind` above zero; ConfigError naming `key` otherwise."""
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        number = None
-    if number is None or isinstance(value, bool) or number <= 0:
-        raise ConfigError(f"{key} must be a number above 0, got {value!r}")
-    return number
-
-
-def _ip_events(profile: str, root: Path, raw: dict) -> IpEventsConfig:
-    sink = _landing_or_kafka(raw, "ip_events.sink", profile)
-    landing = _optional_path(root, _get(raw, "ip_events.landing"))
-    if sink == "landing" and landing is None:
-        raise ConfigError("ip_events.landing must name a folder when ip_events.sink is landing")
-    return IpEventsConfig(
-        sink=sink,
-        landing=landing,
-        delivery_timeout_seconds=_positive(
-            _get(raw, "ip_events.delivery_timeout_seconds"), "ip_events.delivery_timeout_seconds", float
-        ),
-        roll_seconds=_positive(_get(raw, "ip_events.roll_seconds"), "ip_events.roll_seconds", float),
-    )
-
-
-def _privacy(raw: dict, env) -> PrivacyConfig:
-    section = raw.get("privacy") or {}
-    mode = str(section.get("ip_anonymisation") or "none").lower()
-    if mode not in IP_ANONYMISATIONS:
-        raise ConfigError(f"privacy.ip_anonymisation must be one of {', '.join(IP_ANONYMISATIONS)}, got {mode!r}")
-    key_env = str(section.get("ip_hash_key_env") or "LAKEHOUSE_IP_HASH_KEY")
-    key = env.get(key_env) or None
-    if mode == "hash" and (key is None or len(key) < MIN_IP_HASH_KEY_LENGTH):
-        found = "is not set" if key is None else f"has {len(key)} characters"
-        raise ConfigError(
-            f"privacy.ip_anonymisation is hash: the key comes from the env var {key_env}, which {found} "
-            f"(give a secret of {MIN_IP_HASH_KEY_LENGTH}+ characters, and keep it: another key gives other hashes)"
-        )
-    return PrivacyConfig(mode, key)
-
-
-def _build(profile: str, root: Path, raw: dict, environ: dict[str, str] | None = None) -> Config:
-    env = os.environ if environ is None else environ
-    warehouse = str(_get(raw, "warehouse"))
-    if "://" not in warehouse:
-        warehouse = str((root / warehouse).resolve()) if not Path(warehouse).is_absolute() else warehouse
-    checkpoints = raw.get("checkpoints") or f"{warehouse.rstrip('/')}/_checkpoints"
-    url = _get(raw, "export.url")
+def _placed(root: Path, warehouse: str, checkpoints: str | None, url: str | None, export: ExportConfig) -> dict:
+    """The warehouse (made absolute when local), the checkpoints under it unless set, and an
+    export url's `{warehouse}` filled in."""
+    if "://" not in warehouse and not Path(warehouse).is_absolute():
+        warehouse = str((root / warehouse).resolve())
     if url and "{warehouse}" in url:
         if "://" in warehouse:
             raise ConfigError("export.url uses {warehouse} but the warehouse is not a local folder")
-        url = url.replace("{warehouse}", warehouse)
-    ddl = Path(_get(raw, "export.schema_ddl"))
-    kafka = _get(raw, "kafka")
-    s3 = _get(raw, "s3")
+        export = replace(export, url=url.replace("{warehouse}", warehouse))
+    return {
+        "warehouse": warehouse,
+        "checkpoints": checkpoints or f"{warehouse.rstrip('/')}/_checkpoints",
+        "export": export,
+    }
+
+
+def _resolve(profile: str, root: Path, settings: _Settings, env: Mapping[str, str]) -> Config:
+    """The Config of `settings`: `auto` landings by profile, paths from the project folder,
+    secrets from the environment variables the `*_env` keys name."""
+
+    def auto(value: str) -> str:
+        return ("landing" if profile == "local" else "kafka") if value == "auto" else value
+
+    privacy = settings.privacy
+    key = env.get(privacy.ip_hash_key_env) or None
+    if privacy.ip_anonymisation == "hash" and (key is None or len(key) < MIN_IP_HASH_KEY_LENGTH):
+        found = "is not set" if key is None else f"has {len(key)} characters"
+        raise ConfigError(
+            f"privacy.ip_anonymisation is hash: the key comes from the env var {privacy.ip_hash_key_env}, which {found} "
+            f"(give a secret of {MIN_IP_HASH_KEY_LENGTH}+ characters, and keep it: another key gives other hashes)"
+        )
+    ip_events = replace(settings.ip_events, sink=auto(settings.ip_events.sink), landing=_path(root, settings.ip_events.landing))
+    if ip_events.sink == "landing" and ip_events.landing is None:
+        raise ConfigError("ip_events.landing must name a folder when ip_events.sink is landing")
+    export = replace(settings.export, password=env.get(settings.export.password_env), schema_ddl=_path(root, settings.export.schema_ddl))
+    s3 = settings.s3
     return Config(
         profile=profile,
         root=root,
-        warehouse=warehouse,
-        checkpoints=checkpoints,
-        access_logs=AccessLogConfig(
-            log_format=_log_format(_get(raw, "access_logs.log_format")),
-            also_accept_common=bool(_get(raw, "access_logs.also_accept_common")),
-        ),
-        quality=QualityConfig(
-            min_event_date=str(_get(raw, "quality.min_event_date")),
-            max_future_hours=int(_get(raw, "quality.max_future_hours")),
-            rules_file=_optional_path(root, _get(raw, "quality").get("rules")),
-        ),
-        geoip_database=_get(raw, "geoip.database"),
-        top_ips_per_day=int(_get(raw, "gold.top_ips_per_day")),
-        export=ExportConfig(
-            url=url,
-            user=_get(raw, "export.user"),
-            password=env.get(str(_get(raw, "export.password_env"))),
-            schema_ddl=ddl if ddl.is_absolute() else root / ddl,
-        ),
-        kafka=KafkaConfig(
-            bootstrap_servers=str(kafka["bootstrap_servers"]),
-            topics=dict(_get(raw, "kafka.topics")),
-            starting_offsets=str(_get(raw, "kafka.starting_offsets")),
-            max_offsets_per_trigger=int(_get(raw, "kafka.max_offsets_per_trigger")),
-            fail_on_data_loss=bool(_get(raw, "kafka.fail_on_data_loss")),
-            trigger=str(_get(raw, "kafka.trigger")),
-            metrics_port=_optional_int(kafka.get("metrics_port"), "kafka.metrics_port"),
-        ),
-        s3=S3Config(
-            endpoint=str(s3["endpoint"]),
-            region=str(_get(raw, "s3.region")),
-            access_key=env.get(str(_get(raw, "s3.access_key_env"))),
-            secret_key=env.get(str(_get(raw, "s3.secret_key_env"))),
-        ),
-        api=ApiConfig(
-            host=str(_get(raw, "api.host")),
-            port=int(_get(raw, "api.port")),
-            api_key=env.get(str(_get(raw, "api.api_key_env"))) or None,
-            max_limit=int(_get(raw, "api.max_limit")),
-            ingest_max_ips=_positive(_get(raw, "api.ingest_max_ips"), "api.ingest_max_ips"),
-            ingest_max_body_bytes=_positive(_get(raw, "api.ingest_max_body_bytes"), "api.ingest_max_body_bytes"),
-            ingest_rate_per_second=_positive(_get(raw, "api.ingest_rate_per_second"), "api.ingest_rate_per_second", float),
-            ingest_burst=_positive(_get(raw, "api.ingest_burst"), "api.ingest_burst"),
-            auth_failure_rate_per_second=_positive(
-                _get(raw, "api.auth_failure_rate_per_second"), "api.auth_failure_rate_per_second", float),
-            auth_failure_burst=_positive(_get(raw, "api.auth_failure_burst"), "api.auth_failure_burst"),
-            trusted_proxies=str(_get(raw, "api.trusted_proxies") or "").strip() or None,
-            health_cache_seconds=float(_get(raw, "api.health_cache_seconds")),
-        ),
-        web_events=WebEventsConfig(
-            session_gap_seconds=int(_get(raw, "web_events.session_gap_seconds")),
-            lateness_seconds=int(_get(raw, "web_events.lateness_seconds")),
-            trigger=str(_get(raw, "web_events.trigger")),
-            processed_events_topic=_get(raw, "web_events").get("processed_events_topic") or None,
-            source=_landing_or_kafka(raw, "web_events.source", profile),
-            landing=_optional_path(root, _get(raw, "web_events.landing")),
-        ),
-        poll=PollConfig(
-            url=str(_get(raw, "poll.url")),
-            interval_seconds=float(_get(raw, "poll.interval_seconds")),
-            connect_timeout_seconds=float(_get(raw, "poll.connect_timeout_seconds")),
-            read_timeout_seconds=float(_get(raw, "poll.read_timeout_seconds")),
-            max_retries=int(_get(raw, "poll.max_retries")),
-            symbol_field=str(_get(raw, "poll.symbol_field")),
-            price_field=str(_get(raw, "poll.price_field")),
-            time_field=str(_get(raw, "poll.time_field")),
-            landing=_optional_path(root, _get(raw, "poll.landing")),
-            sink=_landing_or_kafka(raw, "poll.sink", profile),
-        ),
-        ip_events=_ip_events(profile, root, raw),
-        spark_master=str(_get(raw, "spark.master")),
-        app_name=str(_get(raw, "spark.app_name")),
-        executor_env=_optional_path(root, _get(raw, "spark").get("executor_env")),
-        privacy=_privacy(raw, env),
-        _raw=raw,
+        access_logs=settings.access_logs,
+        quality=replace(settings.quality, rules_file=_path(root, settings.quality.rules_file)),
+        geoip_database=settings.geoip.database,
+        top_ips_per_day=settings.gold.top_ips_per_day,
+        kafka=settings.kafka,
+        s3=replace(s3, access_key=env.get(s3.access_key_env), secret_key=env.get(s3.secret_key_env)),
+        api=replace(settings.api, api_key=env.get(settings.api.api_key_env) or None),
+        web_events=replace(settings.web_events, source=auto(settings.web_events.source),
+                           landing=_path(root, settings.web_events.landing)),
+        poll=replace(settings.poll, sink=auto(settings.poll.sink), landing=_path(root, settings.poll.landing)),
+        ip_events=ip_events,
+        spark_master=settings.spark.master,
+        app_name=settings.spark.app_name,
+        executor_env=_path(root, settings.spark.executor_env),
+        privacy=replace(privacy, ip_hash_key=key),
+        _placed_from=(settings.checkpoints, settings.export.url),
+        **_placed(root, settings.warehouse, settings.checkpoints, settings.export.url, export),
     )
+
+
+def _config_error(error: ValidationError) -> ConfigError:
+    """The first problem as one line naming its key (`poll.sink must be one of ...`)."""
+    first = error.errors(include_url=False)[0]
+    key = ".".join(str(part) for part in first["loc"])
+    if first["type"] == "missing":
+        return ConfigError(f"missing configuration key {key!r} (conf/lakehouse.yaml)")
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, ValueError):
+        return ConfigError(f"{key} {cause}")
+    return ConfigError(f"{key}: {first['msg']}, got {first['input']!r}")
 
 
 def load_config(
     profile: str | None = None,
     overrides: dict | None = None,
-    environ: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
     root: Path | None = None,
 ) -> Config:
     """Read conf/lakehouse.yaml for `profile` (default: $LAKEHOUSE_PROFILE or local)."""
+    global _SOURCES
     env = dict(os.environ if environ is None else environ)
     root = root or project_root()
     profile = profile or env.get("LAKEHOUSE_PROFILE") or "local"
@@ -475,11 +495,17 @@ def load_config(
     doc = yaml.safe_load((root / "conf" / "lakehouse.yaml").read_text())
     if "base" not in doc:
         raise ConfigError("conf/lakehouse.yaml: missing the 'base' section")
-    raw = _merge(doc["base"], doc.get(profile) or {})
-    env_only = {k: v for k, v in env.items() if k not in ("LAKEHOUSE_PROFILE", "LAKEHOUSE_HOME")}
-    raw = _env_overrides(raw, env_only)
-    raw = _merge(raw, overrides or {})
-    return _build(profile, root, raw, env)
+    # The sources are handed to pydantic-settings through a module global read by
+    # settings_customise_sources (it takes no arguments of ours); one read at a time.
+    with _LOADING:
+        _SOURCES = (env, _merge(doc["base"], doc.get(profile) or {}))
+        try:
+            settings = _Settings(**(overrides or {}))
+        except ValidationError as error:
+            raise _config_error(error) from None
+        finally:
+            _SOURCES = ({}, {})
+    return _resolve(profile, root, settings, env)
 
 
 __all__ = ["Config", "ConfigError", "load_config", "project_root"]
