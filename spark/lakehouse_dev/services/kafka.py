@@ -39,6 +39,7 @@ from pathlib import Path
 
 from lakehouse import jars
 from lakehouse.config import project_root
+from lakehouse.feeds import FEEDS
 from lakehouse.io import kafka as kafka_io
 from lakehouse_dev.services import process
 
@@ -46,7 +47,8 @@ SERVICE = "kafka"
 HOST = "127.0.0.1"
 DEFAULT_PORT = 19092
 DEFAULT_CONTROLLER_PORT = 19093
-DEFAULT_TOPICS: Mapping[str, int] = {"access_logs": 2, "product_views": 2}
+# The topics of the feeds `lakehouse stream` reads by default, 2 partitions each.
+DEFAULT_TOPICS: Mapping[str, int] = {name: 2 for name, feed in FEEDS.items() if feed.streamed_by_default}
 NODE_ID = 1
 BROKER_HEAP = "512m"
 # Logs bigger than this are moved to kafka.log.1 at the next start.
