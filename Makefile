@@ -31,7 +31,7 @@ SPARK_CONN := $(if $(filter cluster,$(PROFILE)),{"conn_type": "spark"$(,) "host"
 AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/.data/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
   AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW_CONN_SPARK_DEFAULT='$(SPARK_CONN)' $(RUN_ENV)
 
-.PHONY: help setup jars demo serve browser test test-fast bench notebooks jupyter lint services-up services-down services-status up down airflow-setup airflow-test clean
+.PHONY: help setup jars demo serve browser test test-fast bench profile notebooks jupyter lint services-up services-down services-status up down airflow-setup airflow-test clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
@@ -94,6 +94,9 @@ bench: setup ## Benchmark: batch (silver, whole batch vs ceiling, GoAccess), str
 	$(PY) -m lakehouse_dev.bench --lines $(BENCH_LINES)
 	$(PY) -m lakehouse_dev.bench_stream --events $(BENCH_EVENTS)
 	$(PY) -m lakehouse_dev.bench_windows -n $(BENCH_WEB_EVENTS)
+
+profile: setup ## The demo batch in one session: per stage, its Spark jobs and the time outside them (JOBS=1 lists each job)
+	$(PY) -m lakehouse_dev.profile_batch $(if $(JOBS),--jobs)
 
 notebooks: setup ## Execute notebooks/ against WAREHOUSE (runs the demo first when it has no gold); executed copies in .data/notebooks/
 	$(if $(filter local,$(PROFILE)),@test -d $(WAREHOUSE)/gold || $(MAKE) demo)
