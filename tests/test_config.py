@@ -53,25 +53,22 @@ def test_readme_log_format_override_is_taken_as_text():
 
 
 @pytest.mark.parametrize(
-    ("variable", "text", "read"),
+    ("variable", "text", "read", "expected"),
     [
-        ("KAFKA__MAX_OFFSETS_PER_TRIGGER", "7", lambda c: c.kafka.max_offsets_per_trigger),
-        ("WEB_EVENTS__LATENESS_SECONDS", "-2", lambda c: c.web_events.lateness_seconds),
-        ("POLL__INTERVAL_SECONDS", "1.5", lambda c: c.poll.interval_seconds),
-        ("KAFKA__FAIL_ON_DATA_LOSS", "False", lambda c: c.kafka.fail_on_data_loss),
-        ("KAFKA__METRICS_PORT", "", lambda c: c.kafka.metrics_port),
-        ("KAFKA__METRICS_PORT", "null", lambda c: c.kafka.metrics_port),
-        ("KAFKA__TRIGGER", "1.5", lambda c: c.kafka.trigger),
-        ("WEB_EVENTS__PROCESSED_EVENTS_TOPIC", "a: b", lambda c: c.web_events.processed_events_topic),
-        ("WEB_EVENTS__PROCESSED_EVENTS_TOPIC", "[1]", lambda c: c.web_events.processed_events_topic),
-        ("KAFKA__TOPICS__ACCESS_LOGS", "web.raw", lambda c: (c.kafka.topics["access_logs"], c.kafka.topics["ip_events"])),
+        ("KAFKA__MAX_OFFSETS_PER_TRIGGER", "7", lambda c: c.kafka.max_offsets_per_trigger, 7),
+        ("WEB_EVENTS__LATENESS_SECONDS", "-2", lambda c: c.web_events.lateness_seconds, -2),
+        ("POLL__INTERVAL_SECONDS", "1.5", lambda c: c.poll.interval_seconds, 1.5),
+        ("KAFKA__FAIL_ON_DATA_LOSS", "False", lambda c: c.kafka.fail_on_data_loss, False),
+        ("KAFKA__METRICS_PORT", "", lambda c: c.kafka.metrics_port, None),
+        ("KAFKA__METRICS_PORT", "null", lambda c: c.kafka.metrics_port, None),
+        ("KAFKA__TRIGGER", "1.5", lambda c: c.kafka.trigger, "1.5"),
+        ("WEB_EVENTS__PROCESSED_EVENTS_TOPIC", "a: b", lambda c: c.web_events.processed_events_topic, "a: b"),
+        ("WEB_EVENTS__PROCESSED_EVENTS_TOPIC", "[1]", lambda c: c.web_events.processed_events_topic, "[1]"),
+        ("KAFKA__TOPICS__ACCESS_LOGS", "web.raw", lambda c: (c.kafka.topics["access_logs"], c.kafka.topics["ip_events"]),
+         ("web.raw", "ip_events")),
     ],
 )
-def test_environment_values_take_their_keys_type_and_text_stays_text(variable, text, read):
-    expected = {"7": 7, "-2": -2, "1.5": 1.5, "False": False, "": None, "null": None, "a: b": "a: b", "[1]": "[1]",
-                "web.raw": ("web.raw", "ip_events")}[text]
-    if variable == "KAFKA__TRIGGER":
-        expected = "1.5"
+def test_environment_values_take_their_keys_type_and_text_stays_text(variable, text, read, expected):
     value = read(load_config(profile="local", environ={f"LAKEHOUSE_{variable}": text}))
     assert value == expected and type(value) is type(expected)
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -70,24 +70,25 @@ def _blank_is_none(value: Any) -> Any:
     return None if isinstance(value, str) and value.strip() in ("", "null", "~") else value
 
 
-def _above_zero(value: Any) -> Any:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ValueError(f"must be a number above 0, got {value!r}")
-    return value
+def _above_zero(kind: type) -> BeforeValidator:
+    """`kind(value)` when it is above zero; "must be a number above 0" otherwise."""
 
+    def check(value: Any) -> Any:
+        try:
+            number = None if isinstance(value, bool) else kind(value)
+        except (TypeError, ValueError):
+            number = None
+        if number is None or number <= 0:
+            raise ValueError(f"must be a number above 0, got {value!r}")
+        return number
 
-def _number_above_zero(value: Any) -> Any:
-    try:
-        return _above_zero(float(value) if isinstance(value, str) else value)
-    except (TypeError, ValueError):
-        raise ValueError(f"must be a number above 0, got {value!r}") from None
+    return BeforeValidator(check)
 
 
 Maybe = Annotated[T | None, BeforeValidator(_blank_is_none)]
-PositiveInt = Annotated[int, BeforeValidator(_number_above_zero), AfterValidator(_above_zero)]
-PositiveFloat = Annotated[float, BeforeValidator(_number_above_zero)]
+PositiveInt = Annotated[int, _above_zero(int)]
+PositiveFloat = Annotated[float, _above_zero(float)]
 LANDING_OR_KAFKA = ("auto", "landing", "kafka")
-IP_EVENT_SINKS = LANDING_OR_KAFKA
 
 
 def _landing_or_kafka(value: Any) -> str:
@@ -357,17 +358,18 @@ class _Environ(EnvSettingsSource):
 
 
 class _Document(PydanticBaseSettingsSource):
-    """The file's `base` section with the profile's merged over it (already read)."""
+    """A section of conf/lakehouse.yaml, already read (`base`, or the profile's over it:
+    pydantic-settings merges the sources key by key)."""
 
-    def __init__(self, settings_cls: type[BaseSettings], document: dict) -> None:
-        self._document = document
+    def __init__(self, settings_cls: type[BaseSettings], section: dict) -> None:
+        self._section = section
         super().__init__(settings_cls)
 
-    def get_field_value(self, field, field_name):  # the whole document is returned by __call__
+    def get_field_value(self, field, field_name):  # the whole section is returned by __call__
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return self._document
+        return self._section
 
 
 class _Settings(BaseSettings):
@@ -397,24 +399,20 @@ class _Settings(BaseSettings):
     @classmethod
     def _null_sections_are_empty(cls, data: Any) -> Any:
         # `gold:` with nothing under it: its keys are then reported missing one by one.
-        return {k: ({} if v is None and k in cls.model_fields and k not in ("warehouse", "checkpoints") else v)
-                for k, v in data.items()} if isinstance(data, dict) else data
+        if not isinstance(data, dict):
+            return data
+        sections = set(cls.model_fields) - {"warehouse", "checkpoints"}
+        return {key: {} if value is None and key in sections else value for key, value in data.items()}
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
-        environ, document = _SOURCES
-        return init_settings, _Environ(settings_cls, environ), _Document(settings_cls, document)
+        environ, base, profile = _SOURCES.get()
+        return init_settings, _Environ(settings_cls, environ), _Document(settings_cls, profile), _Document(settings_cls, base)
 
 
-_SOURCES: tuple[Mapping[str, str], dict] = ({}, {})
-_LOADING = threading.Lock()
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for key, value in (over or {}).items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
+# What one `load_config` call reads (environment, base section, profile section), handed to
+# settings_customise_sources, which takes no arguments of ours.
+_SOURCES: ContextVar[tuple[Mapping[str, str], dict, dict]] = ContextVar("lakehouse_config_sources")
 
 
 def _path(root: Path, value: Path | None) -> Path | None:
@@ -499,7 +497,6 @@ def load_config(
     root: Path | None = None,
 ) -> Config:
     """Read conf/lakehouse.yaml for `profile` (default: $LAKEHOUSE_PROFILE or local)."""
-    global _SOURCES
     env = dict(os.environ if environ is None else environ)
     root = root or project_root()
     profile = profile or env.get("LAKEHOUSE_PROFILE") or "local"
@@ -508,16 +505,13 @@ def load_config(
     doc = yaml.safe_load((root / "conf" / "lakehouse.yaml").read_text())
     if "base" not in doc:
         raise ConfigError("conf/lakehouse.yaml: missing the 'base' section")
-    # The sources are handed to pydantic-settings through a module global read by
-    # settings_customise_sources (it takes no arguments of ours); one read at a time.
-    with _LOADING:
-        _SOURCES = (env, _merge(doc["base"], doc.get(profile) or {}))
-        try:
-            settings = _Settings(**(overrides or {}))
-        except ValidationError as error:
-            raise _config_error(error) from None
-        finally:
-            _SOURCES = ({}, {})
+    token = _SOURCES.set((env, doc["base"], doc.get(profile) or {}))
+    try:
+        settings = _Settings(**(overrides or {}))
+    except ValidationError as error:
+        raise _config_error(error) from None
+    finally:
+        _SOURCES.reset(token)
     return _resolve(profile, root, settings, env)
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import socket
 import tempfile
 import time
 import urllib.request
@@ -28,8 +27,9 @@ from lakehouse.config import load_config, project_root
 from lakehouse.feeds import NAMES
 from lakehouse.jobs import batch
 from lakehouse.session import get_spark
+from lakehouse_dev.samples import LOG_FORMATS
+from lakehouse_dev.services.process import free_ports
 
-DEMO_FORMAT = '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" %D'
 DEMO_INPUTS = {
     "access_logs": "access_response_time.log",
     "product_views": "product_views.jsonl",
@@ -37,12 +37,6 @@ DEMO_INPUTS = {
     "api_ticks": "api_ticks.jsonl",
     "ip_events": "ip_events.jsonl",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _seconds(stamp: str) -> float:
@@ -68,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     samples = project_root() / "sample_logs"
     work = args.warehouse or Path(tempfile.mkdtemp(prefix="lakehouse-profile-"))
     shutil.rmtree(work, ignore_errors=True)
-    config = load_config(profile="local", overrides={"access_logs": {"log_format": DEMO_FORMAT}}).with_warehouse(str(work))
-    port = _free_port()
+    config = load_config(profile="local", overrides={"access_logs": {"log_format": LOG_FORMATS["response_time"]}}).with_warehouse(str(work))
+    (port,) = free_ports()
     spark = get_spark(config, "profile", {"spark.ui.enabled": "true", "spark.ui.port": str(port)})
 
     windows: list[tuple[str, float, float]] = []  # stage, start, end: from JobRun's own clock

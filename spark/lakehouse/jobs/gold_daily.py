@@ -50,8 +50,6 @@ REPORT_DATES_SCHEMA = T.StructType(
 )
 
 
-
-
 def tables_from(source: str) -> list[str]:
     return [name for name, (src, _fn) in GOLD_TABLES.items() if src == source]
 

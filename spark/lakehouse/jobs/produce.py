@@ -35,7 +35,6 @@ from lakehouse.jobs.runtime import JobRun, run_job
 log = logging.getLogger("lakehouse.produce")
 
 
-
 NEW_TOPIC_PARTITIONS = 2  # a topic named by --topic that does not exist yet (the stack's own have 2)
 
 

@@ -142,9 +142,10 @@ def stream_lag(spark: SparkSession, config: Config) -> list[dict] | str:
     if not kafka.answers(config.kafka.bootstrap_servers, timeout=3):
         return f"Kafka at {config.kafka.bootstrap_servers} not reachable"
     found = []
+    topics = kafka.list_topics(config.kafka.bootstrap_servers)
     for dataset in NAMES:
         topic = config.kafka.topics[dataset]
-        if topic not in kafka.list_topics(config.kafka.bootstrap_servers):
+        if topic not in topics:
             continue
         end = kafka.latest_offsets(config.kafka.bootstrap_servers, topic)
         at = kafka.checkpoint_offsets(spark, config.checkpoint(f"bronze_{dataset}"), topic) or {}
