@@ -29,3 +29,35 @@ def test_a_batch_report_gives_rows_time_offsets_and_lag():
 def test_an_idle_report_is_no_batch_and_null_offsets_are_none():
     assert batch_progress({"batchId": 8, "durationMs": {"latestOffset": 3, "triggerExecution": 3}}) is None
     assert offsets_of("null") == {} and offsets_of(None) == {}
+
+
+class _FinishingQuery:
+    """A query whose last batch finishes, and which stops, right after it was polled: its
+    report appears between the read of recentProgress and the read of isActive."""
+
+    def __init__(self, last_report):
+        self._reports, self._last = [], last_report
+
+    @property
+    def recentProgress(self):
+        return list(self._reports)
+
+    @property
+    def isActive(self):
+        self._reports.append(self._last)
+        return False
+
+    def exception(self):
+        return None
+
+
+def test_a_batch_that_finishes_as_the_query_stops_is_counted():
+    from lakehouse.jobs.runtime import JobRun
+    from lakehouse.jobs.stream_kafka import StreamOptions, poll
+    from lakehouse.jobs.stream_query import DatasetStream
+
+    stream = DatasetStream("access_logs", "t", "table", "checkpoint", query=_FinishingQuery(REPORT))
+    run = JobRun("stream")
+    poll(None, None, stream, StreamOptions(("access_logs",), "availableNow", None), run, stop=None)
+    assert stream.done and (stream.rows, stream.batches) == (1500, 1)
+    assert run.counts == {"access_logs_rows": 1500, "access_logs_batches": 1}

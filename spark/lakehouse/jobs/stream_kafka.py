@@ -89,6 +89,16 @@ def log_progress(stream: DatasetStream, run: JobRun, metrics=None) -> None:
             metrics.observe(stream.dataset, stream.topic, batch)
 
 
+def poll(spark, config, stream: DatasetStream, options: StreamOptions, run: JobRun, stop, metrics=None) -> None:
+    """Log the batches finished since the last poll; handle a query that stopped. A query that
+    stops between the two reads has its last batches read again after: they finished before
+    it stopped, and a stream marked done is never polled again."""
+    log_progress(stream, run, metrics)
+    if not stream.query.isActive:
+        log_progress(stream, run, metrics)
+        _handle_stopped(spark, config, stream, options, run, stop)
+
+
 def _is_data_loss(error: BaseException | None) -> bool:
     text = str(error or "")
     return "KAFKA_DATA_LOSS" in text or "data loss" in text.lower()
@@ -175,9 +185,7 @@ def run_streams(
     while not all(s.done for s in streams.values()):
         for stream in streams.values():
             if not stream.done:
-                log_progress(stream, run, metrics)
-                if not stream.query.isActive:
-                    _handle_stopped(spark, config, stream, options, run, stop)
+                poll(spark, config, stream, options, run, stop, metrics)
         now = time.monotonic()
         if options.max_seconds is not None and now - started >= options.max_seconds and not stop.is_set():
             log.info("ran for %.0fs (--max-seconds): stopping", now - started)
