@@ -150,6 +150,7 @@ def run_mirror(
         log_progress(stream, run)
         query = stream.query
         if not query.isActive:
+            log_progress(stream, run)  # the batches that finished as it stopped
             error = query.exception()
             if error is None:
                 return 0  # caught up (availableNow) or stopped
