@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP_CACHE ?= $(HOME)/.cache/pip
 PROFILE ?= local
 WAREHOUSE ?= ./warehouse
-BENCH_LINES ?= 2000000
+BENCH_LINES ?= 1000000 2000000
 BENCH_EVENTS ?= 3000000
 BENCH_WEB_EVENTS ?= 2000000
 export LAKEHOUSE_HOME := $(CURDIR)
@@ -91,7 +91,7 @@ test-fast: setup ## Pure transforms and in-process Spark on inline rows: no serv
 	LAKEHOUSE_TEST_TIER=fast $(VENV)/bin/pytest -q -m "$(FAST_TESTS)" --durations=10
 
 bench: setup ## Benchmark: batch (silver, whole batch vs ceiling, GoAccess), streaming (ingest, latency), web-event windows and sessions vs ceiling
-	$(PY) -m lakehouse_dev.bench --lines $(BENCH_LINES)
+	$(PY) -m lakehouse_dev.bench $(foreach n,$(BENCH_LINES),--lines $(n))
 	$(PY) -m lakehouse_dev.bench_stream --events $(BENCH_EVENTS)
 	$(PY) -m lakehouse_dev.bench_windows -n $(BENCH_WEB_EVENTS)
 

@@ -1,9 +1,9 @@
 """Benchmark: the batch on N synthetic access-log lines, next to the engine's own ceiling.
 
-    make bench                      # 2,000,000 lines, both cardinality cases
-    python -m lakehouse_dev.bench --lines 1000000 [--case low|high]
+    make bench                      # 1M and 2M lines, both cardinality cases
+    python -m lakehouse_dev.bench --lines 1000000 [--lines 2000000] [--case low|high]
 
-Two cases of the same size: "low" (distinct client IPs about 3 % of the lines, a few
+Two cases per size: "low" (distinct client IPs about 3 % of the lines, a few
 hundred agents) and "high" (about 90 % of the lines from an IP of their own: a busy
 site's long tail). Prints, per case, in one session on this machine:
 - the ceiling: Spark reading the text file and writing it as Parquet (same settings),
@@ -127,7 +127,7 @@ def _distinct_ip_share(spark, data: Path) -> float:
     return row["ips"] / row["n"]
 
 
-def _case(spark, cfg, work: Path, data: Path, n: int, name: str) -> list[str]:
+def _case(spark, cfg, work: Path, data: Path, n: int, name: str, figures: dict) -> list[str]:
     from lakehouse.jobs.batch import run_batch
 
     warehouse = work / "warehouse"
@@ -170,12 +170,26 @@ def _case(spark, cfg, work: Path, data: Path, n: int, name: str) -> list[str]:
         lines.append("  goaccess  not installed (apt-get install goaccess) - comparison skipped")
     lines.append(f"  peak RSS  driver JVM {jvm_mb or float('nan'):,.0f} MB during the batch")
     shutil.rmtree(warehouse, ignore_errors=True)
+    figures[(n, name)] = {"silver": silver_s, "floor": floor_delta_s, "gold": gold_s, "batch": batch_s, "goaccess": goaccess_s}
+    return lines
+
+
+def _summary(figures: dict) -> list[str]:
+    """One line per size and case: the issue's table (silver/floor, high/low, gold, batch/GoAccess)."""
+    lines = ["", "summary              silver/floor  high/low silver  gold s  batch s  batch/goaccess"]
+    for (n, name), f in figures.items():
+        low = figures.get((n, "low"))
+        high_low = f"{f['silver'] / low['silver']:.2f}" if name != "low" and low else "-"
+        versus = f"{f['batch'] / f['goaccess']:.2f}" if f["goaccess"] else "-"
+        lines.append(
+            f"  {n / 1e6:g}M {name:<5}        {f['silver'] / f['floor']:10.2f}  {high_low:>15}  {f['gold']:6.1f}  {f['batch']:7.1f}  {versus:>14}"
+        )
     return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lakehouse bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--lines", type=int, default=2_000_000)
+    parser.add_argument("--lines", type=int, action="append", help="lines per case (repeatable; default: 1M and 2M)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--case", action="append", choices=sorted(CASES), help="cardinality case (repeatable; default: all)")
     parser.add_argument("--dir", default=None, help="work folder (default <project>/bench_data)")
@@ -190,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.dir) if args.dir else config.root / "bench_data"
     work.mkdir(parents=True, exist_ok=True)
     cases = args.case or list(CASES)
-    inputs = {name: _data(work, args.lines, args.seed, CASES[name]) for name in cases}
+    sizes = args.lines or [1_000_000, 2_000_000]
+    inputs = {(n, name): _data(work, n, args.seed, CASES[name]) for n in sizes for name in cases}
     tiny = _data(work, 2000, 1, None)  # before the session: a forked child must not hold its gateway
     spark = get_spark(config.with_warehouse(str(work / "warehouse")), app_name="lakehouse-bench")
 
@@ -199,9 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(work / "warmup_wh", ignore_errors=True)
 
     report = [f"lakehouse bench: {os.cpu_count()} cores, {spark.sparkContext.master}"]
-    for name in cases:
-        report += _case(spark, config, work, inputs[name], args.lines, name)
+    figures: dict = {}
+    for (n, name), data in inputs.items():
+        report += _case(spark, config, work, data, n, name, figures)
         print("\n".join(report), flush=True)
+    report += _summary(figures)
     py_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     report.append(f"\npeak RSS of the Python driver over all cases: {py_mb:,.0f} MB")
     print("\n".join(["", "=" * 60, *report]), flush=True)
