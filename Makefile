@@ -84,10 +84,10 @@ browser: ## Debian's chromium + chromedriver for the HTML report's browser test 
 # the run's server stack (tests/stack.py) refuse to start anything.
 FAST_TESTS := not (services or airflow or notebooks or browser or slow)
 
-test: setup airflow-setup browser ## Run the whole test suite (starts each real server it needs once; ~37 min on 2 cores)
+test: setup airflow-setup browser ## Run the whole test suite (starts each real server it needs once; 40-50 min on 2 cores)
 	$(VENV)/bin/pytest -q --durations=25
 
-test-fast: setup ## Pure transforms and in-process Spark on inline rows: no server, no spark-submit, no Airflow (~3.5 min)
+test-fast: setup ## Pure transforms and in-process Spark on inline rows: no server, no spark-submit, no Airflow (~5 min)
 	LAKEHOUSE_TEST_TIER=fast $(VENV)/bin/pytest -q -m "$(FAST_TESTS)" --durations=10
 
 bench: setup ## Benchmark: batch (silver, whole batch vs ceiling, GoAccess), streaming (ingest, latency), web-event windows and sessions vs ceiling

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import maxminddb
 import pytest
@@ -110,3 +111,29 @@ def test_each_ip_and_agent_is_classified_once_with_city_and_coordinates(spark, w
     dim = delta.read_table(spark, warehouse_config.table_path("silver", "dim_ip_geo"))
     assert dim.count() == 5
     assert {r.classifier for r in dim.collect()} == {geoip.build_of(geoip.default_database())}
+
+
+def test_a_batch_replayed_after_a_crash_writes_nothing_again(spark, warehouse_config, tmp_path):
+    """The process died after silver's commits and before the stream's checkpoint recorded
+    the batch: the next run replays that batch, finds it in the tables' commits and adds nothing."""
+    log = tmp_path / "access.log"
+    log.write_text("\n".join([_access(1), "not a log line", _access(2), _access(3)]) + "\n")
+    counts = _run(spark, warehouse_config, "access_logs", log)
+    assert (counts["read"], counts["written"], counts["quarantined"]) == (4, 3, 1)
+
+    def rows() -> tuple[int, int, int]:
+        return tuple(
+            delta.read_table(spark, warehouse_config.table_path(layer, name)).count()
+            for layer, name in (("silver", "access_logs"), ("quarantine", "access_logs"), ("_meta", "silver_batches"))
+        )
+
+    assert rows() == (3, 1, 1)
+    commits = Path(warehouse_config.checkpoint("silver_access_logs")) / "commits"
+    removed = sorted(commits.glob("[0-9]*"), key=lambda p: int(p.name))[-1]
+    removed.unlink()  # the batch ran, its checkpoint commit did not
+    (commits / f".{removed.name}.crc").unlink(missing_ok=True)
+    delta._written_batches.clear()  # a new process: nothing remembered, the commits are asked
+    replay = JobRun("replay")
+    silver_access_logs.run(spark, warehouse_config, replay)
+    assert replay.counts.get("read") == 4  # the batch did run again
+    assert rows() == (3, 1, 1)

@@ -146,8 +146,16 @@ def append_once(
     return True
 
 
-def replace_where(df: DataFrame, path: str, condition: str, txn: tuple[str, int] | None = None) -> None:
-    """Atomically replace the rows matching `condition` with `df` (creates the table if absent)."""
+def replace_where(
+    df: DataFrame, path: str, condition: str, txn: tuple[str, int] | None = None, partition_by: tuple[str, ...] = ()
+) -> None:
+    """Atomically replace the rows matching `condition` with `df` (creates the table if absent,
+    partitioned by `partition_by`; an existing table keeps the partitioning it has).
+
+    A condition on partition columns only drops whole files by their partition values;
+    on other columns Delta reads the files that may hold matching rows and rewrites the
+    rest of them (about twice the time on a small table, and growing with it).
+    """
     spark = df.sparkSession
     writer = df.write.format("delta")
     if txn is not None:
@@ -155,6 +163,8 @@ def replace_where(df: DataFrame, path: str, condition: str, txn: tuple[str, int]
     if table_exists(spark, path):
         writer.mode("overwrite").option("replaceWhere", condition).save(path)
     else:
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
         writer.mode("append").save(path)
 
 

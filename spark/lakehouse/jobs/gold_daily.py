@@ -6,7 +6,8 @@
 For each silver table, the rows appended since the last run (a checkpointed streaming
 read) name the touched event dates, late events included; every gold table built
 from that silver table is recomputed from all of silver for exactly those dates and
-swapped in with one `replaceWhere` overwrite. `--report-date` adds dates to recompute.
+swapped in with one `replaceWhere` overwrite (a gold table is created partitioned by
+`report_date`, so that overwrite drops whole files instead of rewriting them). `--report-date` adds dates to recompute.
 Each refreshed date is logged in `gold/_report_dates` with a refresh id, which the
 export uses to know what changed.
 
@@ -106,7 +107,7 @@ def refresh_dates(
         if read != dates:  # the days read around the rewritten ones only complete their sessions
             rows = rows.where(F.col("report_date").isin(sorted(dates)))
         with timed(log, table):
-            delta.replace_where(rows, config.table_path("gold", table), condition, txn=txn)
+            delta.replace_where(rows, config.table_path("gold", table), condition, txn=txn, partition_by=("report_date",))
             written = int(delta.last_commit_metrics(spark, config.table_path("gold", table)).get("numOutputRows", 0))
         run.add(**{f"{table}_rows": written})
     refresh_id = uuid.uuid4().hex
@@ -114,7 +115,10 @@ def refresh_dates(
         [(d, source, refresh_id, None) for d in sorted(dates)], REPORT_DATES_SCHEMA
     ).withColumn("refreshed_at", F.current_timestamp())
     with timed(log, "_report_dates"):
-        delta.append(log_rows, config.table_path("gold", "_report_dates"), txn=txn)
+        if txn is None:
+            delta.append(log_rows, config.table_path("gold", "_report_dates"))
+        else:
+            delta.append_once(log_rows, config.table_path("gold", "_report_dates"), *txn)
     run.add(**{f"{source}_dates_refreshed": len(dates)})
     log.info("%s: refreshed %d report date(s): %s", source, len(dates), ", ".join(str(d) for d in sorted(dates)))
 

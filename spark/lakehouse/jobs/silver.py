@@ -169,7 +169,7 @@ def write_silver_batch(
     now = F.lit(datetime.now(UTC))
     if counts["quarantined"]:
         with timed(log, "quarantine"):
-            delta.append(transform.quarantine_rows(batch.rows, now), config.table_path("quarantine", spec.dataset), txn=txn)
+            delta.append_once(transform.quarantine_rows(batch.rows, now), config.table_path("quarantine", spec.dataset), *txn)
     written = 0
     if batch.counts["valid"]:
         # Extract: the dimension rows of the batch's values (classifying new ones), silver's ids.
@@ -209,7 +209,7 @@ def write_silver_batch(
         rows = privacy_transform.with_anonymised_ip(rows, spec.ip_column, privacy.ip_anonymisation, privacy.ip_hash_key)
         # Load.
         with timed(log, "dedupe + enrich + silver append"):
-            delta.append(rows, silver_path, partition_by=("event_date",), txn=txn, properties=SILVER_PROPERTIES)
+            delta.append_once(rows, silver_path, *txn, partition_by=("event_date",), properties=SILVER_PROPERTIES)
         written = int(delta.last_commit_metrics(spark, silver_path).get("numOutputRows", 0))
     counts["written"] = written
     counts["duplicates"] = batch.counts["valid"] - written
@@ -226,10 +226,10 @@ BATCHES_SCHEMA = T.StructType(
 def record_batch(spark: SparkSession, config: Config, dataset: str, counts: dict[str, int], txn: tuple[str, int]) -> None:
     """One row per silver micro-batch in `_meta/silver_batches` (what the reconciliation rule
     sums: blank lines skipped and duplicates dropped are rows no table keeps). Written with
-    the batch's own transaction id, so a replayed batch is not counted twice."""
+    the batch's own id (`delta.append_once`), so a replayed batch is not counted twice."""
     row = (dataset, txn[0], txn[1], *(int(counts.get(k, 0)) for k in ("read", "skipped_blank", "quarantined", "written", "duplicates")),
            datetime.now(UTC).replace(tzinfo=None))
-    delta.append(spark.createDataFrame([row], BATCHES_SCHEMA), config.table_path("_meta", "silver_batches"), txn=txn)
+    delta.append_once(spark.createDataFrame([row], BATCHES_SCHEMA), config.table_path("_meta", "silver_batches"), *txn)
 
 
 def run_silver(spark: SparkSession, config: Config, spec: SilverSpec, run_log: JobRun) -> None:

@@ -7,8 +7,8 @@ Reads `bronze/access_logs` incrementally (checkpointed streaming read, available
 writes `silver/access_logs` (partitioned by event_date; `event_id` is the line's place in
 its source, so two identical lines are two requests, and a place read twice is one)
 and `quarantine/access_logs` (every rejected line with its reason). Blank lines are
-counted and skipped. Each micro-batch commits with a Delta transaction id, so a replay
-after a crash writes nothing twice.
+counted and skipped. Each micro-batch commits with its id in the commit metadata
+(`delta.append_once`), so a replay after a crash writes nothing twice.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ longer than gold exports, with the reason).
 Not `jobs/silver.run_silver`: that one stages a row per bronze record and enriches user
 agents and IPs; a response explodes into several ticks and has neither. The guarantees
 are the same: incremental read (`delta.process_new_rows`), quarantine and silver appended
-with the micro-batch's transaction id (a replayed batch adds nothing), counts recorded
+with the micro-batch's id (`delta.append_once`: a replayed batch adds nothing), counts recorded
 per batch in `_meta/silver_batches`.
 
 Counts are in entries, not bronze records: each tick of a list is one, and a record that
@@ -111,7 +111,7 @@ def write_batch(
     if counts["quarantined"]:
         with timed(log, "quarantine"):
             rows = to_quarantine(staged, F.lit(datetime.now(UTC)))
-            delta.append(rows, config.table_path("quarantine", DATASET), txn=txn)
+            delta.append_once(rows, config.table_path("quarantine", DATASET), *txn)
     written = 0
     if counts["valid"]:
         silver_path = config.table_path("silver", DATASET)
@@ -121,11 +121,11 @@ def write_batch(
                 F.col("event_date").isin(sorted(dates))
             )
         with timed(log, "dedupe + silver append"):
-            delta.append(
+            delta.append_once(
                 new_ticks(staged, seen),
                 silver_path,
+                *txn,
                 partition_by=("event_date",),
-                txn=txn,
                 properties=SILVER_PROPERTIES,
             )
         written = int(delta.last_commit_metrics(spark, silver_path).get("numOutputRows", 0))
