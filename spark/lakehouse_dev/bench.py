@@ -127,7 +127,8 @@ def _distinct_ip_share(spark, data: Path) -> float:
     return row["ips"] / row["n"]
 
 
-def _case(spark, cfg, work: Path, data: Path, n: int, name: str, figures: dict) -> list[str]:
+def _case(spark, cfg, work: Path, data: Path, n: int, name: str) -> tuple[list[str], dict]:
+    """The case's report lines, and its figures for the summary."""
     from lakehouse.jobs.batch import run_batch
 
     warehouse = work / "warehouse"
@@ -170,8 +171,7 @@ def _case(spark, cfg, work: Path, data: Path, n: int, name: str, figures: dict) 
         lines.append("  goaccess  not installed (apt-get install goaccess) - comparison skipped")
     lines.append(f"  peak RSS  driver JVM {jvm_mb or float('nan'):,.0f} MB during the batch")
     shutil.rmtree(warehouse, ignore_errors=True)
-    figures[(n, name)] = {"silver": silver_s, "floor": floor_delta_s, "gold": gold_s, "batch": batch_s, "goaccess": goaccess_s}
-    return lines
+    return lines, {"silver": silver_s, "floor": floor_delta_s, "gold": gold_s, "batch": batch_s, "goaccess": goaccess_s}
 
 
 def _summary(figures: dict) -> list[str]:
@@ -216,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     report = [f"lakehouse bench: {os.cpu_count()} cores, {spark.sparkContext.master}"]
     figures: dict = {}
     for (n, name), data in inputs.items():
-        report += _case(spark, config, work, data, n, name, figures)
+        lines, figures[(n, name)] = _case(spark, config, work, data, n, name)
+        report += lines
         print("\n".join(report), flush=True)
     report += _summary(figures)
     py_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

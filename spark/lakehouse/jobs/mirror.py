@@ -45,7 +45,7 @@ from pyspark.sql.streaming import StreamingQuery
 from lakehouse.config import Config
 from lakehouse.io import kafka
 from lakehouse.jobs.runtime import JobRun, base_parser, run_job
-from lakehouse.jobs.stream_kafka import log_progress, stop_gracefully, stop_on_signals
+from lakehouse.jobs.stream_kafka import log_progress, still_active, stop_gracefully, stop_on_signals
 from lakehouse.jobs.stream_query import DatasetStream
 from lakehouse.transforms.mirror import mirror_records
 
@@ -147,10 +147,8 @@ def run_mirror(
     )  # fmt: skip
     started = time.monotonic()
     while True:
-        log_progress(stream, run)
         query = stream.query
-        if not query.isActive:
-            log_progress(stream, run)  # the batches that finished as it stopped
+        if not still_active(stream, run):
             error = query.exception()
             if error is None:
                 return 0  # caught up (availableNow) or stopped

@@ -89,13 +89,23 @@ def log_progress(stream: DatasetStream, run: JobRun, metrics=None) -> None:
             metrics.observe(stream.dataset, stream.topic, batch)
 
 
-def poll(spark, config, stream: DatasetStream, options: StreamOptions, run: JobRun, stop, metrics=None) -> None:
-    """Log the batches finished since the last poll; handle a query that stopped. A query that
-    stops between the two reads has its last batches read again after: they finished before
-    it stopped, and a stream marked done is never polled again."""
+def still_active(stream: DatasetStream, run: JobRun, metrics=None) -> bool:
+    """Log the batches finished since the last call; False once the query has stopped.
+
+    A query that stops between the read of its progress and the read of `isActive` has
+    its last batches read again: they finished before it stopped, and a stopped query's
+    progress is not read again by its caller.
+    """
     log_progress(stream, run, metrics)
-    if not stream.query.isActive:
-        log_progress(stream, run, metrics)
+    if stream.query.isActive:
+        return True
+    log_progress(stream, run, metrics)
+    return False
+
+
+def poll(spark, config, stream: DatasetStream, options: StreamOptions, run: JobRun, stop, metrics=None) -> None:
+    """Log the batches finished since the last poll; handle a query that stopped."""
+    if not still_active(stream, run, metrics):
         _handle_stopped(spark, config, stream, options, run, stop)
 
 
