@@ -298,6 +298,8 @@ class Config:
     # The packed Python environment executors run (cluster profile), or None: executors
     # use the driver's interpreter (local mode).
     executor_env: Path | None = None
+    # Independent steps of one job (feeds, gold tables) run on this many driver threads.
+    driver_threads: int = 2
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     # The warehouse-relative settings as written (checkpoints, export.url), for with_warehouse.
     _placed_from: tuple[str | None, str | None] = field(default=(None, None), repr=False, compare=False)
@@ -342,6 +344,7 @@ class _Spark(BaseModel):
     master: str
     app_name: str
     executor_env: Maybe[Path] = None
+    driver_threads: PositiveInt = 2
 
 
 class _Environ(EnvSettingsSource):
@@ -472,6 +475,7 @@ def _resolve(profile: str, root: Path, settings: _Settings, env: Mapping[str, st
         spark_master=settings.spark.master,
         app_name=settings.spark.app_name,
         executor_env=_path(root, settings.spark.executor_env),
+        driver_threads=settings.spark.driver_threads,
         privacy=replace(privacy, ip_hash_key=key),
         _placed_from=(settings.checkpoints, settings.export.url),
         **_placed(root, settings.warehouse, settings.checkpoints, settings.export.url, export),

@@ -37,3 +37,16 @@ def test_other_writers_commits_do_not_hide_or_fake_a_batch(spark, tmp_path):
     assert delta.last_batch_written(spark, path, "w3") is None
     assert not delta.append_once(rows(spark, "a"), path, "w1", 0)
     assert values(spark, path) == ["a", "file0", "file1", "file2", "x"]
+
+
+def test_writers_on_several_threads_create_one_table_and_land_each_batch_once(spark, tmp_path):
+    # The batch runs feeds side by side: their first commits to a shared table (the
+    # silver batch log) must not both claim version 0, and one writer's replay racing
+    # its own batch must land once.
+    from lakehouse.jobs.runtime import in_parallel
+
+    path = str(tmp_path / "log")
+    steps = {f"w{i}": (lambda i=i: delta.append_once(rows(spark, f"w{i}"), path, f"w{i}", 0)) for i in range(4)}
+    steps.update({f"again{n}": (lambda: delta.append_once(rows(spark, "w0"), path, "w0", 0)) for n in range(2)})
+    in_parallel(steps, threads=6)
+    assert values(spark, path) == ["w0", "w1", "w2", "w3"]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
@@ -26,6 +29,24 @@ def table_exists(spark: SparkSession, path: str) -> bool:
     return any(
         status.getPath().getName().endswith((".json", ".parquet")) for status in fs.listStatus(log)
     )
+
+
+_locks_guard = threading.Lock()
+_table_locks: dict[str, threading.RLock] = {}
+
+
+@contextmanager
+def writing(path: str) -> Iterator[None]:
+    """One writer at a time per table in this process (the batch runs feeds and tables on
+    several threads). Two first commits to a missing table would both be version 0, and
+    Delta fails the second ("multiple writers are writing to an empty directory"); an
+    `append_once` checks and writes as one step. Writers in other processes are Delta's
+    optimistic concurrency's to sort out, as before.
+    """
+    with _locks_guard:
+        lock = _table_locks.setdefault(path.rstrip("/"), threading.RLock())
+    with lock:
+        yield
 
 
 def read_table(spark: SparkSession, path: str, version: int | None = None) -> DataFrame:
@@ -69,7 +90,8 @@ def append(
     writer = _append_writer(df, partition_by, properties, merge_schema)
     if txn is not None:
         writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
-    writer.save(path)
+    with writing(path):
+        writer.save(path)
 
 
 # Commits this process made with `append_once`: (table, writer id) -> last batch id.
@@ -129,20 +151,21 @@ def append_once(
     """
     spark = df.sparkSession
     key = (path, writer_id)
-    if key not in _written_batches:
-        last = last_batch_written(spark, path, writer_id)
-        _written_batches[key] = -1 if last is None else last
-    if batch_id <= _written_batches[key]:
-        return False
-    writer = _append_writer(df, partition_by, properties, merge_schema).option("userMetadata", f"{writer_id}:{batch_id}")
-    try:
-        writer.save(path)
-    except Exception:
-        # The commit may have landed even though the call failed (storage answered
-        # late): ask the table again before the next batch rather than trust memory.
-        _written_batches.pop(key, None)
-        raise
-    _written_batches[key] = batch_id
+    with writing(path):
+        if key not in _written_batches:
+            last = last_batch_written(spark, path, writer_id)
+            _written_batches[key] = -1 if last is None else last
+        if batch_id <= _written_batches[key]:
+            return False
+        writer = _append_writer(df, partition_by, properties, merge_schema).option("userMetadata", f"{writer_id}:{batch_id}")
+        try:
+            writer.save(path)
+        except Exception:
+            # The commit may have landed even though the call failed (storage answered
+            # late): ask the table again before the next batch rather than trust memory.
+            _written_batches.pop(key, None)
+            raise
+        _written_batches[key] = batch_id
     return True
 
 
@@ -160,12 +183,13 @@ def replace_where(
     writer = df.write.format("delta")
     if txn is not None:
         writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
-    if table_exists(spark, path):
-        writer.mode("overwrite").option("replaceWhere", condition).save(path)
-    else:
-        if partition_by:
-            writer = writer.partitionBy(*partition_by)
-        writer.mode("append").save(path)
+    with writing(path):
+        if table_exists(spark, path):
+            writer.mode("overwrite").option("replaceWhere", condition).save(path)
+        else:
+            if partition_by:
+                writer = writer.partitionBy(*partition_by)
+            writer.mode("append").save(path)
 
 
 def last_commit_metrics(spark: SparkSession, path: str) -> dict[str, str]:

@@ -63,17 +63,18 @@ def upsert(
     spark = df.sparkSession
     for attempt in range(retries + 1):
         try:
-            if not delta.table_exists(spark, path):
-                delta.append(df, path)
-                return
-            merge = (
-                DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), _condition(keys))
-            )
-            if update_set is not None:
-                merge = merge.whenMatchedUpdate(condition=update_when, set=update_set)
-            else:
-                merge = merge.whenMatchedUpdateAll(condition=update_when)
-            merge.whenNotMatchedInsertAll().execute()
+            with delta.writing(path):
+                if not delta.table_exists(spark, path):
+                    delta.append(df, path)
+                    return
+                merge = (
+                    DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), _condition(keys))
+                )
+                if update_set is not None:
+                    merge = merge.whenMatchedUpdate(condition=update_when, set=update_set)
+                else:
+                    merge = merge.whenMatchedUpdateAll(condition=update_when)
+                merge.whenNotMatchedInsertAll().execute()
             return
         except CONFLICTS as exc:
             if attempt == retries:
@@ -95,4 +96,5 @@ def overwrite(df: DataFrame, path: str, txn: tuple[str, int] | None = None) -> N
     writer = df.write.format("delta").mode("overwrite")
     if txn is not None:
         writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
-    writer.save(path)
+    with delta.writing(path):
+        writer.save(path)

@@ -18,6 +18,7 @@ import argparse
 import logging
 import sys
 import time
+from functools import partial
 from importlib import import_module
 
 from pyspark.sql import SparkSession
@@ -25,7 +26,7 @@ from pyspark.sql import SparkSession
 from lakehouse.config import Config
 from lakehouse.feeds import FEEDS, NAMES
 from lakehouse.jobs import export_gold, gold_daily, ingest_files
-from lakehouse.jobs.runtime import JobRun, run_job
+from lakehouse.jobs.runtime import JobRun, in_parallel, run_job
 
 log = logging.getLogger("lakehouse.batch")
 
@@ -53,9 +54,8 @@ def run_batch(
         stages[name] = run
 
     def bronze(run: JobRun) -> None:
-        for name in NAMES:
-            if inputs.get(name):
-                ingest_files.ingest(spark, config, name, inputs[name], run)
+        in_parallel({name: partial(ingest_files.ingest, spark, config, name, inputs[name], run)
+                     for name in NAMES if inputs.get(name)}, config.driver_threads)
         if from_kafka:
             from lakehouse.jobs.stream_kafka import StreamOptions, default_datasets, run_streams
 
@@ -66,9 +66,14 @@ def run_batch(
     # Silver runs for every dataset whatever the inputs: bronze may hold rows that a
     # previous (crashed) run or the Kafka stream landed and silver has not seen yet (a
     # dataset without a bronze table is a no-op).
-    for name in NAMES:
-        step = import_module(f"lakehouse.feeds.{name}.silver")
-        stage(f"2/4 silver {name}", lambda run, step=step: step.run(spark, config, run))
+    # The feeds' silver steps share no table they do not lock (`delta.writing`) or allow
+    # for (a dimension value two feeds classify at once is stored twice and read once).
+    silver = {name: import_module(f"lakehouse.feeds.{name}.silver") for name in NAMES}
+    in_parallel(
+        {name: partial(stage, f"2/4 silver {name}", lambda run, step=step: step.run(spark, config, run))
+         for name, step in silver.items()},
+        config.driver_threads,
+    )
     stage("3/4 gold", lambda run: gold_daily.run(spark, config, run))
     if export:
         stage("4/4 export", lambda run: export_gold.run(spark, config, run))

@@ -27,6 +27,7 @@ import logging
 import sys
 import uuid
 from datetime import UTC, date, datetime
+from functools import partial
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -36,7 +37,7 @@ from lakehouse.config import Config
 from lakehouse.feeds import FEEDS, NAMES
 from lakehouse.feeds.web_events import windows as web_windows
 from lakehouse.io import delta, delta_merge
-from lakehouse.jobs.runtime import JobRun, run_job, timed
+from lakehouse.jobs.runtime import JobRun, in_parallel, run_job, timed
 from lakehouse.transforms.gold import CURRENT_BUILDERS, GOLD_TABLES, GoldParams, build_gold
 
 log = logging.getLogger("lakehouse.gold")
@@ -102,7 +103,8 @@ def refresh_dates(
             dates, read = session_dates(silver, dates, params.session_gap_seconds)
     silver = silver.where(F.col("event_date").isin(sorted(read)))
     condition = f"report_date IN ({_date_list(dates)})"
-    for table in tables_from(source):
+
+    def refresh(table: str) -> None:
         rows = build_gold(table, silver, params)
         if read != dates:  # the days read around the rewritten ones only complete their sessions
             rows = rows.where(F.col("report_date").isin(sorted(dates)))
@@ -110,6 +112,8 @@ def refresh_dates(
             delta.replace_where(rows, config.table_path("gold", table), condition, txn=txn, partition_by=("report_date",))
             written = int(delta.last_commit_metrics(spark, config.table_path("gold", table)).get("numOutputRows", 0))
         run.add(**{f"{table}_rows": written})
+
+    in_parallel({table: partial(refresh, table) for table in tables_from(source)}, config.driver_threads)
     refresh_id = uuid.uuid4().hex
     log_rows = spark.createDataFrame(
         [(d, source, refresh_id, None) for d in sorted(dates)], REPORT_DATES_SCHEMA
@@ -149,30 +153,36 @@ def run(
     forced: set[date] | None = None,
     sources: tuple[str, ...] = NAMES,
 ) -> None:
-    """Refresh the gold dates touched by new silver rows of `sources`, plus `forced` dates."""
-    for source in sources:
-        silver_path = config.table_path("silver", source)
-        if not delta.table_exists(spark, silver_path):
-            log.info("no silver/%s yet: skipping its gold tables", source)
-            continue
+    """Refresh the gold dates touched by new silver rows of `sources`, plus `forced` dates
+    (each source's tables apart from the others', so the sources run side by side)."""
+    in_parallel({source: partial(_refresh_source, spark, config, run_log, forced, source) for source in sources},
+                config.driver_threads)
 
-        def handle(batch: DataFrame, batch_id: int, app_id: str, source: str = source) -> None:
-            if FEEDS[source].current:
-                refresh_current(spark, config, source, batch, run_log)
-            if not FEEDS[source].gold:
-                return
-            with timed(log, "touched dates"):
-                touched = {r[0] for r in batch.select("event_date").distinct().collect() if r[0] is not None}
-            refresh_dates(spark, config, source, touched, (app_id, batch_id), run_log)
 
-        # Rows deleted from silver (a GDPR erasure, a repair) must not stop gold: such
-        # commits are passed over, and the dates they touch are brought in line by a
-        # recompute (`--report-date`; the quality rule gold_totals flags any date that differs).
-        delta.process_new_rows(
-            spark, silver_path, config.checkpoint(f"gold_{source}"), f"gold_{source}", handle, skip_change_commits=True
-        )
-        if forced and FEEDS[source].gold:  # tables kept current per key have no report dates
-            refresh_dates(spark, config, source, set(forced), None, run_log)
+def _refresh_source(spark: SparkSession, config: Config, run_log: JobRun, forced: set[date] | None, source: str) -> None:
+    """The gold tables of one silver table: the dates its new rows touch, plus `forced`."""
+    silver_path = config.table_path("silver", source)
+    if not delta.table_exists(spark, silver_path):
+        log.info("no silver/%s yet: skipping its gold tables", source)
+        return
+
+    def handle(batch: DataFrame, batch_id: int, app_id: str) -> None:
+        if FEEDS[source].current:
+            refresh_current(spark, config, source, batch, run_log)
+        if not FEEDS[source].gold:
+            return
+        with timed(log, "touched dates"):
+            touched = {r[0] for r in batch.select("event_date").distinct().collect() if r[0] is not None}
+        refresh_dates(spark, config, source, touched, (app_id, batch_id), run_log)
+
+    # Rows deleted from silver (a GDPR erasure, a repair) must not stop gold: such
+    # commits are passed over, and the dates they touch are brought in line by a
+    # recompute (`--report-date`; the quality rule gold_totals flags any date that differs).
+    delta.process_new_rows(
+        spark, silver_path, config.checkpoint(f"gold_{source}"), f"gold_{source}", handle, skip_change_commits=True
+    )
+    if forced and FEEDS[source].gold:  # tables kept current per key have no report dates
+        refresh_dates(spark, config, source, set(forced), None, run_log)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -223,7 +223,7 @@ def ingest(spark: SparkSession, config: Config, dataset: str, path: str, run: Jo
             heads[source.uri] = files.read_head(spark, source.path, file_identity.HEAD_BYTES)
         except Py4JJavaError as error:
             failed[source.uri] = _error_reason(error)
-    scratch = f"{config.checkpoint('ingest_scratch')}/{run.run_id}"
+    scratch = f"{config.checkpoint('ingest_scratch')}/{run.run_id}_{dataset}"  # feeds may ingest side by side
     try:
         paths = {files.reading_path(spark, f, scratch): f for f in changed if f.uri in heads}
         reader = _read(spark, paths, failed) if paths else None

@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +47,27 @@ def timed(log: logging.Logger, name: str) -> Iterator[None]:
     log.debug("  %s: %.2fs", name, time.time() - started)
 
 
+def in_parallel(tasks: dict[str, Callable[[], None]], threads: int) -> None:
+    """Run independent steps (one feed's gold, one gold table) on `threads` driver threads.
+
+    Each step submits its own Spark jobs; on a small batch most of a step's time is the
+    driver's (planning, Delta log reads, commits), which another step's jobs can use the
+    cores during. Every step runs to its end; the first failure (in `tasks` order) is raised
+    after all have ended, the others logged, so no step is left half done in the background.
+    """
+    if threads <= 1 or len(tasks) <= 1:
+        for step in tasks.values():
+            step()
+        return
+    with ThreadPoolExecutor(max_workers=min(threads, len(tasks)), thread_name_prefix="lakehouse") as pool:
+        futures = {name: pool.submit(step) for name, step in tasks.items()}
+    failures = [(name, f.exception()) for name, f in futures.items() if f.exception() is not None]
+    for name, error in failures[1:]:
+        logging.getLogger("lakehouse").error("%s failed too: %s", name, error)
+    if failures:
+        raise failures[0][1]
+
+
 def setup_logging(verbose: bool = False) -> None:
     """Job logs on stderr, one line each, timestamped."""
     logging.basicConfig(
@@ -72,6 +95,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return config.with_warehouse(args.warehouse) if args.warehouse else config
 
 
+_counts_lock = threading.Lock()
+
+
 @dataclass
 class JobRun:
     """Counts of one job run: logged as it goes, printed and recorded at the end."""
@@ -83,8 +109,9 @@ class JobRun:
     seconds: float | None = None
 
     def add(self, **counts: int) -> None:
-        for key, value in counts.items():
-            self.counts[key] = self.counts.get(key, 0) + int(value or 0)
+        with _counts_lock:  # steps of one run may add from several threads
+            for key, value in counts.items():
+                self.counts[key] = self.counts.get(key, 0) + int(value or 0)
 
     def summary(self) -> str:
         parts = ", ".join(f"{k}={v:,}" for k, v in self.counts.items())
