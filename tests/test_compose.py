@@ -108,7 +108,8 @@ def test_airflow_gets_the_dags_the_profile_and_every_secret_the_config_names(pro
     compose = load_config(profile="compose", environ={})
     secrets = {compose.export.password_env, compose.s3.access_key_env, compose.s3.secret_key_env}
     dags = {p.name for p in (ROOT / "dags").glob("lakehouse_*.py")}
-    assert dags == {"lakehouse_daily.py", "lakehouse_stream_catchup.py", "lakehouse_maintenance.py", "lakehouse_feeds.py"}
+    assert dags == {"lakehouse_daily.py", "lakehouse_stream_catchup.py", "lakehouse_maintenance.py", "lakehouse_feeds.py",
+                    "lakehouse_sources.py"}
     for name in AIRFLOW_SERVICES:
         service = project["services"][name]
         env = service["environment"]
@@ -117,3 +118,38 @@ def test_airflow_gets_the_dags_the_profile_and_every_secret_the_config_names(pro
         assert mounts[env["AIRFLOW__CORE__DAGS_FOLDER"]] == str(ROOT / "dags"), name
         for secret in secrets:
             assert env.get(secret), f"{name} lacks {secret}"
+
+
+SOURCES = {"collector": "serve", "poller": "poll", "stream": "stream"}
+
+
+def test_the_long_running_sources_restart_by_themselves_with_the_dags_settings(project):
+    services = project["services"]
+    scheduler = services["airflow-scheduler"]
+    shared = {k: v for k, v in scheduler["environment"].items() if k.startswith("LAKEHOUSE_")}
+    conf = next(v["source"] for v in scheduler["volumes"] if v["target"] == "/opt/lakehouse/conf")
+    for name, command in SOURCES.items():
+        source = services[name]
+        assert source["restart"] == "unless-stopped", name
+        assert source["entrypoint"][-1] == "/opt/lakehouse/.venv/bin/lakehouse" and source["command"][0] == command, name
+        assert source["image"] == scheduler["image"], name
+        env = {k: v for k, v in source["environment"].items() if k.startswith("LAKEHOUSE_")}
+        assert {k: env.get(k) for k in shared} == shared, f"{name} reads other settings than the DAGs"
+        assert {v["target"]: v["source"] for v in source["volumes"]}["/opt/lakehouse/conf"] == conf, name
+    # Listening beyond loopback, the collector needs its key (serve refuses to start without).
+    assert len(services["collector"]["environment"]["LAKEHOUSE_API_KEY"]) >= 32
+    # Every topic a source writes or the stream reads exists before they start.
+    created = services["kafka-topics"]["command"][0]
+    for topic in load_config(profile="compose", environ={}).kafka.topics.values():
+        assert f" {topic}" in created.split(";")[0], topic
+
+
+def test_the_mirror_runs_only_when_asked_for_with_its_remote_from_the_env():
+    import yaml
+
+    mirror = yaml.safe_load(COMPOSE.read_text())["services"]["mirror"]
+    assert mirror["profiles"] == ["mirror"] and mirror["restart"] == "unless-stopped"
+    assert mirror["command"][:3] == ["mirror", "--from-bootstrap", "${MIRROR_BOOTSTRAP:-}"]
+    from lakehouse.jobs.mirror import PASSWORD_ENV
+
+    assert PASSWORD_ENV in mirror["environment"]

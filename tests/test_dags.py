@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from lakehouse.config import load_config
+from lakehouse.jobs.check import load_rules
 from lakehouse.transforms.gold import CURRENT_TABLES, GOLD_TABLES
 
 pytestmark = pytest.mark.airflow
@@ -46,6 +48,7 @@ for dag_id, dag in bag.dags.items():
         "catchup": dag.catchup,
         "timetable": type(dag.timetable).__name__,
         "max_active_runs": dag.max_active_runs,
+        "paused_on_creation": bool(dag.is_paused_upon_creation),
         "has_doc": bool(dag.doc_md and dag.doc_md.strip()),
         "tasks": {
             t.task_id: {
@@ -130,7 +133,7 @@ def test_every_dag_file_imports_without_errors(parsed: dict) -> None:
 
 def test_every_dag_file_defines_a_dag(parsed: dict) -> None:
     files = {str(p) for p in DAGS.glob("*.py") if not p.name.startswith("_")}
-    assert len(files) == 4
+    assert len(files) == 5
     loaded = {d["fileloc"] for d in parsed["dags"].values()}
     assert files, "no DAG files found in dags/"
     assert files - loaded == set(), "files that define no DAG"
@@ -212,6 +215,21 @@ def test_feed_dags_land_hourly_and_aggregate_daily(parsed: dict) -> None:
             f"gold_{feed}": [], "quality_gate": [f"gold_{feed}"], "export_gold": ["quality_gate"],
         }
         assert daily["tasks"][f"gold_{feed}"]["application_args"][:2] == ["--report-date", "{{ ds }}"]
+
+
+def test_sources_are_checked_for_freshness_and_the_mongo_backfill_waits_to_be_unpaused(parsed: dict) -> None:
+    fresh = parsed["dags"]["lakehouse_sources_fresh"]
+    assert fresh["paused_on_creation"] is False
+    check = fresh["tasks"]["sources_fresh"]
+    assert Path(check["application"]).name == "check.py" and check["application_args"][:2] == ["--group", "sources"]
+    # Every rule it runs is a freshness rule of a feed's bronze table, failing the task.
+    rules = [r for r in load_rules(load_config(environ={})) if r.group == "sources"]
+    assert rules and {(r.kind, r.action, r.table.split("/")[0]) for r in rules} == {("freshness", "fail", "bronze")}
+    mongo = parsed["dags"]["lakehouse_mongo_backfill"]
+    assert mongo["paused_on_creation"] is True
+    task = mongo["tasks"]["ingest_mongo"]
+    assert Path(task["application"]).name == "ingest_mongo.py"
+    assert task["application_args"] == ["--database", "kafka_data_db", "--collection", "product_views_records", "--profile", "local"]
 
 
 def test_lakehouse_daily_runs_on_daily_data_intervals(parsed: dict) -> None:

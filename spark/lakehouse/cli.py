@@ -16,6 +16,7 @@
     lakehouse produce --dataset D (--file PATH | --synthetic N) [--rate R]
     lakehouse maintain [--layer L] [--vacuum-hours H]
     lakehouse serve [--host 127.0.0.1] [--port 8000]
+    lakehouse supervise [--service NAME ...] [--list]
     lakehouse bench [--lines N]
 """
 
@@ -48,6 +49,7 @@ COMMANDS = {
     "check": ("lakehouse.jobs.check", "data-quality gate: the rules of conf/quality.yaml; exit 1 when a `fail` rule fails"),
     "status": ("lakehouse.jobs.status", "freshness of every table, last runs, quarantine, stream lag"),
     "serve": ("lakehouse.jobs.serve", "analytics API + Prometheus metrics over the exported gold tables (no Spark)"),
+    "supervise": ("lakehouse.jobs.supervise", "keep the long-running sources (serve, poll, stream, mirror) running, restarted with back-off"),
     "bench": ("lakehouse_dev.bench", "benchmark the batch against the engine's text->Parquet ceiling"),
     "samples": ("lakehouse_dev.samples", "generate synthetic access logs / product views"),
 }

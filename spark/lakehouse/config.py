@@ -267,6 +267,22 @@ class ApiConfig:
 
 
 @dataclass(frozen=True)
+class SuperviseConfig:
+    """`lakehouse supervise`: the long-running sources it keeps running, and its restart delays."""
+
+    # name -> the `lakehouse` command line it runs (`poll`, `serve --port 8000`).
+    services: dict[str, str] = field(default_factory=dict)
+    # After an exit the delay before the restart doubles with each quick exit in a row, from
+    # `restart_delay_seconds` up to `max_restart_delay_seconds`; a run that lasted
+    # `healthy_after_seconds` starts the count again.
+    restart_delay_seconds: PositiveFloat = 1.0
+    max_restart_delay_seconds: PositiveFloat = 60.0
+    healthy_after_seconds: PositiveFloat = 60.0
+    # How long a stopped service may take to exit after SIGTERM before it is killed.
+    stop_timeout_seconds: PositiveFloat = 20.0
+
+
+@dataclass(frozen=True)
 class S3Config:
     endpoint: str
     region: str
@@ -300,6 +316,7 @@ class Config:
     executor_env: Path | None = None
     # Independent steps of one job (feeds, gold tables) run on this many driver threads.
     driver_threads: int = 2
+    supervise: SuperviseConfig = field(default_factory=SuperviseConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     # The warehouse-relative settings as written (checkpoints, export.url), for with_warehouse.
     _placed_from: tuple[str | None, str | None] = field(default=(None, None), repr=False, compare=False)
@@ -325,7 +342,7 @@ class Config:
 
 # A number where text is expected (`trigger: 5`, a topic named 2024) is taken as its text.
 for _section in (AccessLogConfig, QualityConfig, ExportConfig, KafkaConfig, WebEventsConfig, PollConfig,
-                 IpEventsConfig, PrivacyConfig, ApiConfig, S3Config):  # fmt: skip
+                 IpEventsConfig, PrivacyConfig, ApiConfig, S3Config, SuperviseConfig):  # fmt: skip
     _section.__pydantic_config__ = ConfigDict(coerce_numbers_to_str=True)
 
 
@@ -397,6 +414,7 @@ class _Settings(BaseSettings):
     s3: S3Config
     api: ApiConfig
     spark: _Spark
+    supervise: SuperviseConfig = SuperviseConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -476,6 +494,7 @@ def _resolve(profile: str, root: Path, settings: _Settings, env: Mapping[str, st
         app_name=settings.spark.app_name,
         executor_env=_path(root, settings.spark.executor_env),
         driver_threads=settings.spark.driver_threads,
+        supervise=settings.supervise,
         privacy=replace(privacy, ip_hash_key=key),
         _placed_from=(settings.checkpoints, settings.export.url),
         **_placed(root, settings.warehouse, settings.checkpoints, settings.export.url, export),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import yaml
@@ -32,6 +32,9 @@ RULES = {"rules": [
     {"name": "reconcile", "table": "bronze/access_logs", "kind": "reconciliation", "dataset": "access_logs", "action": "fail"},
     {"name": "gold_requests", "table": "gold/endpoint_daily", "kind": "gold_totals", "column": "requests", "source": "silver/access_logs", "action": "fail"},
     {"name": "fresh", "table": "silver/access_logs", "kind": "freshness", "column": "event_ts", "max_age_hours": 48, "action": "warn"},
+    # Not the daily gate's: `--group sources` (has the feed landed anything lately?).
+    {"name": "landing", "group": "sources", "table": "bronze/access_logs", "kind": "freshness", "column": "ingested_at",
+     "max_age_hours": 0.5, "action": "fail"},
 ]}
 
 
@@ -86,3 +89,11 @@ def test_check_records_each_rule_and_fails_only_on_fail_rules(spark, warehouse_c
     assert run.counts == {"rules": 6, "failed": 2, "warnings": 0}
     # `lakehouse status` shows what the last check found failing.
     assert [(f["rule"], f["rows_failing"]) for f in failing_rules(spark, cfg)] == [("gold_requests", 1), ("reconcile", 1)]
+
+    # The sources' group runs on its own: bronze landed just now, so fresh; an hour later, stale.
+    run = JobRun("check")
+    assert check.run(spark, cfg, run, group="sources") == 0
+    assert list(results(spark, cfg, run.run_id)) == ["landing"]
+    run = JobRun("check")
+    assert check.run(spark, cfg, run, now=datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=1), group="sources") == 1
+    assert results(spark, cfg, run.run_id)["landing"][:4] == ("fail", 1, 1, False)

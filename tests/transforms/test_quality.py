@@ -18,7 +18,10 @@ def rule(**kw):
 def test_rules_from_reads_each_kind_and_refuses_wrong_ones():
     assert rule(kind="range", column="status", min=100, max=599).columns == ("status",)
     assert rule(kind="allowed", column="method", values=["GET", 1]).values == ("GET", "1")
+    assert rule(kind="not_null", columns=["a"]).group == "daily"
+    assert rule(kind="freshness", column="ingested_at", max_age_hours=1, group="sources").group == "sources"
     for bad, message in [
+        ({"kind": "not_null", "columns": ["a"], "group": "every day"}, "`group` must be a name"),
         ({"kind": "range", "column": "status"}, "needs `column` and `min` or `max`"),
         ({"kind": "nope", "columns": ["a"]}, "kind 'nope'"),
         ({"kind": "not_null", "columns": ["a"], "action": "shout"}, "action 'shout'"),

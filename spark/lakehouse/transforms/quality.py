@@ -55,6 +55,9 @@ class Rule:
     dataset: str | None = None
     source: str | None = None
     max_age_hours: float | None = None
+    # Which `lakehouse check` runs it: `daily` (the daily DAGs' gate before export) or another
+    # group run on its own (`--group sources`: the long-running sources' freshness).
+    group: str = "daily"
 
     @property
     def column(self) -> str:
@@ -98,6 +101,9 @@ def rules_from(doc: Any, source: str = "conf/quality.yaml") -> list[Rule]:
             raise ConfigError(f"{where}: action quarantine is for row-level rules on silver tables")
         if not isinstance(table, str) or "/" not in table:
             raise ConfigError(f"{where}: `table` must be <layer>/<name>, got {table!r}")
+        group = entry.get("group", "daily")
+        if not isinstance(group, str) or not group.isidentifier():
+            raise ConfigError(f"{where}: `group` must be a name such as daily or sources, got {group!r}")
         columns = entry.get("columns") or ([entry["column"]] if entry.get("column") else [])
         needs = {
             "not_null": columns,
@@ -117,6 +123,7 @@ def rules_from(doc: Any, source: str = "conf/quality.yaml") -> list[Rule]:
             name=str(name), table=table, kind=kind, action=action, columns=tuple(str(c) for c in columns),
             min=entry.get("min"), max=entry.get("max"), values=tuple(str(v) for v in entry.get("values") or ()),
             dataset=entry.get("dataset"), source=entry.get("source"), max_age_hours=entry.get("max_age_hours"),
+            group=group,
         ))
     return rules
 
