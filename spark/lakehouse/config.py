@@ -176,6 +176,8 @@ class WebEventsConfig:
     trigger: str
     # Kafka topic the enriched events are also published to; None: not published.
     processed_events_topic: Maybe[str] = None
+    # `stream-windows` also upserts each closed window and session into export.url as it closes.
+    live_export: bool = True
     # Where the feed lands and its bronze job reads (`landing` files or `kafka`), resolved
     # from `auto` by profile; `landing` is the file or folder of the files.
     source: LandingOrKafka = "landing"

@@ -17,7 +17,7 @@ from lakehouse.io import delta, kafka
 from lakehouse.jobs import stream_windows
 from lakehouse.jobs.runtime import JobRun
 from lakehouse_dev.services import kafka as kafka_service
-from tests.jobs.test_stream_windows import BLOG, GOOGLE, HN, SHOP, at, event, gold, oracle
+from tests.jobs.test_stream_windows import BLOG, GOOGLE, HN, SHOP, at, event, gold, oracle, sql_rows
 from tests.streaming.conftest import stack_env, start_stream, use_stack, wait_for
 
 pytestmark = pytest.mark.services
@@ -135,8 +135,12 @@ def test_closed_window_reaches_gold_seconds_after_its_close(spark, stack, tmp_pa
         # The watermark (10:00:57 - 60 s) has not reached the window's end: nothing in gold yet.
         assert gold(spark, config, "traffic_5min") == set()
 
+        assert sql_rows(spark, config, "traffic_5min") == set()
         sent = time.monotonic()
         produce(bootstrap, topic, [json.dumps(CLOSER).encode()])
+        # In PostgreSQL by the micro-batch that closes it, with no export run; then in gold.
+        wait_for(lambda: sql_rows(spark, config, "traffic_5min") or failure, 60, interval=0.2, what="the window in SQL")
+        sql_latency = time.monotonic() - sent
         wait_for(
             lambda: gold(spark, config, "traffic_5min") or failure,
             60,
@@ -153,7 +157,7 @@ def test_closed_window_reaches_gold_seconds_after_its_close(spark, stack, tmp_pa
         )
         assert not failure, failure
         print(
-            f"\nproduce -> closed window visible in gold: {latency:.1f}s "
+            f"\nproduce -> closed window visible in gold: {latency:.1f}s, in PostgreSQL: {sql_latency:.1f}s "
             f"(an event arriving in real time: + the {LATENESS}s lateness allowance)"
         )
 
@@ -164,6 +168,11 @@ def test_closed_window_reaches_gold_seconds_after_its_close(spark, stack, tmp_pa
         # Sessions closed by 10:05:00 - 60 s: the whole 10:00 minute's, as counted by hand.
         assert gold(spark, config, "sessions") == expected["sessions"]
         assert latency < 45
+        # The closer moves the watermark past the window's end: the window is in SQL within
+        # 15 s of that (Kafka -> bronze -> windows -> PostgreSQL, 1-second triggers).
+        assert sql_latency <= 15, sql_latency
+        for table in ("traffic_5min", "traffic_5min_referrer", "sessions"):
+            assert sql_rows(spark, config, table) == expected[table], table
 
         # The processed topic: exactly the valid events (the closer too), keyed by ip.
         got = consume_all(bootstrap, processed, len(EVENTS) + 1)

@@ -210,18 +210,29 @@ def newest_timestamp(spark: SparkSession, target: JdbcTarget, table: str, column
     )
 
 
-def upsert_staged(spark: SparkSession, target: JdbcTarget, table: str, names: list[str], keys: tuple[str, ...]) -> int:
-    """Insert the rows of `_stg_<table>` into `table`, replacing the rows with the same
-    `keys`, in one transaction; returns the rows written. A failure rolls it all back."""
+def upsert_staged(
+    spark: SparkSession,
+    target: JdbcTarget,
+    table: str,
+    names: list[str],
+    keys: tuple[str, ...],
+    staged: str | None = None,
+    unless_larger: str | None = None,
+) -> int:
+    """Insert the rows of `staged` (default `_stg_<table>`) into `table`, replacing the rows
+    with the same `keys`, in one transaction; returns the rows written. With `unless_larger`
+    (a column), a stored row whose value there is larger is left as it is. A failure rolls
+    it all back."""
     listed = ", ".join(names)
     updates = ", ".join(f"{c} = excluded.{c}" for c in names if c not in keys)
+    keep = f" WHERE {table}.{unless_larger} <= excluded.{unless_larger}" if unless_larger else ""
     with connect(spark, target) as conn:
         try:
             # `WHERE true`: SQLite would read `ON` as the start of a join constraint without it.
             moved = execute(
                 conn,
-                f"INSERT INTO {table} ({listed}) SELECT {listed} FROM _stg_{table} WHERE true "
-                f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
+                f"INSERT INTO {table} ({listed}) SELECT {listed} FROM {staged or '_stg_' + table} WHERE true "
+                f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}{keep}",
             )
             conn.commit()
         except Exception:

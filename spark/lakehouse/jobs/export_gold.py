@@ -10,7 +10,9 @@ conf/sql/gold_tables.sql. Each report date is replaced in a single transaction
 (DELETE + INSERT from staging + the `lakehouse_export_state` row), so a failed or
 repeated export never leaves a partial or doubled day. Tables kept current per key
 (`ip_geolocation`) are upserted by key in one transaction: the rows refreshed since the
-newest one the database holds (all with `--all`).
+newest one the database holds (all with `--all`). `lakehouse stream-windows` upserts
+its closed windows and sessions by key as they close (`upsert_live`); the daily export
+then replaces their dates from gold as for every table.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ from __future__ import annotations
 import logging
 import sys
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config import Config
 from lakehouse.io import delta, jdbc
 from lakehouse.jobs.runtime import JobRun, run_job
-from lakehouse.transforms.gold import CURRENT_TABLES, GOLD_TABLES
+from lakehouse.transforms.gold import CURRENT_TABLES, GOLD_TABLES, PRIMARY_KEYS
 
 log = logging.getLogger("lakehouse.export")
 
@@ -86,6 +88,25 @@ def export_current(spark: SparkSession, config: Config, target: jdbc.JdbcTarget,
         moved = jdbc.upsert_staged(spark, target, table, gold.columns, keys)
         run.add(rows_exported=moved)
         log.info("exported %s: %d row(s) upserted", table, moved)
+
+
+def prepare_live(spark: SparkSession, config: Config) -> jdbc.JdbcTarget | None:
+    """The export target with its tables created, for a stream that upserts rows as they
+    close (`upsert_live`); None when the export is off."""
+    if not config.export.enabled:
+        return None
+    target = target_from(config)
+    jdbc.prepare_export(spark, target, config.export.schema_ddl.read_text())
+    return target
+
+
+def upsert_live(target: jdbc.JdbcTarget, table: str, rows: DataFrame, unless_larger: str | None = None) -> int:
+    """Upsert final gold rows of `table` into the database by its key, in one transaction:
+    a replayed micro-batch writes the same values again. Staged in `_live_<table>`, apart
+    from the daily export's `_stg_<table>`, so both may run at once."""
+    staged = f"_live_{table}"
+    jdbc.stage(rows, target, staged, like=table)
+    return jdbc.upsert_staged(rows.sparkSession, target, table, rows.columns, PRIMARY_KEYS[table], staged, unless_larger)
 
 
 def run(spark: SparkSession, config: Config, run_log: JobRun, everything: bool = False) -> None:

@@ -42,6 +42,11 @@ and leave a row alone when it already counts more hits (the daily batch recomput
 date from silver with events the stream saw as late); Delta commit conflicts with the
 batch job writing the same tables are retried (`io.delta_merge.upsert`).
 
+With `web_events.live_export` (the default) and an export target (`export.url`), each
+closed window and session is also upserted into the database by its key in the micro-batch
+that closes it (`export_gold.upsert_live`, the same "more hits stays" rule), so PostgreSQL
+holds it seconds after the watermark passes its end, not after the daily export.
+
 Each micro-batch logs its events, late events, windows and sessions closed, the watermark
 and the close latency (now minus the end of the newest window written; at least the
 lateness by design).
@@ -72,7 +77,8 @@ from lakehouse.feeds.web_events.stream_windows import (
     processed_messages,
     window_end_us,
 )
-from lakehouse.io import delta, delta_merge, kafka, staging
+from lakehouse.io import delta, delta_merge, jdbc, kafka, staging
+from lakehouse.jobs.export_gold import prepare_live, upsert_live
 from lakehouse.jobs.runtime import JobRun, run_job, timed
 from lakehouse.transforms import privacy as privacy_transform
 from lakehouse.transforms.gold import PRIMARY_KEYS
@@ -210,8 +216,10 @@ def process_batch(
     bronze_rows: DataFrame,
     batch_id: int,
     app_id: str,
+    live: jdbc.JdbcTarget | None = None,
 ) -> BatchResult:
-    """Apply one bronze micro-batch: late counts, closed windows and sessions, pending, state."""
+    """Apply one bronze micro-batch: late counts, closed windows and sessions, pending, state;
+    with `live`, the closed windows and sessions are upserted into that database too."""
     state = load_state(spark, paths, app_id)
     if state.batch_id >= batch_id:
         log.info("batch %d: already applied (replay after a restart): skipped", batch_id)
@@ -268,11 +276,14 @@ def process_batch(
         wfacts = windows.agg(F.count(F.lit(1)), F.max(micros(F.col("window_end")))).first()
         result.windows_closed, result.newest_window_end_us = int(wfacts[0]), wfacts[1]
         if result.windows_closed:
+            referrers = staging.write(web_windows.traffic_5min_referrer(closing), f"{scratch}/referrers")
+            if live is not None:  # first: what readers of the database wait for
+                with timed(log, "SQL windows"):
+                    _upsert_sql(live, "traffic_5min", windows)
+                    _upsert_sql(live, "traffic_5min_referrer", referrers)
             with timed(log, "gold windows"):
                 _upsert_gold(config, "traffic_5min", windows)
-                _upsert_gold(
-                    config, "traffic_5min_referrer", web_windows.traffic_5min_referrer(closing)
-                )
+                _upsert_gold(config, "traffic_5min_referrer", referrers)
 
         all_sessions = staging.write(
             web_windows.sessions(pending.select(*EVENT_COLUMNS), gap), f"{scratch}/sessions"
@@ -282,6 +293,9 @@ def process_batch(
         new_sessions = all_sessions.where(between_watermarks(session_close_us, w0, w1))
         result.sessions_closed = new_sessions.count()
         if result.sessions_closed:
+            if live is not None:
+                with timed(log, "SQL sessions"):
+                    _upsert_sql(live, "sessions", new_sessions)
             with timed(log, "gold sessions"):
                 _upsert_gold(config, "sessions", new_sessions)
 
@@ -348,6 +362,11 @@ def _upsert_gold(config: Config, table: str, rows: DataFrame) -> None:
     )
 
 
+def _upsert_sql(target: jdbc.JdbcTarget, table: str, rows: DataFrame) -> None:
+    # The same rule as in gold: a row the daily export wrote with more hits stays.
+    upsert_live(target, table, rows, unless_larger="hits")
+
+
 def describe(batch_id: int, result: BatchResult, lateness_s: int) -> str:
     """One log line per micro-batch (with the close latency of the newest window written)."""
     text = (
@@ -373,10 +392,13 @@ def start_query(
 ) -> StreamingQuery:
     """The foreachBatch query over the bronze Delta stream."""
     app_id = delta.writer_app_id(spark, paths.checkpoint, NAME)
+    live = None
+    if config.web_events.live_export:
+        live = prepare_live(spark, config)
 
     def on_batch(batch: DataFrame, batch_id: int) -> None:
         started = time.time()
-        result = process_batch(spark, config, paths, batch, batch_id, app_id)
+        result = process_batch(spark, config, paths, batch, batch_id, app_id, live)
         if result.replay:
             return
         run.add(
