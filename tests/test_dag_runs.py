@@ -243,16 +243,17 @@ def _first_lines(path: Path, n: int) -> Path:
     return out
 
 
-def test_in_the_services_profile_the_collector_and_the_hourly_dag_meet_on_kafka(spark, stack, airflow):
+def test_in_the_services_profile_the_collector_and_the_10_minute_dag_meet_on_kafka(spark, stack, airflow):
     """`ip_events.sink` (auto: kafka in this profile) decides where the collector writes and
-    where the hourly DAG's bronze task reads: what it accepts reaches silver."""
+    where the 10-minute DAG's bronze task reads: what it accepts reaches silver, and
+    `ip_geolocation` in PostgreSQL in the same run."""
     import httpx
 
     from lakehouse.api.app import create_app
     from lakehouse.io.ip_sink import sink_from
     from tests.api.conftest import running
 
-    env, cfg, _pg = setup_run(stack, airflow, spark, "collector")
+    env, cfg, pg = setup_run(stack, airflow, spark, "collector")
     topic = f"collector_{uuid.uuid4().hex[:6]}"
     env = dict(env, LAKEHOUSE_KAFKA__TOPICS__IP_EVENTS=topic)
     cfg = load_config(profile="services", environ=env)
@@ -262,7 +263,14 @@ def test_in_the_services_profile_the_collector_and_the_hourly_dag_meet_on_kafka(
         answer = http.post("/ingest-ips", json={"ips": ["81.2.69.160", "89.160.20.112", "2001:db8::1"]})
         assert answer.status_code == 202, answer.text
 
-    _, states = dags_test(env, "lakehouse_ip_events_hourly", "2024-03-02")
-    assert ran(states) == {"bronze_ip_events": "success", "silver_ip_events": "success"}, states["_output"]
+    _, states = dags_test(env, "lakehouse_ip_events_every_10_min", "2024-03-02")
+    tasks = ("bronze_ip_events", "silver_ip_events", "gold_ip_events", "export_current")
+    assert ran(states) == dict.fromkeys(tasks, "success"), states["_output"]
     silver = delta.read_table(spark, cfg.table_path("silver", "ip_events")).select("ip").collect()
-    assert sorted(r.ip for r in silver) == ["2001:db8::1", "81.2.69.160", "89.160.20.112"]
+    sent = ["2001:db8::1", "81.2.69.160", "89.160.20.112"]
+    assert sorted(r.ip for r in silver) == sent
+    located = delta.read_table(spark, cfg.table_path("gold", "ip_geolocation")).select("ip", "country").collect()
+    assert sorted(r.ip for r in located) == sent
+    assert pg.psql("SELECT ip || '|' || coalesce(country, '') FROM ip_geolocation ORDER BY ip").split() == sorted(
+        f"{r.ip}|{r.country or ''}" for r in located
+    )

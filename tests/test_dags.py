@@ -49,6 +49,7 @@ for dag_id, dag in bag.dags.items():
         "timetable": type(dag.timetable).__name__,
         "max_active_runs": dag.max_active_runs,
         "paused_on_creation": bool(dag.is_paused_upon_creation),
+        "schedule_seconds": getattr(getattr(dag.timetable, "delta", None), "total_seconds", lambda: None)(),
         "has_doc": bool(dag.doc_md and dag.doc_md.strip()),
         "tasks": {
             t.task_id: {
@@ -177,19 +178,20 @@ def test_gold_and_export_tasks_update_assets(parsed: dict) -> None:
     # Every gold table the package builds is the outlet of exactly one DAG's gold task: the
     # one that recomputes its source.
     gold_tasks = {
-        "lakehouse_daily": ("gold_daily", ("access_logs", "product_views")),
-        "lakehouse_web_events_daily": ("gold_web_events", ("web_events",)),
-        "lakehouse_api_ticks_daily": ("gold_api_ticks", ("api_ticks",)),
-        "lakehouse_ip_events_daily": ("gold_ip_events", ("ip_events",)),
+        "lakehouse_daily": ("gold_daily", ("access_logs", "product_views"), "export_gold"),
+        "lakehouse_web_events_daily": ("gold_web_events", ("web_events",), "export_gold"),
+        "lakehouse_api_ticks_daily": ("gold_api_ticks", ("api_ticks",), "export_gold"),
+        "lakehouse_ip_events_every_10_min": ("gold_ip_events", ("ip_events",), "export_current"),
     }
     built = {t: source for t, (source, _build) in GOLD_TABLES.items()} | {t: s for t, (s, _keys) in CURRENT_TABLES.items()}
     seen = []
-    for dag_id, (task_id, sources) in gold_tasks.items():
+    for dag_id, (task_id, sources, export) in gold_tasks.items():
         tasks = parsed["dags"][dag_id]["tasks"]
         expected = sorted(t for t, source in built.items() if source in sources)
         assert sorted(tasks[task_id]["outlets"]) == [f"lakehouse://warehouse/gold/{t}" for t in expected], dag_id
-        assert sorted(tasks["export_gold"]["outlets"]) == [f"lakehouse://export/{t}" for t in expected], dag_id
-        assert tasks["quality_gate"]["outlets"] == []
+        assert sorted(tasks[export]["outlets"]) == [f"lakehouse://export/{t}" for t in expected], dag_id
+        if "quality_gate" in tasks:
+            assert tasks["quality_gate"]["outlets"] == []
         sources_args = tasks[task_id]["application_args"]
         assert [sources_args[i + 1] for i, a in enumerate(sources_args) if a == "--source"] == list(sources), dag_id
         seen += expected
@@ -199,7 +201,7 @@ def test_gold_and_export_tasks_update_assets(parsed: dict) -> None:
 
 
 def test_feed_dags_land_hourly_and_aggregate_daily(parsed: dict) -> None:
-    for feed in ("web_events", "api_ticks", "ip_events"):
+    for feed in ("web_events", "api_ticks"):
         hourly = parsed["dags"][f"lakehouse_{feed}_hourly"]
         assert {tid: t["upstream"] for tid, t in hourly["tasks"].items()} == {f"bronze_{feed}": [], f"silver_{feed}": [f"bronze_{feed}"]}
         bronze = hourly["tasks"][f"bronze_{feed}"]
@@ -215,6 +217,18 @@ def test_feed_dags_land_hourly_and_aggregate_daily(parsed: dict) -> None:
             f"gold_{feed}": [], "quality_gate": [f"gold_{feed}"], "export_gold": ["quality_gate"],
         }
         assert daily["tasks"][f"gold_{feed}"]["application_args"][:2] == ["--report-date", "{{ ds }}"]
+
+
+def test_ip_geolocation_is_landed_refreshed_and_exported_every_10_minutes(parsed: dict) -> None:
+    dag = parsed["dags"]["lakehouse_ip_events_every_10_min"]
+    assert dag["timetable"] == "DeltaTriggerTimetable" and dag["schedule_seconds"] == 600
+    assert {tid: t["upstream"] for tid, t in dag["tasks"].items()} == {
+        "bronze_ip_events": [], "silver_ip_events": ["bronze_ip_events"],
+        "gold_ip_events": ["silver_ip_events"], "export_current": ["gold_ip_events"],
+    }
+    assert dag["tasks"]["gold_ip_events"]["application_args"] == ["--source", "ip_events", "--profile", "local"]
+    assert dag["tasks"]["export_current"]["application_args"] == ["--current", "--profile", "local"]
+    assert "lakehouse_ip_events_daily" not in parsed["dags"] and "lakehouse_ip_events_hourly" not in parsed["dags"]
 
 
 def test_sources_are_checked_for_freshness_and_the_mongo_backfill_waits_to_be_unpaused(parsed: dict) -> None:

@@ -1,5 +1,6 @@
 """`lakehouse mirror` against a real remote cluster with SASL: remote topic -> our topic ->
-bronze -> silver, each event exactly once in silver, also across a SIGKILL of the mirror.
+bronze -> silver, each event exactly once in silver, also across a SIGKILL of the mirror
+that `lakehouse supervise` recovers from by itself.
 
 The "remote" is the run's broker (tests/stack.py) through its SASL_PLAINTEXT listener
 (PLAIN and SCRAM-SHA-512), reading topics of its own; our side is its plain listener. The
@@ -12,6 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -188,25 +192,80 @@ def rewind_last_commit(spark, checkpoint: str) -> int:
     return committed
 
 
-def test_sigkill_and_restart_duplicate_in_kafka_but_not_in_silver(spark, stack, remote, tmp_path):
+def supervise_mirror(stack, name: str, remote: kafka.KafkaServer, *args: str, delay: float, log_path) -> subprocess.Popen:
+    """`lakehouse supervise` running the mirror as its service (what the native stack does)."""
+    line = shlex.join(["mirror", "--from-bootstrap", remote.sasl_bootstrap, "--security-protocol", "SASL_PLAINTEXT",
+                       "--sasl-username", USER, *args])  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}
+    env |= stack_env(stack, name) | {"LAKEHOUSE_HOME": str(project_root()), "LAKEHOUSE_SPARK_MASTER": "local[2]",
+                                     "LAKEHOUSE_MIRROR_SASL_PASSWORD": PASSWORD, "LAKEHOUSE_SUPERVISE__SERVICES__MIRROR": line,
+                                     "LAKEHOUSE_SUPERVISE__RESTART_DELAY_SECONDS": str(delay)}  # fmt: skip
+    handle = open(log_path, "ab")  # noqa: SIM115 - closed with the process by the caller
+    return subprocess.Popen([sys.executable, "-m", "lakehouse", "supervise", "--service", "mirror"], env=env,
+                            stdout=handle, stderr=subprocess.STDOUT, cwd=project_root(), start_new_session=True)  # fmt: skip
+
+
+def mirror_pids(log_path) -> list[int]:
+    return [int(p) for p in re.findall(r"mirror: started \(pid (\d+)\)", log_path.read_text(errors="replace"))]
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def local_values(config) -> set[bytes]:
+    """The distinct values of our product-views topic."""
+    from confluent_kafka import Consumer
+
+    topic = config.kafka.topics["product_views"]
+    consumer = Consumer({"bootstrap.servers": config.kafka.bootstrap_servers, "group.id": f"check-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})  # fmt: skip
+    total, seen, values = local_count(config), 0, set()
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + 30
+        while seen < total and time.monotonic() < deadline:
+            for message in consumer.consume(1000, timeout=1):
+                if message.error() is None:
+                    seen += 1
+                    values.add(message.value())
+    finally:
+        consumer.close()
+    return values
+
+
+def test_a_killed_mirror_comes_back_by_itself_and_silver_holds_each_event_once(spark, stack, remote, tmp_path):
+    """SIGKILL the supervised mirror mid-stream (its last batch made to look uncommitted, so
+    the restart writes it again): `lakehouse supervise` restarts it, the replay duplicates in
+    Kafka, and silver holds each remote event once: record sets compared."""
     name, n, more = "mirror_kill", 1500, 200
     topic = f"{name}.remote"
     config, log_path = remote_topic_and_local_stack(spark, stack, remote, topic, n, name, tmp_path)
-    common = ("--sasl-mechanism", "PLAIN", "--from-topic", topic)
-    proc = start_mirror(stack, name, remote, *common, "--trigger", "1 second", "--max-offsets-per-trigger", "100", log_path=log_path)
+    supervisor = supervise_mirror(stack, name, remote, "--sasl-mechanism", "PLAIN", "--from-topic", topic,
+                                  "--trigger", "1 second", "--max-offsets-per-trigger", "100", delay=15, log_path=log_path)  # fmt: skip
     try:
-        wait_for(lambda: local_count(config) >= 300 or proc.poll() is not None, 240, 0.2, "the first batches")
-        assert proc.poll() is None, _tail(log_path)
+        wait_for(lambda: local_count(config) >= 300 or supervisor.poll() is not None, 240, 0.2, "the first batches")
+        assert supervisor.poll() is None, _tail(log_path)
+        first = mirror_pids(log_path)[0]  # its own process group (its JVM in it)
+        os.killpg(first, signal.SIGKILL)
+        wait_for(lambda: not _group_alive(first), 30, 0.1, "the killed mirror's processes to end")
+        assert local_count(config) < n, "killed too late to test anything"
+        # Within the restart delay: the checkpoint rewound as if the kill fell between the
+        # sink's write and its commit.
+        replayed = rewind_last_commit(spark, config.checkpoint(f"mirror_{topic}"))
+        produce_remote(remote, topic, n, more, name)
+        wait_for(lambda: len(mirror_pids(log_path)) == 2, 60, 0.5, "the supervisor to restart the mirror")
+        remote_values = set(remote_places(remote, topic))
+        wait_for(lambda: local_values(config) >= remote_values, 300, 2, "every remote event in our topic")
     finally:
-        kill_group(proc)
-    assert local_count(config) < n, "killed too late to test anything"
-    replayed = rewind_last_commit(spark, config.checkpoint(f"mirror_{topic}"))
-    produce_remote(remote, topic, n, more, name)
-    proc = start_mirror(stack, name, remote, *common, "--trigger", "availableNow", log_path=log_path)
-    try:
-        assert proc.wait(300) == 0, _tail(log_path)
-    finally:
-        kill_group(proc)
+        supervisor.terminate()
+        assert supervisor.wait(60) == 0, _tail(log_path)
+    output = log_path.read_text(errors="replace")
+    assert "mirror: exited with code -9" in output and "restart 1 in 15.0s" in output
     assert local_count(config) > n + more, f"batch {replayed} was not written twice"  # at least once
     bronze_then_silver(spark, config)
     assert silver_rows(spark, config) == expected_silver(remote, topic, n + more, name)  # exactly once

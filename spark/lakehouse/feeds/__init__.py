@@ -36,6 +36,9 @@ class Feed:
     # default (a file or a folder); None: the feed has its own hourly and daily DAGs
     # (dags/lakehouse_feeds.py).
     incoming_file: str | None = None
+    # How often its own DAG lands and cleans it (feeds without `incoming_file`); a feed with
+    # tables kept current (`current`) also has them refreshed and exported by that DAG.
+    landing_minutes: int = 60
     # Streamed by `lakehouse stream` when no dataset is named.
     streamed_by_default: bool = False
     # What keys its Kafka records (so each client's records stay in order on one
@@ -121,6 +124,7 @@ FEEDS: dict[str, Feed] = {
             "IP sightings sent to the collector (`POST /ingest-ip`), geolocated per IP",
             current=(("ip_geolocation", ("ip",)),),
             landing_setting="ip_events.sink",
+            landing_minutes=10,  # the collector's geolocation table, current every 10 minutes (seed 000)
         ),
     )
 }

@@ -2,6 +2,7 @@
 
     lakehouse export                      # every report date refreshed since its last export
     lakehouse export --all                # every report date gold holds
+    lakehouse export --current            # only the tables kept current per key (every 10 minutes)
     spark-submit spark/lakehouse/jobs/export_gold.py --profile services
 
 The target comes from `export.url` in conf/lakehouse.yaml (password from the env var
@@ -71,9 +72,12 @@ def export_dates(spark: SparkSession, config: Config, target: jdbc.JdbcTarget, d
         raise
 
 
-def export_current(spark: SparkSession, config: Config, target: jdbc.JdbcTarget, everything: bool, run: JobRun) -> None:
+def export_current(
+    spark: SparkSession, config: Config, target: jdbc.JdbcTarget, everything: bool, run: JobRun, staging: str = "_stg_"
+) -> None:
     """Upsert the rows of each table kept current that were refreshed since the newest
-    refresh the database holds (every row with `everything`), one transaction per table."""
+    refresh the database holds (every row with `everything`), one transaction per table,
+    staged in `<staging><table>`."""
     for table, (_source, keys) in CURRENT_TABLES.items():
         path = config.table_path("gold", table)
         if not delta.table_exists(spark, path):
@@ -84,8 +88,8 @@ def export_current(spark: SparkSession, config: Config, target: jdbc.JdbcTarget,
             # Every row a gold run changes gets that run's time, so the newest exported
             # one tells which runs the database has seen.
             gold = gold.where(F.col("refreshed_at") > F.lit(since))
-        jdbc.stage(gold, target, f"_stg_{table}", like=table)
-        moved = jdbc.upsert_staged(spark, target, table, gold.columns, keys)
+        jdbc.stage(gold, target, f"{staging}{table}", like=table)
+        moved = jdbc.upsert_staged(spark, target, table, gold.columns, keys, f"{staging}{table}")
         run.add(rows_exported=moved)
         log.info("exported %s: %d row(s) upserted", table, moved)
 
@@ -109,14 +113,18 @@ def upsert_live(target: jdbc.JdbcTarget, table: str, rows: DataFrame, unless_lar
     return jdbc.upsert_staged(rows.sparkSession, target, table, rows.columns, PRIMARY_KEYS[table], staged, unless_larger)
 
 
-def run(spark: SparkSession, config: Config, run_log: JobRun, everything: bool = False) -> None:
+def run(spark: SparkSession, config: Config, run_log: JobRun, everything: bool = False, current_only: bool = False) -> None:
     """Export every gold report date refreshed since its last export (all with `everything`),
-    then the changed rows of the tables kept current."""
+    then the changed rows of the tables kept current (only those with `current_only`: what
+    a frequent DAG refreshes, staged apart from a daily export that may run at the same time)."""
     if not config.export.enabled:
         log.info("export disabled (export.url is none): skipping")
         return
     target = target_from(config)
     exported = jdbc.prepare_export(spark, target, config.export.schema_ddl.read_text())
+    if current_only:
+        export_current(spark, config, target, everything, run_log, staging="_cur_")
+        return
     dates = pending_refreshes(spark, config, exported, everything)
     if dates:
         log.info("export: %d report date(s) to %s", len(dates), config.export.url.split("?")[0])
@@ -130,10 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     return run_job(
         "export",
         "Export gold tables to PostgreSQL/SQLite, transactionally per date.",
-        lambda spark, config, run_log, args: run(spark, config, run_log, everything=args.all),
+        lambda spark, config, run_log, args: run(spark, config, run_log, everything=args.all, current_only=args.current),
         argv,
-        lambda parser: parser.add_argument("--all", action="store_true", help="re-export every date, not only changed ones"),
+        arguments,
     )
+
+
+def arguments(parser) -> None:
+    parser.add_argument("--all", action="store_true", help="re-export every date, not only changed ones")
+    parser.add_argument("--current", action="store_true", help="only the tables kept current per key (ip_geolocation)")
 
 
 if __name__ == "__main__":
