@@ -132,6 +132,7 @@ def test_the_long_running_sources_restart_by_themselves_with_the_dags_settings(p
         source = services[name]
         assert source["restart"] == "unless-stopped", name
         assert source["entrypoint"][-1] == "/opt/lakehouse/.venv/bin/lakehouse" and source["command"][0] == command, name
+        assert "--single-child" in source["entrypoint"], f"{name}: a stop must reach the job, not its JVM"
         assert source["image"] == scheduler["image"], name
         env = {k: v for k, v in source["environment"].items() if k.startswith("LAKEHOUSE_")}
         assert {k: env.get(k) for k in shared} == shared, f"{name} reads other settings than the DAGs"

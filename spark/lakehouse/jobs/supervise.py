@@ -9,8 +9,9 @@ A service is a `lakehouse` command line (`supervise.services` in conf/lakehouse.
 `poll`, `serve`, `stream --trigger "10 seconds"`, a `mirror ...`). A service that exits,
 whatever its exit code, is started again: after `restart_delay_seconds`, doubled after
 each exit that follows a run shorter than `healthy_after_seconds`, up to
-`max_restart_delay_seconds`. SIGTERM or Ctrl-C stops every service (SIGTERM to its
-process group, SIGKILL after `stop_timeout_seconds`) and then the supervisor. In compose
+`max_restart_delay_seconds`. SIGTERM or Ctrl-C stops every service (SIGTERM to the
+service, SIGKILL to its whole process group after `stop_timeout_seconds`) and then the
+supervisor. In compose
 the same services run as containers with restart policies instead.
 
 Written here rather than taken from supervisord or systemd: the packages are fixed by the
@@ -80,7 +81,10 @@ class Service:
     def stop(self, timeout: float) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        _signal_group(self.process, signal.SIGTERM)
+        # SIGTERM to the service itself, not its group: a Spark job finishes its batch in
+        # flight and stops its own JVM, which a SIGTERM of its own would kill under it.
+        with contextlib.suppress(ProcessLookupError):
+            self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
