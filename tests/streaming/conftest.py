@@ -42,14 +42,19 @@ def kill_group(proc: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(30)
-    deadline = time.monotonic() + 30
+    wait_group_gone(proc.pid)
+
+
+def wait_group_gone(pgid: int, timeout: float = 30) -> None:
+    """Wait until no process of group `pgid` is left (its leader reaped by its parent)."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            os.killpg(proc.pid, 0)
+            os.killpg(pgid, 0)
         except ProcessLookupError:
             return
         time.sleep(0.1)
-    raise AssertionError(f"process group {proc.pid} still alive after SIGKILL")
+    raise AssertionError(f"process group {pgid} still alive after SIGKILL")
 
 
 def bronze_offsets(spark, config: Config, dataset: str) -> list[tuple[int, int]]:

@@ -32,7 +32,14 @@ from lakehouse.jobs.runtime import JobRun
 from lakehouse.jobs.stream_kafka import StreamOptions, run_streams
 from lakehouse_dev.services import kafka
 from tests.stack import SASL_PASSWORD, SASL_USER
-from tests.streaming.conftest import kill_group, stack_config, stack_env, use_stack, wait_for
+from tests.streaming.conftest import (
+    kill_group,
+    stack_config,
+    stack_env,
+    use_stack,
+    wait_for,
+    wait_group_gone,
+)
 
 pytestmark = pytest.mark.services
 
@@ -209,14 +216,6 @@ def mirror_pids(log_path) -> list[int]:
     return [int(p) for p in re.findall(r"mirror: started \(pid (\d+)\)", log_path.read_text(errors="replace"))]
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-
-
 def test_a_killed_mirror_comes_back_by_itself_and_silver_holds_each_event_once(spark, stack, remote, tmp_path):
     """SIGKILL the supervised mirror mid-stream (its last batch made to look uncommitted, so
     the restart writes it again): `lakehouse supervise` restarts it, the replay duplicates in
@@ -231,7 +230,7 @@ def test_a_killed_mirror_comes_back_by_itself_and_silver_holds_each_event_once(s
         assert supervisor.poll() is None, _tail(log_path)
         first = mirror_pids(log_path)[0]  # its own process group (its JVM in it)
         os.killpg(first, signal.SIGKILL)
-        wait_for(lambda: not _group_alive(first), 30, 0.1, "the killed mirror's processes to end")
+        wait_group_gone(first)  # the supervisor reaps it
         assert local_count(config) < n, "killed too late to test anything"
         # Within the restart delay: the checkpoint rewound as if the kill fell between the
         # sink's write and its commit.
