@@ -7,7 +7,6 @@ does it: a DagBag over dags/, then each DAG serialized. No Airflow database is n
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -18,65 +17,12 @@ import pytest
 from lakehouse.config import load_config
 from lakehouse.jobs.check import load_rules
 from lakehouse.transforms.gold import CURRENT_TABLES, GOLD_TABLES
+from tests.dag_probe import AIRFLOW_PYTHON, DAGS, parse_dags
 
 pytestmark = pytest.mark.airflow
 
 ROOT = Path(__file__).resolve().parents[1]
-DAGS = ROOT / "dags"
-AIRFLOW_PYTHON = ROOT / ".venv-airflow" / "bin" / "python"
 
-# Runs inside .venv-airflow: parses dags/ and writes what the tests check as JSON.
-PROBE = r"""
-import json, sys
-from airflow.dag_processing.dagbag import DagBag
-from airflow.serialization.serialized_objects import DagSerialization
-
-dags_folder, out = sys.argv[1], sys.argv[2]
-# As Airflow's BundleDagBag (DAG processor, workers) does: the bundle's folder on sys.path,
-# so DAG files import their shared helpers (dags/_lakehouse.py).
-sys.path.append(dags_folder)
-bag = DagBag(dag_folder=dags_folder, safe_mode=False, load_op_links=False)
-errors = dict(bag.import_errors)
-dags = {}
-for dag_id, dag in bag.dags.items():
-    try:
-        DagSerialization.to_dict(dag)
-    except Exception as exc:
-        errors[dag.fileloc] = f"serialization failed: {exc!r}"
-    dags[dag_id] = {
-        "fileloc": dag.fileloc,
-        "catchup": dag.catchup,
-        "timetable": type(dag.timetable).__name__,
-        "max_active_runs": dag.max_active_runs,
-        "paused_on_creation": bool(dag.is_paused_upon_creation),
-        "schedule_seconds": getattr(getattr(dag.timetable, "delta", None), "total_seconds", lambda: None)(),
-        "has_doc": bool(dag.doc_md and dag.doc_md.strip()),
-        "tasks": {
-            t.task_id: {
-                "upstream": sorted(t.upstream_task_ids),
-                "operator": type(t).__name__,
-                "retries": t.retries,
-                "has_timeout": t.execution_timeout is not None,
-                "application": getattr(t, "application", None),
-                "application_args": getattr(t, "application_args", None),
-                "spark_binary": getattr(t, "_spark_binary", None),
-                "env_vars": getattr(t, "env_vars", None),
-                "outlets": [a.uri for a in t.outlets],
-            }
-            for t in dag.tasks
-        },
-    }
-heavy = sorted(m for m in ("pyspark", "lakehouse", "pandas") if m in sys.modules)
-json.dump(
-    {
-        "import_errors": errors,
-        "warnings": {k: list(v) for k, v in bag.captured_warnings.items()},
-        "dags": dags,
-        "heavy_modules": heavy,
-    },
-    open(out, "w"),
-)
-"""
 
 EXPECTED_UPSTREAM = {
     "ingest_access_logs": [],
@@ -104,28 +50,10 @@ def parsed(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """What Airflow sees in dags/, parsed once in the Airflow venv."""
     if not AIRFLOW_PYTHON.exists():
         pytest.fail(MISSING_VENV)
-    tmp = tmp_path_factory.mktemp("airflow")
     # A clean environment: no stray AIRFLOW_*/LAKEHOUSE_* settings from the caller, so
     # the DAGs are checked with their defaults (project folder found from dags/).
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LAKEHOUSE_"))}
-    env.pop("PYTHONPATH", None)
-    env.update(
-        AIRFLOW_HOME=str(tmp / "home"),
-        AIRFLOW__CORE__DAGS_FOLDER=str(DAGS),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
-    )
-    out = tmp / "dagbag.json"
-    proc = subprocess.run(
-        [str(AIRFLOW_PYTHON), "-c", PROBE, str(DAGS), str(out)],
-        env=env,
-        cwd=tmp,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, f"DAG probe failed:\n{proc.stdout}\n{proc.stderr}"
-    return json.loads(out.read_text())
+    return parse_dags(env, tmp_path_factory.mktemp("airflow"))
 
 
 def test_every_dag_file_imports_without_errors(parsed: dict) -> None:

@@ -1,18 +1,34 @@
 """`lakehouse poll --to kafka` on real servers: a local HTTP endpoint -> the api_ticks topic ->
-bronze on MinIO (the stream's catch-up) -> silver -> gold -> PostgreSQL, each tick once."""
+bronze on MinIO (the stream's catch-up) -> silver -> gold -> PostgreSQL, each tick once; and
+the poller under `lakehouse supervise`, SIGKILLed mid-stream, with each served tick once in silver."""
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
 from datetime import UTC, date, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from lakehouse.config import project_root
 from lakehouse.feeds.api_ticks import silver as silver_api_ticks
 from lakehouse.io import delta, kafka
 from lakehouse.jobs import export_gold, gold_daily, poll
 from lakehouse.jobs.runtime import JobRun
 from lakehouse.jobs.stream_kafka import StreamOptions, run_streams
-from tests.streaming.conftest import bronze_offsets, stack_config, use_stack
+from tests.streaming.conftest import (
+    bronze_offsets,
+    stack_config,
+    stack_env,
+    use_stack,
+    wait_for,
+    wait_group_gone,
+)
 from tests.test_poll import API_ERROR, Reply, ScriptedServer, body, ticker
 
 pytestmark = pytest.mark.services
@@ -137,3 +153,96 @@ def test_a_second_catch_up_finds_nothing_new(spark, polled):
         layer: delta.table_version(spark, config.table_path(layer, "api_ticks"))
         for layer in ("bronze", "silver")
     } == before
+
+
+class SlidingTicker:
+    """A JSON endpoint whose every answer is its last `window` ticks, one new tick per request
+    (a "recent trades" API): a poller that misses a few answers still finds their ticks in the
+    next. `frozen` stops new ticks; `served` is the highest tick number an answer held."""
+
+    def __init__(self, window: int = 50):
+        self.window, self.n, self.served, self.frozen = window, 0, 0, False
+        lock = threading.Lock()
+        ticker_ = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - the name http.server calls
+                with lock:
+                    if not ticker_.frozen:
+                        ticker_.n += 1
+                    n = ticker_.n
+                    ticker_.served = n
+                ticks = [ticker("BTCUSDT", str(i), T + i * 1000) for i in range(max(1, n - ticker_.window + 1), n + 1)]
+                payload = body(ticks)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *_args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api/v3/trades?symbol=BTCUSDT"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_killed_poller_comes_back_by_itself_and_silver_holds_each_tick_once(spark, stack, tmp_path):
+    """`lakehouse supervise` runs the poller into Kafka; SIGKILLed twice mid-stream (a kill
+    between a sent record and its state file sends those ticks again), it is restarted by
+    itself, and silver holds every tick the endpoint served exactly once."""
+    config = stack_config(stack, "pollkill", datasets=("api_ticks",))
+    use_stack(spark, config)
+    log_path, landing = tmp_path / "supervise.log", tmp_path / "landing"
+    with SlidingTicker() as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")} | stack_env(stack, "pollkill") | {
+            "LAKEHOUSE_HOME": str(project_root()),
+            "LAKEHOUSE_SUPERVISE__SERVICES__POLL": f"poll --url {server.url} --interval 0.2 --landing {landing}",
+            "LAKEHOUSE_SUPERVISE__RESTART_DELAY_SECONDS": "0.5",
+        }
+        with log_path.open("w") as out:
+            supervisor = subprocess.Popen([sys.executable, "-m", "lakehouse", "supervise", "--service", "poll"],
+                                          env=env, stdout=out, stderr=subprocess.STDOUT)
+        topic = config.kafka.topics["api_ticks"]
+
+        def records() -> int:
+            return sum(kafka.latest_offsets(config.kafka.bootstrap_servers, topic).values())
+
+        def pids() -> list[int]:
+            return [int(p) for p in re.findall(r"poll: started \(pid (\d+)\)", log_path.read_text())]
+
+        try:
+            for kill in (1, 2):
+                wait_for(lambda k=kill: len(pids()) == k and records() >= 5 * k, 60, 0.3, f"poller {kill} sending")
+                os.killpg(pids()[-1], signal.SIGKILL)
+                wait_group_gone(pids()[-1])
+            wait_for(lambda: len(pids()) == 3 and records() >= 15, 60, 0.3, "the restarted poller sending")
+            server.frozen = True  # no new ticks: the poller sends the last ones and then nothing
+            state = landing / f"_poll_state.kafka.{topic}.json"
+            wait_for(lambda: state.is_file() and poll.load_state(state) == {"BTCUSDT": T + server.n * 1000},
+                     60, 0.1, "the last tick sent")
+        finally:
+            supervisor.send_signal(signal.SIGTERM)
+            code = supervisor.wait(60)
+    output = log_path.read_text()
+    assert code == 0, output
+    assert output.count("poll: exited with code -9") == 2 and "poll: stopped (code 0)" in output, output
+
+    runs = {name: JobRun(name) for name in ("stream", "silver")}
+    run_streams(spark, config, StreamOptions(("api_ticks",), "availableNow", 10_000), runs["stream"])
+    silver_api_ticks.run(spark, config, runs["silver"])
+    silver = delta.read_table(spark, config.table_path("silver", "api_ticks"))
+    prices = sorted(int(r.price) for r in silver.select("price").collect())
+    print(f"poller kill: {server.n} ticks served, {records()} records, silver counts {runs['silver'].counts}")
+    assert prices == list(range(1, server.n + 1))
+    assert runs["silver"].counts["quarantined"] == 0
