@@ -81,11 +81,12 @@ browser: ## Debian's chromium + chromedriver for the HTML report's browser test 
 
 # The tiers (marks in pyproject.toml): test-fast leaves out every test that needs a server,
 # Airflow, a notebook kernel, a browser or minutes of Spark; LAKEHOUSE_TEST_TIER=fast makes
-# the run's server stack (tests/stack.py) refuse to start anything.
+# the run's server stack (tests/stack.py) refuse to start anything. `make test` runs the
+# tests on servers and all the others as two pytest runs side by side (lakehouse_dev/test_tiers.py).
 FAST_TESTS := not (services or airflow or notebooks or browser or slow)
 
-test: setup airflow-setup browser ## Run the whole test suite (starts each real server it needs once; 40-50 min on 2 cores)
-	$(VENV)/bin/pytest -q --durations=25
+test: setup airflow-setup browser ## Run the whole test suite: the server tests and the in-process ones side by side (each real server started once)
+	$(PY) -m lakehouse_dev.test_tiers -q --durations=15
 
 test-fast: setup ## Pure transforms and in-process Spark on inline rows: no server, no spark-submit, no Airflow (~5 min)
 	LAKEHOUSE_TEST_TIER=fast $(VENV)/bin/pytest -q -m "$(FAST_TESTS)" --durations=10

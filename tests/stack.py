@@ -61,8 +61,8 @@ class Stack:
 
     def _started(self, service: str, start) -> object:
         if service not in self._servers:
-            if os.environ.get("LAKEHOUSE_TEST_TIER") == "fast":
-                raise RuntimeError(f"the fast tier starts no server, but a test asked for {service}: mark it `services`")
+            if (tier := os.environ.get("LAKEHOUSE_TEST_TIER")) in ("fast", "in-process"):
+                raise RuntimeError(f"the {tier} tier starts no server, but a test asked for {service}: mark it `services`")
             self._ensure_watchdog()
             began = time.monotonic()
             self._servers[service] = start()

@@ -1,0 +1,83 @@
+"""`make test`: the whole suite as two pytest runs side by side, each with its own Spark session.
+
+    python -m lakehouse_dev.test_tiers [pytest options, given to both runs]
+
+- **servers**: the tests marked `services` or `airflow` (tests/stack.py starts each real
+  server once for this run: PostgreSQL, Kafka, MinIO, FerretDB, the Spark cluster);
+- **in-process**: all the others (transforms, in-process Spark jobs, notebooks, the
+  browser), with `LAKEHOUSE_TEST_TIER=in-process`: the stack refuses to start a server, so
+  a test that needs one and lacks its mark fails instead of starting a second stack.
+
+Why side by side: one run keeps ~1.4 of the 2 cores busy on average (the driver plans and
+commits on one thread; the server tests wait on brokers, restarts and cold JVMs), so the
+other run fills the idle time. The tiers share nothing: no server, no table, no port (each
+test picks free ports). Each run's lines are printed as they come, prefixed with its name;
+the exit code is the first non-zero one. SIGTERM or Ctrl-C stops both (each pytest then
+tears its fixtures down, and the servers with them).
+
+Written here rather than with pytest-xdist: its workers are per test, so each would start
+its own servers, and the fault tests (a broker restarted, MinIO stopped) would hit the other
+workers' tests.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+TIERS = {
+    "servers": (["-m", "services or airflow"], {}),
+    "in-process": (["-m", "not (services or airflow)"], {"LAKEHOUSE_TEST_TIER": "in-process"}),
+}
+
+
+def _relay(name: str, stream, lock: threading.Lock) -> None:
+    width = max(len(n) for n in TIERS)
+    for line in iter(stream.readline, ""):
+        with lock:
+            sys.stdout.write(f"[{name:<{width}}] {line}")
+            sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    extra = list(sys.argv[1:] if argv is None else argv)
+    started = time.monotonic()
+    lock = threading.Lock()
+    runs: dict[str, subprocess.Popen] = {}
+    relays = []
+    for name, (marks, env) in TIERS.items():
+        runs[name] = subprocess.Popen(
+            [sys.executable, "-m", "pytest", *marks, *extra],
+            env=os.environ | env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
+        relays.append(threading.Thread(target=_relay, args=(name, runs[name].stdout, lock), daemon=True))
+        relays[-1].start()
+
+    def stop(signum, _frame) -> None:
+        for proc in runs.values():
+            if proc.poll() is None:
+                proc.send_signal(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
+    codes = {}
+    for name, proc in runs.items():
+        codes[name] = proc.wait()
+    for relay in relays:
+        relay.join(10)
+    minutes, seconds = divmod(time.monotonic() - started, 60)
+    summary = ", ".join(f"{name} exit {code}" for name, code in codes.items())
+    print(f"test tiers: {summary} in {int(minutes)}m{seconds:02.0f}s", flush=True)
+    return next((code for code in codes.values() if code != 0), 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
