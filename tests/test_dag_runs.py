@@ -5,7 +5,8 @@ runs lakehouse_daily, each task a spark-submit to a Spark standalone cluster (a 
 2 workers; profile `cluster`: the executors get the packed Python environment of `make
 setup`, nothing from the test's venv); the jobs write Delta tables on MinIO and export to
 PostgreSQL (the run's servers, tests/stack.py):
-- gold equals the plain-Python oracle and PostgreSQL holds it;
+- silver, gold, the gate and the export on the cluster (the files ingested beforehand by the
+  ingest job in-process): gold equals the plain-Python oracle and PostgreSQL holds it;
 - a re-run of that day after a silver row was lost behind the pipeline's back: its ingest
   (the same file offered again) changes nothing, the quality gate fails its task, and the
   export does not run (PostgreSQL keeps the first run's rows).
@@ -39,6 +40,8 @@ from lakehouse.config import load_config, project_root
 from lakehouse.executor_env import archive_path
 from lakehouse.io import delta
 from lakehouse.io import kafka as kafka_io
+from lakehouse.jobs import ingest_files
+from lakehouse.jobs.runtime import JobRun
 from lakehouse.session import configure_s3a
 from lakehouse_dev.services import kafka
 from tests.conftest import SAMPLES
@@ -193,7 +196,11 @@ def test_daily_dag_on_the_cluster_matches_the_oracle_and_its_rerun_after_a_lost_
     shutil.copy(SAMPLES / "product_views.jsonl", incoming / "product_views.jsonl")
     conf = {"incoming": str(incoming)}
 
-    _, states = dags_test(on_cluster(env, stack), "lakehouse_daily", "2024-03-02", conf)
+    # The ingest tasks' job in-process (the re-run below runs one through Airflow); the
+    # cluster runs the rest, silver first: its executors need the packed environment.
+    for dataset, name in (("access_logs", "access.log"), ("product_views", "product_views.jsonl")):
+        ingest_files.ingest(spark, cfg, dataset, str(incoming / name), JobRun("ingest"), within=str(incoming))
+    _, states = dags_test(on_cluster(env, stack), "lakehouse_daily", "2024-03-02", conf, mark_success="ingest_.*")
     assert ran(states) == dict.fromkeys(DAILY_TASKS, "success"), states["_output"]
 
     access = reference_access_logs([SAMPLES / "access.log"], "combined")
