@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,10 +49,11 @@ class Reply:
 
 class ScriptedServer:
     """A local HTTP server answering each request with the next `Reply` of its script
-    (503 once the script is used up), on a port the OS picks; it notes when each came."""
+    (503 once the script is used up), or with what `script` returns when it is a function
+    (called under the server's lock), on a port the OS picks; it notes when each came."""
 
-    def __init__(self, script: list[Reply]):
-        self.script = list(script)
+    def __init__(self, script: list[Reply] | Callable[[], Reply]):
+        self.script = script if callable(script) else list(script)
         self.requests: list[float] = []
         lock = threading.Lock()
         server = self
@@ -60,7 +62,10 @@ class ScriptedServer:
             def do_GET(self):  # noqa: N802 - the name http.server calls
                 with lock:
                     server.requests.append(time.monotonic())
-                    reply = server.script.pop(0) if server.script else Reply(503, b"script used up")
+                    if callable(server.script):
+                        reply = server.script()
+                    else:
+                        reply = server.script.pop(0) if server.script else Reply(503, b"script used up")
                 time.sleep(reply.delay)
                 try:
                     self.send_response(reply.status)

@@ -9,9 +9,7 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 from datetime import UTC, date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -156,45 +154,18 @@ def test_a_second_catch_up_finds_nothing_new(spark, polled):
 
 
 class SlidingTicker:
-    """A JSON endpoint whose every answer is its last `window` ticks, one new tick per request
-    (a "recent trades" API): a poller that misses a few answers still finds their ticks in the
-    next. `frozen` stops new ticks; `served` is the highest tick number an answer held."""
+    """The answers of a "recent trades" endpoint (for `ScriptedServer`): each holds the last
+    `window` ticks, one new tick per request, so a poller that misses a few answers still
+    finds their ticks in the next. `frozen` stops new ticks; `n` is the newest tick."""
 
     def __init__(self, window: int = 50):
-        self.window, self.n, self.served, self.frozen = window, 0, 0, False
-        lock = threading.Lock()
-        ticker_ = self
+        self.window, self.n, self.frozen = window, 0, False
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - the name http.server calls
-                with lock:
-                    if not ticker_.frozen:
-                        ticker_.n += 1
-                    n = ticker_.n
-                    ticker_.served = n
-                ticks = [ticker("BTCUSDT", str(i), T + i * 1000) for i in range(max(1, n - ticker_.window + 1), n + 1)]
-                payload = body(ticks)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *_args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api/v3/trades?symbol=BTCUSDT"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def __call__(self) -> Reply:
+        if not self.frozen:
+            self.n += 1
+        first = max(1, self.n - self.window + 1)
+        return Reply(200, body([ticker("BTCUSDT", str(i), T + i * 1000) for i in range(first, self.n + 1)]))
 
 
 def test_a_killed_poller_comes_back_by_itself_and_silver_holds_each_tick_once(spark, stack, tmp_path):
@@ -204,7 +175,8 @@ def test_a_killed_poller_comes_back_by_itself_and_silver_holds_each_tick_once(sp
     config = stack_config(stack, "pollkill", datasets=("api_ticks",))
     use_stack(spark, config)
     log_path, landing = tmp_path / "supervise.log", tmp_path / "landing"
-    with SlidingTicker() as server:
+    ticks = SlidingTicker()
+    with ScriptedServer(ticks) as server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")} | stack_env(stack, "pollkill") | {
             "LAKEHOUSE_HOME": str(project_root()),
             "LAKEHOUSE_SUPERVISE__SERVICES__POLL": f"poll --url {server.url} --interval 0.2 --landing {landing}",
@@ -227,9 +199,9 @@ def test_a_killed_poller_comes_back_by_itself_and_silver_holds_each_tick_once(sp
                 os.killpg(pids()[-1], signal.SIGKILL)
                 wait_group_gone(pids()[-1])
             wait_for(lambda: len(pids()) == 3 and records() >= 15, 60, 0.3, "the restarted poller sending")
-            server.frozen = True  # no new ticks: the poller sends the last ones and then nothing
+            ticks.frozen = True  # no new ticks: the poller sends the last ones and then nothing
             state = landing / f"_poll_state.kafka.{topic}.json"
-            wait_for(lambda: state.is_file() and poll.load_state(state) == {"BTCUSDT": T + server.n * 1000},
+            wait_for(lambda: state.is_file() and poll.load_state(state) == {"BTCUSDT": T + ticks.n * 1000},
                      60, 0.1, "the last tick sent")
         finally:
             supervisor.send_signal(signal.SIGTERM)
@@ -243,6 +215,6 @@ def test_a_killed_poller_comes_back_by_itself_and_silver_holds_each_tick_once(sp
     silver_api_ticks.run(spark, config, runs["silver"])
     silver = delta.read_table(spark, config.table_path("silver", "api_ticks"))
     prices = sorted(int(r.price) for r in silver.select("price").collect())
-    print(f"poller kill: {server.n} ticks served, {records()} records, silver counts {runs['silver'].counts}")
-    assert prices == list(range(1, server.n + 1))
+    print(f"poller kill: {ticks.n} ticks served, {records()} records, silver counts {runs['silver'].counts}")
+    assert prices == list(range(1, ticks.n + 1))
     assert runs["silver"].counts["quarantined"] == 0
