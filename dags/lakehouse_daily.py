@@ -36,13 +36,13 @@ Spark master). Where the files come from, read when a task runs:
 | what | where | default |
 |---|---|---|
 | incoming folder | Variable `lakehouse_incoming`, else env `LAKEHOUSE_INCOMING` | `<home>/sample_logs` |
+| access logs in it (a file or a folder) | Variable `lakehouse_access_logs` | `access.log` |
+| product views in it (a file or a folder) | Variable `lakehouse_product_views` | `product_views.jsonl` |
 
 The ingest tasks read nothing outside the incoming folder (`ingest --within`): a run's
 `incoming` param may name a folder inside it, and the file names may not lead out of it
 (`..`, absolute paths, symbolic links): such a path fails the task, such a file is skipped
 and recorded in `_meta/ingest_errors`.
-| access logs in it (a file or a folder) | Variable `lakehouse_access_logs` | `access.log` |
-| product views in it (a file or a folder) | Variable `lakehouse_product_views` | `product_views.jsonl` |
 
 A landing zone with one folder per feed sets `lakehouse_access_logs=access_logs` and
 `lakehouse_product_views=product_views`; files already ingested are skipped, so the
