@@ -49,14 +49,24 @@ class ShippedDatabase:
     """A database shipped with `ship`: call it on an executor to get an open reader."""
 
     name: str
+    local_path: str | None = None  # in local mode: the driver's own file, read in place
 
     def __call__(self):
-        return _open(SparkFiles.get(self.name))
+        return _open(self.local_path or SparkFiles.get(self.name))
 
 
 def ship(spark: SparkSession, path: str) -> ShippedDatabase:
-    """Send the database at `path` (local or any Hadoop path) to the executors, once per session."""
+    """Send the database at `path` (local or any Hadoop path) to the executors, once per session.
+
+    In local mode a local file is read where it is: `addFile` would copy it into the folder
+    that local mode's executor also fetches into, and a task of another job started during
+    that copy (the feeds' silver steps run in parallel) fails on the half-copied file
+    ("exists and does not match contents").
+    """
     name = path.rstrip("/").rsplit("/", 1)[-1]
+    local = path.removeprefix("file:") if "://" not in path.removeprefix("file:") else None
+    if spark.sparkContext.master.startswith("local") and local and Path(local).is_file():
+        return ShippedDatabase(name, local)
     files = spark.sparkContext.listFiles  # the files added so far (URIs)
     if not any(f.rstrip("/").endswith("/" + name) for f in files):
         spark.sparkContext.addFile(path)
