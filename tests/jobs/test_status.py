@@ -31,7 +31,7 @@ def test_status_reports_tables_runs_and_quarantine_reasons(spark, warehouse_conf
     (tmp_path / "v.jsonl").write_text("\n".join(VIEWS) + "\n")
     # A Kafka address nobody listens on: this test's warehouse has no stream.
     cfg = replace(warehouse_config, kafka=replace(warehouse_config.kafka, bootstrap_servers=f"127.0.0.1:{free_ports()[0]}"))
-    run_batch(spark, cfg, str(tmp_path / "a.log"), str(tmp_path / "v.jsonl"))
+    run_batch(spark, cfg, str(tmp_path / "a.log"), str(tmp_path / "v.jsonl"), export=False)  # status reads no export
     status = collect_status(spark, cfg, days=7, now=datetime.now(UTC))
 
     tables = {t["table"]: t for t in status["tables"]}
