@@ -19,15 +19,6 @@ from lakehouse_dev.services.process import free_ports  # noqa: F401 - the tests 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_logs"
 
-# The JVMs the tests start besides the shared session (spark-submit jobs, the streams, the
-# Spark cluster's executors, Kafka, the notebooks' kernel) compile with C1 only: they live
-# seconds to minutes on a few rows, and C2's compiling was most of their CPU (`jstat
-# -compiler`: 19 of a 21-second-old job's 31 CPU seconds), on a suite bound by the CPU.
-# The shared session (`spark` below) keeps C2: it plans queries for the whole run, and with
-# C1 alone the same tests took 1.5x as long. Jobs outside the tests keep the JVM's default.
-C1_ONLY = "-XX:TieredStopAtLevel=1"
-os.environ.setdefault("JAVA_TOOL_OPTIONS", C1_ONLY)
-
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
@@ -75,7 +66,7 @@ def config():
 
 @pytest.fixture(scope="session")
 def spark(config):
-    from lakehouse.session import driver_java_options, get_spark
+    from lakehouse.session import get_spark
 
     session = get_spark(
         config,
@@ -86,8 +77,6 @@ def spark(config):
             "spark.default.parallelism": "2",
             "spark.databricks.delta.snapshotPartitions": "2",
             "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
-            # Later on the command line than JAVA_TOOL_OPTIONS, so it wins: C1 and C2.
-            "spark.driver.extraJavaOptions": f"{driver_java_options(config)} -XX:TieredStopAtLevel=4",
         },
     )
     yield session

@@ -130,12 +130,6 @@ def configure_s3a(
         jvm.org.apache.hadoop.fs.FileSystem.get(uri, hadoop_conf).close()
 
 
-def driver_java_options(config: Config) -> str:
-    """The driver JVM's options: Derby's home (the metastore Delta never uses, kept out of
-    the working folder) and the JIT's."""
-    return f"-Dderby.system.home={config.root / '.data'} {JIT_OPTIONS}"
-
-
 def _launched_by_spark_submit() -> bool:
     """Whether spark-submit started this Python process: then its --master (e.g. from an
     Airflow connection) decides, not the profile's spark.master."""
@@ -159,7 +153,7 @@ def get_spark(
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.warehouse.dir", str(config.root / ".data" / "spark-warehouse"))
-        .config("spark.driver.extraJavaOptions", driver_java_options(config))
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={config.root / '.data'} {JIT_OPTIONS}")
     )
     s3a = s3a_settings(config.s3) if _uses_s3(config) else {}
     for key, value in s3a.items():
