@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlparse
 
 from pyspark import SparkFiles
 from pyspark.sql import SparkSession
@@ -64,9 +65,9 @@ def ship(spark: SparkSession, path: str) -> ShippedDatabase:
     ("exists and does not match contents").
     """
     name = path.rstrip("/").rsplit("/", 1)[-1]
-    local = path.removeprefix("file:") if "://" not in path.removeprefix("file:") else None
-    if spark.sparkContext.master.startswith("local") and local and Path(local).is_file():
-        return ShippedDatabase(name, local)
+    where = urlparse(path)
+    if spark.sparkContext.master.startswith("local") and where.scheme in ("", "file") and Path(where.path).is_file():
+        return ShippedDatabase(name, where.path)
     files = spark.sparkContext.listFiles  # the files added so far (URIs)
     if not any(f.rstrip("/").endswith("/" + name) for f in files):
         spark.sparkContext.addFile(path)
