@@ -85,7 +85,9 @@ browser: ## Debian's chromium + chromedriver for the HTML report's browser test 
 # tests on servers and all the others as two pytest runs side by side (lakehouse_dev/test_tiers.py).
 FAST_TESTS := not (services or airflow or notebooks or browser or slow)
 
-test: setup airflow-setup browser ## Run the whole test suite: the server tests and the in-process ones side by side (each real server started once)
+# Its three installs are independent: on a fresh clone Airflow's venv builds beside ours.
+test: ## Run the whole test suite: the server tests and the in-process ones side by side (each real server started once)
+	@$(MAKE) --no-print-directory -j3 setup airflow-setup browser
 	$(PY) -m lakehouse_dev.test_tiers -q --durations=15
 
 test-fast: setup ## Pure transforms and in-process Spark on inline rows: no server, no spark-submit, no Airflow (~5 min)

@@ -19,15 +19,6 @@ from lakehouse_dev.services.process import free_ports  # noqa: F401 - the tests 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_logs"
 
-# Every Spark JVM of the run evaluates expressions interpreted instead of compiling generated
-# code: this session's, and the jobs, streams and DAG tasks the tests start (they inherit the
-# environment; Spark reads `spark.*` system properties as settings). Each new query shape
-# costs a Janino compile and then the JIT's work on the class, which the tests' few rows
-# never pay back: a batch test used 18 % less CPU (177 s against 215 s, status + check).
-# The production settings (conf/spark-defaults.conf) keep codegen: `make bench` measures it.
-INTERPRETED = "-Dspark.sql.codegen.wholeStage=false -Dspark.sql.codegen.factoryMode=NO_CODEGEN"
-os.environ["SPARK_SUBMIT_OPTS"] = f"{os.environ.get('SPARK_SUBMIT_OPTS', '')} {INTERPRETED}".strip()
-
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
@@ -86,6 +77,12 @@ def spark(config):
             "spark.default.parallelism": "2",
             "spark.databricks.delta.snapshotPartitions": "2",
             "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
+            # Expressions evaluated interpreted: each new query shape costs a Janino compile
+            # and then the JIT's work on the class, which a few inline rows never pay back
+            # (a batch test used 18 % less CPU: 177 s against 215 s, status + check). The
+            # production settings keep codegen (`make bench` measures them).
+            "spark.sql.codegen.wholeStage": "false",
+            "spark.sql.codegen.factoryMode": "NO_CODEGEN",
         },
     )
     yield session

@@ -7,9 +7,9 @@ setup`, nothing from the test's venv); the jobs write Delta tables on MinIO and 
 PostgreSQL (the run's servers, tests/stack.py):
 - silver, gold, the gate and the export on the cluster (the files ingested beforehand by the
   ingest job in-process): gold equals the plain-Python oracle and PostgreSQL holds it;
-- a re-run of that day after a silver row was lost behind the pipeline's back: its ingest
-  (the same file offered again) changes nothing, the quality gate fails its task, and the
-  export does not run (PostgreSQL keeps the first run's rows).
+- a re-run of that day after a silver row was lost behind the pipeline's back: the ingest
+  (the same file offered again) changes nothing, the quality gate (through Airflow, on
+  `local[2]`) fails its task, and the export does not run (PostgreSQL keeps the first run's rows).
 
 The other DAGs' runs are about their wiring and arguments, which the same `spark_job`
 submits alike: each task of the DAG as Airflow parses it runs its job's `main()` with the
@@ -212,14 +212,14 @@ def test_daily_dag_on_the_cluster_matches_the_oracle_and_its_rerun_after_a_lost_
     assert pg.psql("SELECT sum(requests) FROM endpoint_daily").strip() == str(access["counts"]["silver"])
 
     # A silver row lost behind the pipeline's back, then a re-run of the day: its ingest (the
-    # same file offered again) runs for real and changes nothing; the quality gate finds
-    # bronze no longer reconciled with silver and fails its task; the export does not run.
+    # same file offered again, in-process) changes nothing; the quality gate, through Airflow,
+    # finds bronze no longer reconciled with silver and fails its task; the export does not run.
     bronze_version = delta.table_version(spark, cfg.table_path("bronze", "access_logs"))
     silver = cfg.table_path("silver", "access_logs")
     lost = delta.read_table(spark, silver).where("event_date = DATE '2024-03-02'").orderBy("event_id").first()
     spark.sql(f"DELETE FROM delta.`{silver}` WHERE event_id = '{lost.event_id}'")
-    _, states = dags_test(env, "lakehouse_daily", "2024-03-02", conf,
-                          mark_success="ingest_product_views|silver_.*|gold_daily")
+    ingest_files.ingest(spark, cfg, "access_logs", str(incoming / "access.log"), JobRun("ingest"), within=str(incoming))
+    _, states = dags_test(env, "lakehouse_daily", "2024-03-02", conf, mark_success="ingest_.*|silver_.*|gold_daily")
     assert ran(states) == dict.fromkeys(DAILY_TASKS, "success") | {
         "quality_gate": "failed", "export_gold": "upstream_failed"}, states["_output"]
     assert delta.table_version(spark, cfg.table_path("bronze", "access_logs")) == bronze_version
