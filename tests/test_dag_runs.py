@@ -196,8 +196,8 @@ def test_daily_dag_on_the_cluster_matches_the_oracle_and_its_rerun_after_a_lost_
     shutil.copy(SAMPLES / "product_views.jsonl", incoming / "product_views.jsonl")
     conf = {"incoming": str(incoming)}
 
-    # The ingest tasks' job in-process (the re-run below runs one through Airflow); the
-    # cluster runs the rest, silver first: its executors need the packed environment.
+    # The ingest tasks' job in-process; the cluster runs the rest, silver first: its
+    # executors need the packed environment.
     for dataset, name in (("access_logs", "access.log"), ("product_views", "product_views.jsonl")):
         ingest_files.ingest(spark, cfg, dataset, str(incoming / name), JobRun("ingest"), within=str(incoming))
     _, states = dags_test(on_cluster(env, stack), "lakehouse_daily", "2024-03-02", conf, mark_success="ingest_.*")

@@ -5,8 +5,7 @@
 - **servers**: the tests marked `services` or `airflow` (tests/stack.py starts each real
   server once for this run: PostgreSQL, Kafka, MinIO, FerretDB, the Spark cluster), and
   `browser` (headless Chromium), to even the two runs out;
-- **in-process**: all the others (transforms, in-process Spark jobs, notebooks, the
-  browser), with `LAKEHOUSE_TEST_TIER=in-process`: the stack refuses to start a server, so
+- **in-process**: all the others (transforms, in-process Spark jobs, notebooks), with `LAKEHOUSE_TEST_TIER=in-process`: the stack refuses to start a server, so
   a test that needs one and lacks its mark fails instead of starting a second stack.
 
 Why side by side: one run keeps ~1.4 of the 2 cores busy on average (the driver plans and
