@@ -188,8 +188,11 @@ def stack_env(stack: Stack, name: str) -> dict[str, str]:
     """Environment of a job run against the stack: profile services, the test's topics
     (`<name>.<dataset>`), warehouse prefix (`s3a://lakehouse/<name>`) and database (`name`)."""
     from lakehouse.feeds import NAMES
+    from lakehouse_dev.services.process import free_ports
 
     pg = stack.database(name)
+    # The services profile's fixed metrics ports, made free ones: tests run side by side.
+    metrics_ports = dict(zip(("STREAM", "STREAM_WINDOWS", "MIRROR"), free_ports(3), strict=True))
     return {
         "LAKEHOUSE_PROFILE": "services",
         "LAKEHOUSE_WAREHOUSE": f"s3a://{BUCKET}/{name}",
@@ -201,6 +204,7 @@ def stack_env(stack: Stack, name: str) -> dict[str, str]:
         "LAKEHOUSE_EXPORT__URL": pg.jdbc_url,
         "LAKEHOUSE_EXPORT__USER": pg.user,
         "LAKEHOUSE_EXPORT_PASSWORD": pg.password,
+        **{f"LAKEHOUSE_METRICS__{job}_PORT": str(port) for job, port in metrics_ports.items()},
     }
 
 

@@ -59,8 +59,8 @@ def test_readme_log_format_override_is_taken_as_text():
         ("WEB_EVENTS__LATENESS_SECONDS", "-2", lambda c: c.web_events.lateness_seconds, -2),
         ("POLL__INTERVAL_SECONDS", "1.5", lambda c: c.poll.interval_seconds, 1.5),
         ("KAFKA__FAIL_ON_DATA_LOSS", "False", lambda c: c.kafka.fail_on_data_loss, False),
-        ("KAFKA__METRICS_PORT", "", lambda c: c.kafka.metrics_port, None),
-        ("KAFKA__METRICS_PORT", "null", lambda c: c.kafka.metrics_port, None),
+        ("METRICS__STREAM_PORT", "", lambda c: c.metrics.stream_port, None),
+        ("METRICS__MIRROR_PORT", "null", lambda c: c.metrics.mirror_port, None),
         ("KAFKA__TRIGGER", "1.5", lambda c: c.kafka.trigger, "1.5"),
         ("WEB_EVENTS__PROCESSED_EVENTS_TOPIC", "a: b", lambda c: c.web_events.processed_events_topic, "a: b"),
         ("WEB_EVENTS__PROCESSED_EVENTS_TOPIC", "[1]", lambda c: c.web_events.processed_events_topic, "[1]"),
@@ -79,7 +79,7 @@ def test_environment_values_take_their_keys_type_and_text_stays_text(variable, t
         ("GOLD__TOP_IPS_PER_DAY", "many", "gold.top_ips_per_day must be a number above 0, got 'many'"),
         ("API__INGEST_BURST", "0", "api.ingest_burst must be a number above 0, got '0'"),
         ("KAFKA__FAIL_ON_DATA_LOSS", "perhaps", "kafka.fail_on_data_loss: Input should be a valid boolean"),
-        ("KAFKA__METRICS_PORT", "9x", "kafka.metrics_port: Input should be a valid integer"),
+        ("METRICS__STREAM_WINDOWS_PORT", "9x", "metrics.stream_windows_port: Input should be a valid integer"),
     ],
 )
 def test_a_wrong_environment_value_names_its_key(variable, text, message):

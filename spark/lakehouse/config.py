@@ -163,8 +163,6 @@ class KafkaConfig:
     max_offsets_per_trigger: PositiveInt
     fail_on_data_loss: bool
     trigger: str
-    # Loopback port of the stream's Prometheus endpoint (`lakehouse stream`); None: off.
-    metrics_port: Maybe[int] = None
 
 
 @dataclass(frozen=True)
@@ -285,6 +283,20 @@ class SuperviseConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """Prometheus endpoints of the long-running streaming jobs (`lakehouse serve` has its own
+    /metrics); conf/prometheus/ scrapes them and alerts on them."""
+
+    # The address the endpoints listen on: loopback natively (the figures name topics and
+    # have no key); compose listens on the containers' network, which it does not publish.
+    host: str = "127.0.0.1"
+    # A port per job; None: that job has no endpoint (each job's --metrics-port overrides).
+    stream_port: Maybe[int] = None
+    stream_windows_port: Maybe[int] = None
+    mirror_port: Maybe[int] = None
+
+
+@dataclass(frozen=True)
 class S3Config:
     endpoint: str
     region: str
@@ -319,6 +331,7 @@ class Config:
     # Independent steps of one job (feeds, gold tables) run on this many driver threads.
     driver_threads: int = 2
     supervise: SuperviseConfig = field(default_factory=SuperviseConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     # The warehouse-relative settings as written (checkpoints, export.url), for with_warehouse.
     _placed_from: tuple[str | None, str | None] = field(default=(None, None), repr=False, compare=False)
@@ -344,7 +357,7 @@ class Config:
 
 # A number where text is expected (`trigger: 5`, a topic named 2024) is taken as its text.
 for _section in (AccessLogConfig, QualityConfig, ExportConfig, KafkaConfig, WebEventsConfig, PollConfig,
-                 IpEventsConfig, PrivacyConfig, ApiConfig, S3Config, SuperviseConfig):  # fmt: skip
+                 IpEventsConfig, PrivacyConfig, ApiConfig, S3Config, SuperviseConfig, MetricsConfig):  # fmt: skip
     _section.__pydantic_config__ = ConfigDict(coerce_numbers_to_str=True)
 
 
@@ -417,6 +430,7 @@ class _Settings(BaseSettings):
     api: ApiConfig
     spark: _Spark
     supervise: SuperviseConfig = SuperviseConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -497,6 +511,7 @@ def _resolve(profile: str, root: Path, settings: _Settings, env: Mapping[str, st
         executor_env=_path(root, settings.spark.executor_env),
         driver_threads=settings.spark.driver_threads,
         supervise=settings.supervise,
+        metrics=settings.metrics,
         privacy=replace(privacy, ip_hash_key=key),
         _placed_from=(settings.checkpoints, settings.export.url),
         **_placed(root, settings.warehouse, settings.checkpoints, settings.export.url, export),

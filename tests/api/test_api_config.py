@@ -1,4 +1,4 @@
-"""The `api:` section and `kafka.metrics_port` of conf/lakehouse.yaml."""
+"""The `api:` and `metrics:` sections of conf/lakehouse.yaml."""
 
 from __future__ import annotations
 
@@ -18,19 +18,25 @@ from lakehouse_dev.services.process import free_ports
 def test_defaults_are_loopback_no_key_and_no_stream_metrics():
     config = load_config("local", environ={})
     assert (config.api.host, config.api.port, config.api.api_key, config.api.max_limit) == ("127.0.0.1", 8000, None, 1000)
-    assert config.kafka.metrics_port is None
+    assert (config.metrics.stream_port, config.metrics.stream_windows_port, config.metrics.mirror_port) == (None, None, None)
+
+
+def test_the_services_and_compose_profiles_expose_each_streaming_job():
+    ports = lambda c: (c.metrics.host, c.metrics.stream_port, c.metrics.stream_windows_port, c.metrics.mirror_port)  # noqa: E731
+    assert ports(load_config("services", environ={})) == ("127.0.0.1", 9108, 9109, 9110)
+    assert ports(load_config("compose", environ={})) == ("0.0.0.0", 9108, 9109, 9110)
 
 
 def test_the_key_comes_from_the_named_variable_and_is_never_printed():
-    config = load_config("local", environ={"LAKEHOUSE_API_KEY": "k-123", "LAKEHOUSE_KAFKA__METRICS_PORT": "9108"})
+    config = load_config("local", environ={"LAKEHOUSE_API_KEY": "k-123", "LAKEHOUSE_METRICS__STREAM_PORT": "9108"})
     assert config.api.api_key == "k-123"
     assert "k-123" not in repr(config)
-    assert config.kafka.metrics_port == 9108
+    assert config.metrics.stream_port == 9108
 
 
 def test_a_metrics_port_that_is_not_a_number_names_the_key():
-    with pytest.raises(ConfigError, match="kafka.metrics_port"):
-        load_config("local", environ={"LAKEHOUSE_KAFKA__METRICS_PORT": "eighty"})
+    with pytest.raises(ConfigError, match="metrics.stream_port"):
+        load_config("local", environ={"LAKEHOUSE_METRICS__STREAM_PORT": "eighty"})
 
 
 def client_address_seen(config, forwarded_for: str) -> str:

@@ -80,3 +80,21 @@ def test_the_stream_supervisor_hands_each_new_batch_to_the_metrics_once():
     assert metrics.registry.get_sample_value("lakehouse_stream_rows_total", {"dataset": "access_logs"}) == 1000
     lag = {"dataset": "access_logs", "topic": "weblogs", "partition": "0"}
     assert metrics.registry.get_sample_value("lakehouse_stream_lag_offsets", lag) == 300
+
+
+def test_a_port_already_taken_leaves_the_job_running_without_its_endpoint(caplog):
+    import socket
+
+    from lakehouse.jobs.stream_metrics import endpoint
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        with endpoint("127.0.0.1", taken.getsockname()[1]) as metrics:
+            assert metrics is None
+        with endpoint("127.0.0.1", None) as metrics:
+            assert metrics is None
+    finally:
+        taken.close()
+    assert "not started" in caplog.text

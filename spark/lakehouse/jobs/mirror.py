@@ -44,6 +44,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from lakehouse.config import Config
 from lakehouse.io import kafka
+from lakehouse.jobs import stream_metrics
 from lakehouse.jobs.runtime import JobRun, base_parser, run_job
 from lakehouse.jobs.stream_kafka import log_progress, still_active, stop_gracefully, stop_on_signals
 from lakehouse.jobs.stream_query import DatasetStream
@@ -134,9 +135,11 @@ def run_mirror(
     stop: threading.Event | None = None,
     max_seconds: float | None = None,
     max_restarts: int = 5,
+    metrics=None,
 ) -> int:
     """Run the mirror until it caught up (availableNow), `stop` is set or `max_seconds` pass;
-    a failed query restarts from its checkpoint. The exit code: 0, 1 (gave up), 3 (data loss)."""
+    a failed query restarts from its checkpoint. The exit code: 0, 1 (gave up), 3 (data loss).
+    Each batch also goes to `metrics` (a `stream_metrics.StreamMetrics`) when given."""
     stop = stop or threading.Event()
     stream = DatasetStream(NAME, spec.from_topic, f"kafka:{spec.to_topic}", spec.checkpoint)
     stream.query = start_mirror(spark, spec)
@@ -148,7 +151,7 @@ def run_mirror(
     started = time.monotonic()
     while True:
         query = stream.query
-        if not still_active(stream, run):
+        if not still_active(stream, run, metrics):
             error = query.exception()
             if error is None:
                 return 0  # caught up (availableNow) or stopped
@@ -176,7 +179,7 @@ def run_mirror(
         if stop.is_set():
             log.info("stopping: letting the batch in flight finish")
             stop_gracefully(stream)
-            log_progress(stream, run)
+            log_progress(stream, run, metrics)
             return 0
         stop.wait(0.2)
 
@@ -205,6 +208,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-restarts", type=int, default=5, help="restarts in a row after failures before giving up (default 5)")
     parser.add_argument("--max-seconds", type=float, help="stop gracefully after this many seconds")
     parser.add_argument("--connect-timeout", type=float, default=15, help="seconds the pre-flight check waits for the remote (default 15)")
+    stream_metrics.port_argument(parser, "metrics.mirror_port")
 
 
 def preflight(args: argparse.Namespace, environ: dict[str, str]) -> tuple[kafka.KafkaAuth, str, int]:
@@ -244,7 +248,9 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
             trigger=args.trigger,
         )
         stop = stop_on_signals(log)
-        return run_mirror(spark, spec, run, stop, args.max_seconds, args.max_restarts)
+        port = config.metrics.mirror_port if args.metrics_port is None else args.metrics_port
+        with stream_metrics.endpoint(config.metrics.host, port) as metrics:
+            return run_mirror(spark, spec, run, stop, args.max_seconds, args.max_restarts, metrics)
 
     return run_job(NAME, DESCRIPTION, body, argv, arguments)
 

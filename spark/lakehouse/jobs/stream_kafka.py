@@ -45,6 +45,7 @@ from pyspark.sql import SparkSession
 from lakehouse.config import Config
 from lakehouse.feeds import NAMES
 from lakehouse.io import kafka
+from lakehouse.jobs import stream_metrics
 from lakehouse.jobs.runtime import JobRun, run_job
 from lakehouse.jobs.stream_progress import batch_progress
 from lakehouse.jobs.stream_query import (
@@ -246,6 +247,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-offsets-per-trigger", type=int, help="cap per micro-batch (default: kafka.max_offsets_per_trigger; 0 = no cap)")
     parser.add_argument("--max-restarts", type=int, default=5, help="restarts in a row after failures before giving up (default 5)")
     parser.add_argument("--max-seconds", type=float, help="stop gracefully after this many seconds")
+    stream_metrics.port_argument(parser, "metrics.stream_port")
 
 
 def stop_on_signals(logger: logging.Logger) -> threading.Event:
@@ -272,23 +274,16 @@ def main(argv: list[str] | None = None) -> int:
             max_seconds=args.max_seconds,
         )
         stop = stop_on_signals(log)
-        metrics = server = None
-        if config.kafka.metrics_port:
-            # Imported here: prometheus-client comes with the `api` extra, not the core install.
-            from lakehouse.jobs.stream_metrics import serve_metrics
-
-            metrics, server = serve_metrics(config.kafka.metrics_port)
-        try:
-            run_streams(spark, config, options, run, stop, metrics)
-        except DataLossError as exc:
-            log.error("%s", exc)
-            return 3
-        except StreamingQueryException as exc:
-            log.error("stream failed: %s", exc)
-            return 1
-        finally:
-            if server is not None:
-                server.shutdown()
+        port = config.metrics.stream_port if args.metrics_port is None else args.metrics_port
+        with stream_metrics.endpoint(config.metrics.host, port) as metrics:
+            try:
+                run_streams(spark, config, options, run, stop, metrics)
+            except DataLossError as exc:
+                log.error("%s", exc)
+                return 3
+            except StreamingQueryException as exc:
+                log.error("stream failed: %s", exc)
+                return 1
         return 0
 
     return run_job("stream", "Kafka topics -> bronze Delta tables (Structured Streaming).", body, argv, arguments)

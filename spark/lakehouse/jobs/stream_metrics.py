@@ -1,16 +1,20 @@
-"""Prometheus endpoint of `lakehouse stream`: rows/s, batch duration and lag per partition.
+"""Prometheus endpoint of the streaming jobs (`lakehouse stream`, `stream-windows`, `mirror`):
+rows, batches, rows/s, batch duration and lag per partition.
 
-On when `kafka.metrics_port` is set: `serve_metrics` starts prometheus_client's HTTP
-server on 127.0.0.1:<port> (loopback: the figures name topics, and there is no key), and
-the stream's supervisor hands every finished micro-batch to `StreamMetrics.observe`.
+On when the job's port is set (`metrics.<job>_port`, or its --metrics-port): `endpoint`
+starts prometheus_client's HTTP server on `metrics.host` (loopback by default: the figures
+name topics, and there is no key), and the job's supervisor hands every finished
+micro-batch to `StreamMetrics.observe`. prometheus-client comes with the `api` extra, not
+the core install: it is imported only when an endpoint is on.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import time
-
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from lakehouse.jobs.stream_progress import BatchProgress
 
@@ -20,7 +24,9 @@ log = logging.getLogger("lakehouse.stream")
 class StreamMetrics:
     """Gauges and counters of the stream's micro-batches, in a registry of their own."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry=None) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge
+
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.rows = Counter("lakehouse_stream_rows", "Rows written to bronze by the stream", ("dataset",), registry=r)
@@ -54,9 +60,36 @@ class StreamMetrics:
             self.lag.labels(dataset, topic, str(partition)).set(lag)
 
 
-def serve_metrics(port: int, metrics: StreamMetrics | None = None):
-    """Start the endpoint on 127.0.0.1:`port`; returns (metrics, server) — `server.shutdown()` stops it."""
+def serve_metrics(port: int, metrics: StreamMetrics | None = None, host: str = "127.0.0.1"):
+    """Start the endpoint on `host`:`port`; returns (metrics, server) — `server.shutdown()` stops it."""
+    from prometheus_client import start_http_server
+
     metrics = metrics or StreamMetrics()
-    server, _thread = start_http_server(port, addr="127.0.0.1", registry=metrics.registry)
-    log.info("stream metrics on http://127.0.0.1:%d/metrics", port)
+    server, _thread = start_http_server(port, addr=host, registry=metrics.registry)
+    log.info("metrics on http://%s:%d/metrics", host, port)
     return metrics, server
+
+
+def port_argument(parser: argparse.ArgumentParser, key: str) -> None:
+    """The job's --metrics-port (its config `key` when not given)."""
+    parser.add_argument("--metrics-port", type=int, help=f"port of the job's Prometheus endpoint (default: {key}; 0 = none)")
+
+
+@contextmanager
+def endpoint(host: str, port: int | None) -> Iterator[StreamMetrics | None]:
+    """The job's metrics while it runs (None when `port` is not set). A port already taken
+    is logged and the job runs on without its endpoint: losing figures must not stop data."""
+    if not port:
+        yield None
+        return
+    try:
+        metrics, server = serve_metrics(port, host=host)
+    except OSError as exc:
+        log.error("metrics endpoint %s:%d not started (%s): running without it", host, port, exc)
+        yield None
+        return
+    try:
+        yield metrics
+    finally:
+        server.shutdown()
+        server.server_close()

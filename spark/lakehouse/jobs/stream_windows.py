@@ -78,8 +78,10 @@ from lakehouse.feeds.web_events.stream_windows import (
     window_end_us,
 )
 from lakehouse.io import delta, delta_merge, jdbc, kafka, staging
+from lakehouse.jobs import stream_metrics
 from lakehouse.jobs.export_gold import prepare_live, upsert_live
 from lakehouse.jobs.runtime import JobRun, run_job, timed
+from lakehouse.jobs.stream_progress import batch_progress
 from lakehouse.transforms import privacy as privacy_transform
 from lakehouse.transforms.gold import PRIMARY_KEYS
 
@@ -436,8 +438,10 @@ def run_windows(
     trigger: str,
     max_seconds: float | None = None,
     stop: threading.Event | None = None,
+    metrics=None,
 ) -> None:
-    """Run the query until it catches up (availableNow), `stop` is set or `max_seconds` pass."""
+    """Run the query until it catches up (availableNow), `stop` is set or `max_seconds` pass;
+    each finished micro-batch also goes to `metrics` (a `stream_metrics.StreamMetrics`) when given."""
     stop = stop or threading.Event()
     paths = Paths(config.table_path("bronze", "web_events"), config.checkpoint(NAME))
     started = time.monotonic()
@@ -456,8 +460,19 @@ def run_windows(
         paths.checkpoint,
         trigger,
     )
+    observed = -1
+
+    def observe() -> None:
+        nonlocal observed
+        for report in query.recentProgress if metrics is not None else []:
+            batch = batch_progress(report)
+            if batch is not None and batch.batch_id > observed:
+                observed = batch.batch_id
+                metrics.observe("web_events", "bronze/web_events", batch)
+
     try:
         while query.isActive:
+            observe()
             if out_of_time() and not stop.is_set():
                 log.info("ran for %.0fs (--max-seconds): stopping", time.monotonic() - started)
                 stop.set()
@@ -476,6 +491,7 @@ def run_windows(
     finally:
         if query.isActive:
             query.stop()
+        observe()
     if query.exception() is not None:
         raise RuntimeError(f"{NAME} failed: {query.exception()}")
 
@@ -486,6 +502,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         help='"availableNow" (catch up, then stop) or an interval such as "1 second" (default: web_events.trigger)',
     )
     parser.add_argument("--max-seconds", type=float, help="stop gracefully after this many seconds")
+    stream_metrics.port_argument(parser, "metrics.stream_windows_port")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -501,9 +518,9 @@ def main(argv: list[str] | None = None) -> int:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-        run_windows(
-            spark, config, run, args.trigger or config.web_events.trigger, args.max_seconds, stop
-        )
+        port = config.metrics.stream_windows_port if args.metrics_port is None else args.metrics_port
+        with stream_metrics.endpoint(config.metrics.host, port) as metrics:
+            run_windows(spark, config, run, args.trigger or config.web_events.trigger, args.max_seconds, stop, metrics)
         return 0
 
     return run_job(
