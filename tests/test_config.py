@@ -80,6 +80,7 @@ def test_environment_values_take_their_keys_type_and_text_stays_text(variable, t
         ("API__INGEST_BURST", "0", "api.ingest_burst must be a number above 0, got '0'"),
         ("KAFKA__FAIL_ON_DATA_LOSS", "perhaps", "kafka.fail_on_data_loss: Input should be a valid boolean"),
         ("METRICS__STREAM_WINDOWS_PORT", "9x", "metrics.stream_windows_port: Input should be a valid integer"),
+        ("METRICS__LANDING_INTERVAL_MINUTES__ACESS_LOGS", "60", "metrics.landing_interval_minutes: unknown feed acess_logs"),
     ],
 )
 def test_a_wrong_environment_value_names_its_key(variable, text, message):

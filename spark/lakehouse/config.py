@@ -294,6 +294,9 @@ class MetricsConfig:
     stream_port: Maybe[int] = None
     stream_windows_port: Maybe[int] = None
     mirror_port: Maybe[int] = None
+    # dataset -> the longest a feed may land nothing before the FeedNotLanding alert fires
+    # (served by `lakehouse serve` as lakehouse_feed_landing_interval_seconds).
+    landing_interval_minutes: dict[str, PositiveFloat] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -490,6 +493,8 @@ def _resolve(profile: str, root: Path, settings: _Settings, env: Mapping[str, st
     ip_events = replace(settings.ip_events, sink=auto(settings.ip_events.sink), landing=_path(root, settings.ip_events.landing))
     if ip_events.sink == "landing" and ip_events.landing is None:
         raise ConfigError("ip_events.landing must name a folder when ip_events.sink is landing")
+    if unknown := sorted(set(settings.metrics.landing_interval_minutes) - set(FEEDS)):
+        raise ConfigError(f"metrics.landing_interval_minutes: unknown feed {', '.join(unknown)} (feeds: {', '.join(FEEDS)})")
     export = replace(settings.export, password=env.get(settings.export.password_env), schema_ddl=_path(root, settings.export.schema_ddl))
     s3 = settings.s3
     return Config(

@@ -116,6 +116,12 @@ def test_pipeline_figures_come_from_the_job_runs_spark_recorded(spark, warehouse
     finished = value(scrape, "lakehouse_job_last_success_timestamp_seconds", job="silver", dataset="access_logs")
     assert before - 1 <= finished <= after + 1
     assert value(scrape, "lakehouse_job_last_success_timestamp_seconds", job="export", dataset="") is None
+    # A feed landed by the bronze run; silver's rows are not a landing.
+    assert before - 1 <= value(scrape, "lakehouse_feed_last_landed_timestamp_seconds", dataset="access_logs") <= after + 1
+    assert value(scrape, "lakehouse_feed_last_landed_timestamp_seconds", dataset="web_events") is None
+    # The alert's thresholds, from metrics.landing_interval_minutes.
+    assert value(scrape, "lakehouse_feed_landing_interval_seconds", dataset="api_ticks") == 30 * 60
+    assert value(scrape, "lakehouse_feed_landing_interval_seconds", dataset="access_logs") == 1560 * 60
 
 
 def test_a_new_run_shows_up_after_the_ttl(spark, warehouse):

@@ -153,7 +153,8 @@ def create_app(config: Config, job_runs_ttl: float = 15.0, sink: ip_sink.IpSink 
     job_runs = JobRunsReader(config, ttl=job_runs_ttl)
     registry = CollectorRegistry()
     metrics = ApiMetrics(registry)
-    registry.register(PipelineCollector(job_runs.rows, lambda: gold_db.freshness(gold)))
+    intervals = {dataset: minutes * 60 for dataset, minutes in config.metrics.landing_interval_minutes.items()}
+    registry.register(PipelineCollector(job_runs.rows, lambda: gold_db.freshness(gold), intervals))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

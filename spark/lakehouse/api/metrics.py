@@ -120,20 +120,40 @@ def job_and_dataset(job: str, key: str) -> tuple[str, str, str]:
     return name, dataset, key
 
 
+# The jobs that land a feed in bronze, and the counts that are its records.
+LANDING_JOBS = frozenset({"bronze", "ingest", "ingest_mongo", "stream"})
+LANDING_COUNTS = frozenset({"lines", "rows", "docs"})
+
+
 class PipelineCollector(Collector):
     """Figures of `_meta/job_runs` and of the exported gold, computed at scrape time.
 
     `runs` returns the recorded runs (None when unreadable: the figures are left out);
-    `gold` returns the export's freshness row (raises when the database is down).
+    `gold` returns the export's freshness row (raises when the database is down);
+    `landing_intervals` is each feed's longest quiet time in seconds (the alert's threshold).
     """
 
-    def __init__(self, runs: Callable[[], list[JobRunRow] | None], gold: Callable[[], dict]) -> None:
+    def __init__(
+        self,
+        runs: Callable[[], list[JobRunRow] | None],
+        gold: Callable[[], dict],
+        landing_intervals: dict[str, float] | None = None,
+    ) -> None:
         self.runs = runs
         self.gold = gold
+        self.landing_intervals = landing_intervals or {}
 
     def collect(self) -> Iterable:
         yield from self._gold()
         yield from self._runs()
+        interval = GaugeMetricFamily(
+            "lakehouse_feed_landing_interval_seconds",
+            "The longest a feed may land nothing before it is late (metrics.landing_interval_minutes)",
+            labels=("dataset",),
+        )
+        for dataset, seconds in sorted(self.landing_intervals.items()):
+            interval.add_metric([dataset], seconds)
+        yield interval
 
     def _gold(self) -> Iterable:
         up = GaugeMetricFamily("lakehouse_gold_database_up", "1 if the exported gold database answered the scrape")
@@ -175,6 +195,12 @@ class PipelineCollector(Collector):
         duration = GaugeMetricFamily(
             "lakehouse_job_last_run_duration_seconds", "Duration of the latest successful run", labels=("job", "dataset")
         )
+        landed = GaugeMetricFamily(
+            "lakehouse_feed_last_landed_timestamp_seconds",
+            "When the latest run that landed records of the feed in bronze finished (a running stream: its endpoint's last batch)",
+            labels=("dataset",),
+        )
+        landed_at: dict[str, float] = {}
         run_counts: dict[tuple[str, str, str], int] = {}
         sums: dict[tuple[str, str, str], int] = {}
         latest: dict[tuple[str, str], tuple[JobRunRow, dict[str, int]]] = {}
@@ -192,6 +218,8 @@ class PipelineCollector(Collector):
                     continue
                 for count, value in counts.items():
                     sums[(job, dataset, count)] = sums.get((job, dataset, count), 0) + value
+                    if job in LANDING_JOBS and count in LANDING_COUNTS and value > 0 and dataset and row.finished_at:
+                        landed_at[dataset] = max(landed_at.get(dataset, 0.0), row.finished_at.timestamp())
                 seen = latest.get((job, dataset))
                 if row.finished_at and (seen is None or seen[0].finished_at < row.finished_at):
                     latest[(job, dataset)] = (row, counts)
@@ -204,7 +232,9 @@ class PipelineCollector(Collector):
             duration.add_metric([job, dataset], row.seconds or 0.0)
             for count, value in sorted(counts.items()):
                 last.add_metric([job, dataset, count], value)
-        yield from (runs, total, last, success, duration)
+        for dataset, seconds in sorted(landed_at.items()):
+            landed.add_metric([dataset], seconds)
+        yield from (runs, total, last, success, duration, landed)
 
 
 def _utc_seconds(text: str) -> float:
