@@ -43,6 +43,9 @@ def test_with_the_key_the_routes_answer_and_health_never_needs_it(keyed):
     assert keyed.get("/health").status_code == 200
     scrape = keyed.get("/metrics", headers={"X-API-Key": KEY})
     assert scrape.status_code == 200
+    # As Prometheus sends it (`authorization:` of a scrape job).
+    assert keyed.get("/metrics", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+    assert keyed.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
     # Refused requests are counted too (no route matched for them: they never got that far).
     assert 'lakehouse_api_requests_total{method="GET",route="(unmatched)",status="4xx"}' in scrape.text
 

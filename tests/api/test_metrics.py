@@ -116,6 +116,9 @@ def test_pipeline_figures_come_from_the_job_runs_spark_recorded(spark, warehouse
     finished = value(scrape, "lakehouse_job_last_success_timestamp_seconds", job="silver", dataset="access_logs")
     assert before - 1 <= finished <= after + 1
     assert value(scrape, "lakehouse_job_last_success_timestamp_seconds", job="export", dataset="") is None
+    # The latest run of each job, whatever its status (the JobRunFailed alert).
+    assert value(scrape, "lakehouse_job_last_run_failed", job="export", dataset="") == 1
+    assert value(scrape, "lakehouse_job_last_run_failed", job="silver", dataset="access_logs") == 0
     # A feed landed by the bronze run; silver's rows are not a landing.
     assert before - 1 <= value(scrape, "lakehouse_feed_last_landed_timestamp_seconds", dataset="access_logs") <= after + 1
     assert value(scrape, "lakehouse_feed_last_landed_timestamp_seconds", dataset="web_events") is None

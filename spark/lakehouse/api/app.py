@@ -109,7 +109,8 @@ def weak_key(key: str | None) -> str | None:
 
 
 class ApiKeyMiddleware:
-    """Every path but /health needs `X-API-Key` (compared in constant time) when a key is set.
+    """Every path but /health needs `X-API-Key` (compared in constant time) when a key is set;
+    `Authorization: Bearer <key>` is taken too (what Prometheus's `authorization` sends).
 
     Failed attempts are limited per client address (a token bucket, `failures`): past it,
     requests are answered 429 before their key is looked at, so keys cannot be guessed at
@@ -126,7 +127,9 @@ class ApiKeyMiddleware:
             client = scope["client"][0] if scope.get("client") else "unknown"
             wait = self.failures.waiting(client)
             if not wait:
-                given = dict(scope["headers"]).get(API_KEY_HEADER.lower().encode(), b"")
+                headers = dict(scope["headers"])
+                bearer = headers.get(b"authorization", b"")
+                given = headers.get(API_KEY_HEADER.lower().encode()) or (bearer[7:] if bearer[:7].lower() == b"bearer " else b"")
                 if hmac.compare_digest(given, self.key):
                     await self.app(scope, receive, send)
                     return

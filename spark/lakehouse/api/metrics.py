@@ -201,6 +201,10 @@ class PipelineCollector(Collector):
             labels=("dataset",),
         )
         landed_at: dict[str, float] = {}
+        failed = GaugeMetricFamily(
+            "lakehouse_job_last_run_failed", "1 if the latest run of the job, ok or not, did not succeed", labels=("job", "dataset")
+        )
+        newest: dict[tuple[str, str], JobRunRow] = {}
         run_counts: dict[tuple[str, str, str], int] = {}
         sums: dict[tuple[str, str, str], int] = {}
         latest: dict[tuple[str, str], tuple[JobRunRow, dict[str, int]]] = {}
@@ -214,6 +218,8 @@ class PipelineCollector(Collector):
                 datasets[(job, dataset)] = {}
             for (job, dataset), counts in datasets.items():
                 run_counts[(job, dataset, row.status)] = run_counts.get((job, dataset, row.status), 0) + 1
+                if row.finished_at and ((job, dataset) not in newest or newest[(job, dataset)].finished_at < row.finished_at):
+                    newest[(job, dataset)] = row
                 if row.status != "ok":
                     continue
                 for count, value in counts.items():
@@ -234,7 +240,9 @@ class PipelineCollector(Collector):
                 last.add_metric([job, dataset, count], value)
         for dataset, seconds in sorted(landed_at.items()):
             landed.add_metric([dataset], seconds)
-        yield from (runs, total, last, success, duration, landed)
+        for (job, dataset), row in sorted(newest.items()):
+            failed.add_metric([job, dataset], 0 if row.status == "ok" else 1)
+        yield from (runs, total, last, success, duration, landed, failed)
 
 
 def _utc_seconds(text: str) -> float:
