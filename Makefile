@@ -31,7 +31,7 @@ SPARK_CONN := $(if $(filter cluster,$(PROFILE)),{"conn_type": "spark"$(,) "host"
 AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/.data/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
   AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW_CONN_SPARK_DEFAULT='$(SPARK_CONN)' $(RUN_ENV)
 
-.PHONY: help setup jars demo serve browser test test-fast bench profile notebooks jupyter lint services-up services-down services-status up down airflow-setup airflow-test clean
+.PHONY: help setup jars demo serve browser prometheus test test-fast bench profile notebooks jupyter lint services-up services-down services-status up down airflow-setup airflow-test clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ endif
 serve: $(VENV)/.installed ## Analytics API + /metrics over the demo's export on http://127.0.0.1:8000 (docs at /docs; PROFILE=services: PostgreSQL)
 	$(RUN_ENV) $(VENV)/bin/lakehouse serve $(if $(filter local,$(PROFILE)),--warehouse $(WAREHOUSE))
 
+prometheus: setup ## Debian's prometheus + promtool, unpacked into ~/.cache/lakehouse (for the monitoring tests; no system service)
+	@$(PY) -m lakehouse_dev.services.prometheus install >/dev/null
+
 browser: ## Debian's chromium + chromedriver for the HTML report's browser test (apt, when missing)
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  { apt-get update -q && apt-get install -y -q chromium chromium-driver; }
@@ -85,9 +88,10 @@ browser: ## Debian's chromium + chromedriver for the HTML report's browser test 
 # tests on servers and all the others as two pytest runs side by side (lakehouse_dev/test_tiers.py).
 FAST_TESTS := not (services or airflow or notebooks or browser or slow)
 
-# Its three installs are independent: on a fresh clone Airflow's venv builds beside ours.
+# Its installs are independent: on a fresh clone Airflow's venv builds beside ours.
 test: ## Run the whole test suite: the server tests and the in-process ones side by side (each real server started once)
 	@$(MAKE) --no-print-directory -j3 setup airflow-setup browser
+	@$(MAKE) --no-print-directory prometheus
 	$(PY) -m lakehouse_dev.test_tiers -q --durations=15
 
 test-fast: setup ## Pure transforms and in-process Spark on inline rows: no server, no spark-submit, no Airflow (~5 min)
