@@ -120,7 +120,7 @@ def test_airflow_gets_the_dags_the_profile_and_every_secret_the_config_names(pro
             assert env.get(secret), f"{name} lacks {secret}"
 
 
-SOURCES = {"collector": "serve", "poller": "poll", "stream": "stream"}
+SOURCES = {"collector": "serve", "poller": "poll", "stream": "stream", "stream-windows": "stream-windows"}
 
 
 def test_the_long_running_sources_restart_by_themselves_with_the_dags_settings(project):
@@ -154,3 +154,30 @@ def test_the_mirror_runs_only_when_asked_for_with_its_remote_from_the_env():
     from lakehouse.jobs.mirror import PASSWORD_ENV
 
     assert PASSWORD_ENV in mirror["environment"]
+
+
+def test_prometheus_and_grafana_read_the_monitoring_files_of_conf(project):
+    """Prometheus runs conf/prometheus/compose.yml (its targets: test_prometheus.py) with the
+    collector's key as a file; Grafana gets the data source and the dashboard provisioned."""
+    import yaml
+
+    services = project["services"]
+    prom = services["prometheus"]
+    mounts = {v["target"]: v["source"] for v in prom["volumes"]}
+    assert Path(mounts["/etc/prometheus/conf"]) == ROOT / "conf" / "prometheus"
+    assert "--config.file=/etc/prometheus/conf/compose.yml" in prom["command"]
+    key_file = yaml.safe_load((ROOT / "conf" / "prometheus" / "compose.yml").read_text())["scrape_configs"][0]
+    assert [c["target"] for c in prom["configs"]] == [key_file["authorization"]["credentials_file"]]
+    assert project["configs"][prom["configs"][0]["source"]]["content"] == services["collector"]["environment"]["LAKEHOUSE_API_KEY"]
+    # The streaming jobs run the compose profile, whose metrics ports compose.yml scrapes.
+    assert {services[name]["environment"]["LAKEHOUSE_PROFILE"] for name in ("stream", "stream-windows")} == {"compose"}
+    grafana = services["grafana"]
+    mounts = {v["target"]: Path(v["source"]) for v in grafana["volumes"] if v["type"] == "bind"}
+    assert mounts["/etc/grafana/provisioning"] == ROOT / "conf" / "grafana" / "provisioning"
+    dashboards = yaml.safe_load((ROOT / "conf/grafana/provisioning/dashboards/lakehouse.yml").read_text())
+    assert mounts[dashboards["providers"][0]["options"]["path"]] == ROOT / "conf" / "grafana" / "dashboards"
+    source = yaml.safe_load((ROOT / "conf/grafana/provisioning/datasources/prometheus.yml").read_text())["datasources"][0]
+    assert source["url"] == "http://prometheus:9090"
+    dashboard = json.loads((ROOT / "conf/grafana/dashboards/lakehouse.json").read_text())
+    assert {panel["datasource"]["uid"] for panel in dashboard["panels"]} == {source["uid"]}
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "sample-grafana-password"
