@@ -29,6 +29,19 @@ def value(scrape: dict, name: str, **labels) -> float | None:
     return scrape.get((name, frozenset(labels.items())))
 
 
+def stream_endpoint_names() -> set[str]:
+    """The sample names a streaming job's endpoint serves once a micro-batch finished."""
+    from lakehouse.jobs.stream_metrics import endpoint
+    from lakehouse.jobs.stream_progress import BatchProgress
+    from lakehouse_dev.services.process import free_ports
+
+    port = free_ports()[0]
+    with endpoint("127.0.0.1", port) as metrics:
+        metrics.observe("access_logs", "access_logs", BatchProgress(0, 10, 0.5, {0: 10}, 0, {}, {0: 0}))
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return {name for name, _labels in samples(text)}
+
+
 @pytest.fixture
 def warehouse(config, tmp_path):
     """A config on a fresh warehouse whose export holds the test's gold rows."""
@@ -100,8 +113,14 @@ def test_pipeline_figures_come_from_the_job_runs_spark_recorded(spark, warehouse
     after = time.time()
 
     with running(create_app(warehouse)) as url, httpx.Client(base_url=url, timeout=10) as client:
+        client.get("/metrics")  # the second scrape shows the first one's request
         scrape = samples(client.get("/metrics").text)
 
+    # Every metric the alert rules and the Grafana dashboard name is in a real scrape of the
+    # API or of a streaming job's endpoint: a renamed metric fails here, not on a blank panel.
+    from tests.monitoring.names import referenced
+
+    assert referenced() - {name for name, _labels in scrape} - stream_endpoint_names() == set()
     assert value(scrape, "lakehouse_job_runs_total", job="silver", dataset="access_logs", status="ok") == 2
     assert value(scrape, "lakehouse_job_runs_total", job="export", dataset="", status="failed") == 1
     # Sums over the successful runs; the failed run's counts are left out.

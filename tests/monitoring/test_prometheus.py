@@ -76,3 +76,12 @@ def test_each_configuration_scrapes_the_ports_its_profile_serves_with_the_same_r
             ("lakehouse-api", "lakehouse-stream", "lakehouse-stream-windows", "lakehouse-mirror"), hosts, ports, strict=True
         )
     }
+
+
+def test_the_metric_names_of_an_expression_leave_out_labels_functions_and_numbers():
+    from tests.monitoring.names import metric_names, referenced
+
+    expr = 'histogram_quantile(0.95, sum by (le, route) (rate(a_bucket{job="x", count="y"}[5m]))) / ignoring (count) b > 0.05'
+    assert metric_names(expr) == {"a_bucket", "b"}
+    assert metric_names('time() - max by (dataset) (c or d{job="lakehouse-stream"}) > on (dataset) group_left e') == {"c", "d", "e"}
+    assert {"lakehouse_stream_lag_offsets", "lakehouse_api_request_duration_seconds_bucket"} <= referenced()
