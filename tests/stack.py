@@ -26,7 +26,7 @@ import uuid
 from pathlib import Path
 
 from lakehouse.config import project_root
-from lakehouse_dev.services import ferretdb, kafka, minio, postgres
+from lakehouse_dev.services import ferretdb, kafka, minio, postgres, prometheus
 from lakehouse_dev.services import spark as spark_cluster
 from lakehouse_dev.services.process import free_ports
 
@@ -38,7 +38,7 @@ SASL_PASSWORD = f"pw-{uuid.uuid4().hex[:12]}"
 # the JAAS and properties quoting.
 SASL_USERS = {SASL_USER: SASL_PASSWORD, "alice": 'al"ice\\pw'}
 # Services in the order they are stopped (the reverse of a typical start).
-SERVICES = ("spark", "ferretdb", "kafka", "minio", "postgres")
+SERVICES = ("prometheus", "spark", "ferretdb", "kafka", "minio", "postgres")
 
 
 class Stack:
@@ -168,6 +168,7 @@ def stop_all(base: Path) -> list[str]:
     """Stop the servers of a run's folder (whichever were started); returns the errors."""
     errors = []
     stops = {
+        "prometheus": lambda d: prometheus.stop(d, kill=True),
         "spark": lambda d: spark_cluster.stop(d),
         "ferretdb": lambda d: ferretdb.stop(d, kill=True),
         "kafka": lambda d: kafka.stop(d, kill=True),

@@ -183,14 +183,17 @@ def rewind_last_commit(spark, checkpoint: str) -> int:
     return committed
 
 
-def supervise_mirror(stack, name: str, remote: kafka.KafkaServer, *args: str, delay: float, log_path) -> subprocess.Popen:
-    """`lakehouse supervise` running the mirror as its service (what the native stack does)."""
+def supervise_mirror(stack, name: str, remote: kafka.KafkaServer, *args: str, delay: float, log_path,
+                     metrics_port: int) -> subprocess.Popen:  # fmt: skip
+    """`lakehouse supervise` running the mirror as its service (what the native stack does),
+    its metrics endpoint on `metrics_port`."""
     line = shlex.join(["mirror", "--from-bootstrap", remote.sasl_bootstrap, "--security-protocol", "SASL_PLAINTEXT",
                        "--sasl-username", USER, *args])  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}
     env |= stack_env(stack, name) | {"LAKEHOUSE_HOME": str(project_root()), "LAKEHOUSE_SPARK_MASTER": "local[2]",
                                      "LAKEHOUSE_MIRROR_SASL_PASSWORD": PASSWORD, "LAKEHOUSE_SUPERVISE__SERVICES__MIRROR": line,
-                                     "LAKEHOUSE_SUPERVISE__RESTART_DELAY_SECONDS": str(delay)}  # fmt: skip
+                                     "LAKEHOUSE_SUPERVISE__RESTART_DELAY_SECONDS": str(delay),
+                                     "LAKEHOUSE_METRICS__MIRROR_PORT": str(metrics_port)}  # fmt: skip
     handle = open(log_path, "ab")  # noqa: SIM115 - closed with the process by the caller
     return subprocess.Popen([sys.executable, "-m", "lakehouse", "supervise", "--service", "mirror"], env=env,
                             stdout=handle, stderr=subprocess.STDOUT, cwd=project_root(), start_new_session=True)  # fmt: skip
@@ -204,32 +207,53 @@ def test_a_killed_mirror_comes_back_by_itself_and_silver_holds_each_event_once(s
     """The mirror over SCRAM-SHA-512, supervised: SIGKILLed mid-stream (its last batch made to
     look uncommitted, so the restart writes it again), `lakehouse supervise` restarts it, the
     replay duplicates in Kafka, and silver holds each remote event once: record sets
-    compared. (PLAIN's login is the broker's test and the wrong-password test's.)"""
+    compared. (PLAIN's login is the broker's test and the wrong-password test's.)
+
+    Meanwhile a real Prometheus, on the shipped configuration, scrapes the mirror's metrics
+    endpoint and a real `lakehouse serve`: its HTTP API gives the restarted mirror's records
+    in, which must be what it wrote to the local topic."""
+    from lakehouse.api.app import create_app
+    from lakehouse_dev.services import prometheus
+    from lakehouse_dev.services.process import free_ports
+    from tests.api.conftest import running
+    from tests.monitoring.live import scraping
+
     name, n, more = "mirror_kill", 1500, 200
     topic = f"{name}.remote"
     config, log_path = remote_topic_and_local_stack(spark, stack, remote, topic, n, name, tmp_path)
+    metrics_port = free_ports()[0]
     supervisor = supervise_mirror(stack, name, remote, "--sasl-mechanism", "SCRAM-SHA-512", "--from-topic", topic,
-                                  "--trigger", "1 second", "--max-offsets-per-trigger", "300", delay=15, log_path=log_path)  # fmt: skip
+                                  "--trigger", "1 second", "--max-offsets-per-trigger", "300", delay=15, log_path=log_path,
+                                  metrics_port=metrics_port)  # fmt: skip
     try:
-        # Two batches in Kafka: the first is surely committed in the checkpoint.
-        wait_for(lambda: local_count(config) >= 600 or supervisor.poll() is not None, 240, 0.2, "the first batches")
-        assert supervisor.poll() is None, _tail(log_path)
-        first = mirror_pids(log_path)[0]  # its own process group (its JVM in it)
-        os.killpg(first, signal.SIGKILL)
-        wait_group_gone(first)  # the supervisor reaps it
-        assert local_count(config) < n, "killed too late to test anything"
-        # Within the restart delay: the checkpoint rewound as if the kill fell between the
-        # sink's write and its commit.
-        replayed = rewind_last_commit(spark, config.checkpoint(f"mirror_{topic}"))
-        produce_remote(remote, topic, n, more, name)
-        wait_for(lambda: len(mirror_pids(log_path)) == 2, 60, 0.5, "the supervisor to restart the mirror")
+        with running(create_app(config)) as api, scraping(
+            stack, {"lakehouse-api": api.removeprefix("http://"), "lakehouse-mirror": f"127.0.0.1:{metrics_port}"}
+        ) as prom:
+            # Two batches in Kafka: the first is surely committed in the checkpoint.
+            wait_for(lambda: local_count(config) >= 600 or supervisor.poll() is not None, 240, 0.2, "the first batches")
+            assert supervisor.poll() is None, _tail(log_path)
+            first = mirror_pids(log_path)[0]  # its own process group (its JVM in it)
+            os.killpg(first, signal.SIGKILL)
+            wait_group_gone(first)  # the supervisor reaps it
+            killed_at = local_count(config)
+            assert killed_at < n, "killed too late to test anything"
+            # Within the restart delay: the checkpoint rewound as if the kill fell between the
+            # sink's write and its commit.
+            replayed = rewind_last_commit(spark, config.checkpoint(f"mirror_{topic}"))
+            produce_remote(remote, topic, n, more, name)
+            wait_for(lambda: len(mirror_pids(log_path)) == 2, 60, 0.5, "the supervisor to restart the mirror")
 
-        def caught_up() -> bool:  # past everything once (`more` included) and quiet for 3 triggers
-            before = local_count(config)
-            time.sleep(3)
-            return before > n + more and local_count(config) == before
+            def caught_up() -> bool:  # past everything once (`more` included) and quiet for 3 triggers
+                before = local_count(config)
+                time.sleep(3)
+                return before > n + more and local_count(config) == before
 
-        wait_for(caught_up, 300, 0, "the restarted mirror to catch up")
+            wait_for(caught_up, 300, 0, "the restarted mirror to catch up")
+            written_since_kill = local_count(config) - killed_at
+            in_prometheus = prometheus.query(prom, 'lakehouse_stream_rows_total{job="lakehouse-mirror", dataset="mirror"}')
+            api_up = prometheus.query(prom, 'up{job="lakehouse-api"}')
+            thresholds = prometheus.query(prom, 'lakehouse_feed_landing_interval_seconds{dataset="api_ticks"}')
+            rules = prometheus.api(prom, "rules")
     finally:
         supervisor.terminate()
         assert supervisor.wait(60) == 0, _tail(log_path)
@@ -238,6 +262,11 @@ def test_a_killed_mirror_comes_back_by_itself_and_silver_holds_each_event_once(s
     assert "mirror: stopped (code 0)" in output  # SIGTERM: the batch in flight finished, the JVM stopped by the job
     assert local_count(config) > n + more, f"batch {replayed} was not written twice"  # at least once
     assert PASSWORD not in output
+    # The restarted mirror's counter (from 0 at its start), as Prometheus scraped it.
+    assert [float(r["value"][1]) for r in in_prometheus] == [written_since_kill]
+    assert [r["value"][1] for r in api_up] == ["1"]
+    assert [float(r["value"][1]) for r in thresholds] == [30 * 60]
+    assert len([rule for group in rules["groups"] for rule in group["rules"]]) == 9  # the shipped alerts loaded
     bronze_then_silver(spark, config)
     assert silver_rows(spark, config) == expected_silver(remote, topic, n + more, name)  # exactly once
 
