@@ -28,9 +28,12 @@ event_id = ``_id`` (``_id["$oid"]`` for an object) else ``event_id`` else the
 record's place. ``product_id`` or ``device_id`` an object, array or boolean ->
 quarantine; missing/null/empty ``product_id`` -> quarantine.
 event_ts = ``timestamp`` (ISO-8601, naive means UTC) else ``time_stamp`` (epoch
-seconds); neither -> quarantine; out of range as above -> quarantine. Dedupe on
+seconds); neither -> quarantine; out of range as above -> quarantine. ``store_id``
+over 255 characters or ``referrer_url`` over 2048 bytes of UTF-8 -> quarantine. Dedupe on
 event_id, first wins. country = GeoIP ISO code of ``remote_ip``; referrer_host =
-lower-case host of ``referrer_url``.
+lower-case host of ``referrer_url``. The seed's own keys: ``store_id`` and the whole
+``referrer_url`` as sent (numbers as their text), none or blank -> ``(unknown)`` and
+``(direct)``.
 
 Run directly to print totals::
 
@@ -63,6 +66,9 @@ MAX_FUTURE = timedelta(hours=24)
 UNKNOWN_COUNTRY = "(unknown)"
 DIRECT_REFERRER = "(direct)"
 UNKNOWN_AGENT = "(unknown)"
+UNKNOWN_STORE = "(unknown)"
+MAX_STORE_ID = 255  # characters
+MAX_URL_BYTES = 2048  # referrer_url, in UTF-8
 
 
 def default_geoip_db() -> str:
@@ -451,6 +457,11 @@ def _text_or_none(value) -> str | None:
     return json.dumps(value, separators=(",", ":"))
 
 
+def _key_or_none(value: str | None) -> str | None:
+    """A gold key as sent; None when missing or blank (only spaces, as Spark's trim sees it)."""
+    return value if value is not None and value.strip(" ") != "" else None
+
+
 def reference_product_views(
     paths: str | Path | Iterable[str | Path],
     geoip_db_path: str | Path | None = None,
@@ -458,7 +469,7 @@ def reference_product_views(
     now: datetime | None = None,
     keep_silver: bool = False,
 ) -> dict:
-    """Expected counts and gold tables (product/country/referrer views daily)."""
+    """Expected counts and gold tables (product, country, referrer, store and referrer URL views daily)."""
     now = now or datetime.now(UTC)
     counts = _new_counts()
     reasons: dict[str, int] = defaultdict(int)
@@ -495,6 +506,14 @@ def reference_product_views(
             if not in_range(ts, now):
                 reasons["out_of_range"] += 1
                 continue
+            store_id = _text_or_none(obj.get("store_id"))
+            referrer_url = _text_or_none(obj.get("referrer_url"))
+            if store_id is not None and len(store_id) > MAX_STORE_ID:
+                reasons["store_id_too_long"] += 1
+                continue
+            if referrer_url is not None and len(referrer_url.encode("utf-8", "surrogatepass")) > MAX_URL_BYTES:
+                reasons["referrer_url_too_long"] += 1
+                continue
             event_id = event_id_of(obj, place)
             if event_id in seen:
                 counts["duplicates"] += 1
@@ -507,6 +526,8 @@ def reference_product_views(
                     "device_id": _text_or_none(obj.get("device_id")),
                     "country": country_of(reader, obj.get("remote_ip")),
                     "referrer_host": referrer_host_of(obj.get("referrer_url")),
+                    "store_id": _key_or_none(store_id),
+                    "referrer_url": _key_or_none(referrer_url),
                     "event_ts": ts.replace(tzinfo=None),
                     "event_date": ts.date(),
                 }
@@ -547,12 +568,22 @@ def reference_product_views(
         }
         for (day, host), rows in sorted(daily("referrer_host", DIRECT_REFERRER).items())
     ]
+    store_views_daily = [
+        {"report_date": day, "store_id": store, "view_count": len(rows), "unique_visitors": visitors(rows)}
+        for (day, store), rows in sorted(daily("store_id", UNKNOWN_STORE).items())
+    ]
+    referrer_url_views_daily = [
+        {"report_date": day, "referrer_url": url, "view_count": len(rows), "unique_visitors": visitors(rows)}
+        for (day, url), rows in sorted(daily("referrer_url", DIRECT_REFERRER).items())
+    ]
     result = {
         "counts": counts,
         "quarantine_reasons": dict(reasons),
         "product_views_daily": product_views_daily,
         "country_views_daily": country_views_daily,
         "referrer_views_daily": referrer_views_daily,
+        "store_views_daily": store_views_daily,
+        "referrer_url_views_daily": referrer_url_views_daily,
     }
     if keep_silver:
         result["silver"] = silver

@@ -76,7 +76,7 @@ def test_every_gold_table_has_a_builder_its_inputs_and_the_sql_tables_keys():
     by_date = {t for f in FEEDS.values() for t in f.gold_tables}
     current = {t for f in FEEDS.values() for t in f.current_tables}
     assert set(GOLD_TABLES) == by_date and set(CURRENT_TABLES) == current == {"ip_geolocation"}
-    assert len(by_date) == 13
+    assert len(by_date) == 15
     assert ddl["traffic_daily"] == ("report_date",) and ddl["sessions"] == ("report_date", "ip", "host", "session_start")
     for table in by_date | current:
         assert PRIMARY_KEYS[table] == ddl[table], table

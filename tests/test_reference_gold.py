@@ -172,20 +172,21 @@ P1 = _j(
         "device_id": "d1",
         "remote_ip": "66.249.66.1",  # US
         "referrer_url": "https://WWW.Google.com/search?q=x",
+        "store_id": "US",
         "timestamp": "2024-03-01T23:30:00-05:00",  # UTC 2 March 04:30
     }
 )
 VIEW_LINES = [
     P1,
-    # P2: {"$oid"} id, epoch 2024-03-02T00:00:00Z, empty referrer -> direct
+    # P2: {"$oid"} id, epoch 2024-03-02T00:00:00Z, empty referrer -> direct, blank store -> unknown
     _j({"_id": {"$oid": "b2"}, "product_id": "p1", "device_id": "d2", "remote_ip": "2003::1",
-        "referrer_url": "", "time_stamp": 1709337600}),  # fmt: skip
-    # P3: event_id, private ip -> unknown, no referrer -> direct
+        "referrer_url": "", "store_id": " ", "time_stamp": 1709337600}),  # fmt: skip
+    # P3: event_id, private ip -> unknown, no referrer -> direct, d1 in store US again
     _j({"event_id": "e3", "product_id": "p1", "device_id": "d1", "remote_ip": "10.0.0.1",
-        "timestamp": "2024-03-02T10:15:00.250Z"}),  # fmt: skip
-    # P4: no id (its place is its id), naive timestamp = UTC, no remote_ip
+        "store_id": "US", "timestamp": "2024-03-02T10:15:00.250Z"}),  # fmt: skip
+    # P4: no id (its place is its id), naive timestamp = UTC, no remote_ip, a numeric store_id
     _j({"product_id": "p2", "device_id": "d1", "timestamp": "2024-03-01T12:00:00",
-        "referrer_url": "http://partner.example.net:8080/x"}),  # fmt: skip
+        "referrer_url": "http://partner.example.net:8080/x", "store_id": 41}),  # fmt: skip
     P1,  # P5: exact duplicate
     # P6: same _id as P1, other content: duplicate too (first wins)
     _j({"_id": "a1", "product_id": "p9", "device_id": "d9", "timestamp": "2024-03-02T01:00:00Z"}),
@@ -199,9 +200,9 @@ VIEW_LINES = [
     # P14: bad timestamp but a good time_stamp (2024-03-01T12:00:00Z), null device, unknown field
     _j({"_id": "x14", "product_id": "p3", "timestamp": "yesterday", "time_stamp": 1709294400,
         "device_id": None, "option": [1, 2]}),  # fmt: skip
-    # P15: +07:00 -> UTC 2 March 03:15
+    # P15: +07:00 -> UTC 2 March 03:15; store ids are case-sensitive, as sent
     _j({"_id": "x15", "product_id": "p1", "device_id": "d3", "timestamp": "2024-03-02T10:15:00+07:00",
-        "referrer_url": "https://www.google.com/"}),  # fmt: skip
+        "referrer_url": "https://www.google.com/", "store_id": "us"}),  # fmt: skip
     b"  \t",  # P16 blank
 ]
 
@@ -245,6 +246,23 @@ def test_product_views_counts_and_gold(tmp_path):
         {"report_date": D2, "referrer_host": "www.google.com", "view_count": 2,
          "unique_visitors": 2},
     ]  # fmt: skip
+    assert res["store_views_daily"] == [
+        {"report_date": D1, "store_id": "(unknown)", "view_count": 1, "unique_visitors": 0},  # P14
+        {"report_date": D1, "store_id": "41", "view_count": 1, "unique_visitors": 1},  # P4
+        {"report_date": D2, "store_id": "(unknown)", "view_count": 1, "unique_visitors": 1},  # P2
+        {"report_date": D2, "store_id": "US", "view_count": 2, "unique_visitors": 1},  # P1 P3
+        {"report_date": D2, "store_id": "us", "view_count": 1, "unique_visitors": 1},  # P15
+    ]
+    assert res["referrer_url_views_daily"] == [
+        {"report_date": D1, "referrer_url": "(direct)", "view_count": 1, "unique_visitors": 0},
+        {"report_date": D1, "referrer_url": "http://partner.example.net:8080/x", "view_count": 1,
+         "unique_visitors": 1},
+        {"report_date": D2, "referrer_url": "(direct)", "view_count": 2, "unique_visitors": 2},
+        {"report_date": D2, "referrer_url": "https://WWW.Google.com/search?q=x", "view_count": 1,
+         "unique_visitors": 1},
+        {"report_date": D2, "referrer_url": "https://www.google.com/", "view_count": 1,
+         "unique_visitors": 1},
+    ]  # fmt: skip
 
 
 def test_product_views_without_id_are_each_a_view(tmp_path):
@@ -254,6 +272,20 @@ def test_product_views_without_id_are_each_a_view(tmp_path):
     assert res["counts"]["duplicates"] == 0
     assert res["product_views_daily"][0]["view_count"] == 3
     assert res["product_views_daily"][0]["unique_visitors"] == 2
+
+
+def test_product_views_long_store_ids_and_referrer_urls_are_quarantined(tmp_path):
+    url = "https://shop.example/?q=" + "x" * 2024  # 2048 bytes: kept
+    lines = [
+        _j({"_id": "a", "product_id": "p1", "store_id": "s" * 256, "time_stamp": 1709294400}),
+        _j({"_id": "b", "product_id": "p1", "referrer_url": url + "x", "time_stamp": 1709294400}),
+        _j({"_id": "c", "product_id": "p1", "referrer_url": "https://shop.example/" + "é" * 1100, "time_stamp": 1709294400}),
+        _j({"_id": "d", "product_id": "p1", "store_id": "s" * 255, "referrer_url": url, "time_stamp": 1709294400}),
+    ]
+    res = reference_product_views(_write(tmp_path, "pv.jsonl", lines), now=NOW)
+    assert res["quarantine_reasons"] == {"store_id_too_long": 1, "referrer_url_too_long": 2}
+    assert [r["referrer_url"] for r in res["referrer_url_views_daily"]] == [url]
+    assert [r["store_id"] for r in res["store_views_daily"]] == ["s" * 255]
 
 
 def test_product_views_ids_must_be_strings_or_numbers(tmp_path):

@@ -25,6 +25,24 @@ CREATE TABLE IF NOT EXISTS referrer_views_daily (
     PRIMARY KEY (report_date, referrer_host)
 );
 
+-- The seed's own meanings: views per store_id as sent (its "country views") and per full
+-- referrer_url (silver quarantines a store_id over 255 characters, a URL over 2048 bytes).
+CREATE TABLE IF NOT EXISTS store_views_daily (
+    report_date     DATE         NOT NULL,
+    store_id        VARCHAR(255) NOT NULL,
+    view_count      BIGINT       NOT NULL,
+    unique_visitors BIGINT       NOT NULL,
+    PRIMARY KEY (report_date, store_id)
+);
+
+CREATE TABLE IF NOT EXISTS referrer_url_views_daily (
+    report_date     DATE          NOT NULL,
+    referrer_url    VARCHAR(2048) NOT NULL,
+    view_count      BIGINT        NOT NULL,
+    unique_visitors BIGINT        NOT NULL,
+    PRIMARY KEY (report_date, referrer_url)
+);
+
 CREATE TABLE IF NOT EXISTS endpoint_daily (
     report_date DATE          NOT NULL,
     endpoint    VARCHAR(2048) NOT NULL,

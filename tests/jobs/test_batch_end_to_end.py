@@ -34,6 +34,8 @@ GOLD_KEYS = {
     "product_views_daily": ("report_date", "product_id"),
     "country_views_daily": ("report_date", "country"),
     "referrer_views_daily": ("report_date", "referrer_host"),
+    "store_views_daily": ("report_date", "store_id"),
+    "referrer_url_views_daily": ("report_date", "referrer_url"),
 }
 
 
@@ -111,7 +113,10 @@ def test_access_log_gold_matches_oracle(spark, built, oracle_access, table):
     assert rows_of(gold(spark, built["config"], table), columns) == rows_of(oracle_access[table], columns)
 
 
-@pytest.mark.parametrize("table", ["product_views_daily", "country_views_daily", "referrer_views_daily"])
+@pytest.mark.parametrize(
+    "table",
+    ["product_views_daily", "country_views_daily", "referrer_views_daily", "store_views_daily", "referrer_url_views_daily"],
+)
 def test_product_view_gold_matches_oracle(spark, built, oracle_views, table):
     columns = list(oracle_views[table][0].keys())
     assert rows_of(gold(spark, built["config"], table), columns) == rows_of(oracle_views[table], columns)

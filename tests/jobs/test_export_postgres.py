@@ -131,7 +131,7 @@ def test_hostile_lengths_are_quarantined_in_silver_and_the_export_to_postgresql_
 
     long_path = "/" + "a" * 8192
     long_host_referrer = "http://" + "h" * 8192 + ".example/"
-    long_url_referrer = "https://shop.example/?q=" + "x" * 8192  # a long URL, an ordinary host: fine
+    long_url_referrer = "https://shop.example/?q=" + "x" * 8192  # an ordinary host: fine in an access log
     agent = "Mozilla/5.0 " + "Z" * 8192
     line = '203.0.113.9 - - [01/Mar/2024:10:00:0{n} +0000] "GET {path} HTTP/1.1" 200 5 "{referrer}" "{agent}"'
     (tmp_path / "a.log").write_text("\n".join([
@@ -141,11 +141,16 @@ def test_hostile_lengths_are_quarantined_in_silver_and_the_export_to_postgresql_
         line.format(n=3, path="/ok", referrer=long_url_referrer, agent=agent),
     ]) + "\n")
     view = '{{"_id": "v{n}", "product_id": "{product}", "device_id": "d", "referrer_url": "{referrer}", "timestamp": "2024-03-01T10:00:00Z"}}'
+    # The longest key silver keeps: 2048 bytes of UTF-8, mostly 3-byte characters that do not
+    # compress (PostgreSQL indexes at most ~2700 bytes of a key), and a 255-character store_id.
+    widest_url = "https://shop.example/?q=" + "".join(chr(0x4E00 + i * 7919 % 20000) for i in range(674)) + "xy"
+    assert len(widest_url.encode()) == 2048
     (tmp_path / "v.jsonl").write_text("\n".join([
-        view.format(n=0, product="p1", referrer=long_url_referrer),
+        view.format(n=0, product="p2", referrer=long_url_referrer),  # a key now: over 2048 bytes
         view.format(n=1, product="p" * 8192, referrer=""),
         view.format(n=2, product="p2", referrer=long_host_referrer),
-    ]) + "\n")
+        view.format(n=3, product="p1", referrer=widest_url)[:-1] + f', "store_id": "{"s" * 255}"}}',
+    ]) + "\n", encoding="utf-8")
 
     stages = run_batch(spark, cfg, str(tmp_path / "a.log"), str(tmp_path / "v.jsonl"))
     assert stages["4/4 export"].counts["dates_exported"] == 1
@@ -155,10 +160,14 @@ def test_hostile_lengths_are_quarantined_in_silver_and_the_export_to_postgresql_
     }
     assert quarantined == {
         "access_logs": ["path longer than 2048 characters", "referrer host longer than 255 characters"],
-        "product_views": ["product_id longer than 255 characters", "referrer host longer than 255 characters"],
-    }
+        "product_views": [
+            "product_id longer than 255 characters", "referrer host longer than 255 characters",
+            "referrer_url longer than 2048 bytes"],
+    }  # fmt: skip
     assert server.psql("SELECT endpoint, requests FROM endpoint_daily").split() == ["/ok|2"]
     assert server.psql("SELECT referrer_host, requests FROM request_referrer_daily ORDER BY 1").split() == [
         "(direct)|1", "shop.example|1"]
     assert server.psql("SELECT sum(requests) FROM agent_daily").strip() == "2"  # an 8 KB agent exports too
     assert server.psql("SELECT product_id, view_count FROM product_views_daily").split() == ["p1|1"]
+    assert server.psql("SELECT length(store_id), view_count FROM store_views_daily").split() == ["255|1"]
+    assert server.psql("SELECT octet_length(referrer_url), view_count FROM referrer_url_views_daily").split() == ["2048|1"]

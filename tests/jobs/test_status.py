@@ -50,6 +50,8 @@ def test_status_reports_tables_runs_and_quarantine_reasons(spark, warehouse_conf
         "gold/product_views_daily": 1,
         "gold/country_views_daily": 1,
         "gold/referrer_views_daily": 1,
+        "gold/store_views_daily": 1,
+        "gold/referrer_url_views_daily": 1,
         "quarantine/access_logs": 2,
         "quarantine/product_views": 1,
     }

@@ -82,7 +82,10 @@ def test_access_log_gold_matches_the_batch_oracle(spark, streamed, table):
     assert rows_of(got, columns) == rows_of(expected, columns)
 
 
-@pytest.mark.parametrize("table", ["product_views_daily", "country_views_daily", "referrer_views_daily"])
+@pytest.mark.parametrize(
+    "table",
+    ["product_views_daily", "country_views_daily", "referrer_views_daily", "store_views_daily", "referrer_url_views_daily"],
+)
 def test_product_view_gold_matches_the_batch_oracle(spark, streamed, table):
     expected = reference_product_views([VIEWS])[table]
     columns = list(expected[0].keys())

@@ -10,14 +10,17 @@ from lakehouse.transforms.gold import (
     country_views_daily,
     endpoint_daily,
     product_views_daily,
+    referrer_url_views_daily,
     referrer_views_daily,
     request_country_daily,
     request_referrer_daily,
+    store_views_daily,
     top_ips_daily,
     traffic_daily,
 )
 
 D = date(2024, 3, 1)
+D2 = date(2024, 3, 2)
 
 
 def views(spark):
@@ -45,6 +48,46 @@ def test_country_and_referrer_fill_unknowns(spark):
     assert countries == {(D, "US", 2, 1), (D, "(unknown)", 1, 1), (D, "DE", 1, 0)}
     referrers = {tuple(r) for r in referrer_views_daily(views(spark)).collect()}
     assert referrers == {(D, "www.google.com", 2, 2), (D, "(direct)", 2, 1)}
+
+
+LONG_URL = "https://shop.example/?q=" + "x" * 2024  # 2048 bytes: the longest silver keeps
+
+
+def seed_views(spark):
+    """Silver views with the seed's own keys: the store and the full referrer URL."""
+    return spark.createDataFrame(
+        [
+            (D, "d1", "US", "https://www.google.com/"),
+            (D, "d1", "US", "https://www.google.com/"),  # d1 again: two views, one visitor
+            (D, "d2", "us", LONG_URL),
+            (D, None, None, ""),
+            (D, "d3", " ", None),
+            (D2, "d1", "US", "https://www.google.com/search?q=ring"),
+        ],
+        "event_date date, device_id string, store_id string, referrer_url string",
+    )
+
+
+def test_store_views_daily_counts_store_ids_as_sent_and_blank_as_unknown(spark):
+    out = store_views_daily(seed_views(spark))
+    expected = spark.createDataFrame(
+        [(D, "US", 2, 1), (D, "us", 1, 1), (D, "(unknown)", 2, 1), (D2, "US", 1, 1)], out.schema
+    )
+    assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_referrer_url_views_daily_keeps_the_whole_url_and_blank_is_direct(spark):
+    out = referrer_url_views_daily(seed_views(spark))
+    expected = spark.createDataFrame(
+        [
+            (D, "https://www.google.com/", 2, 1),
+            (D, LONG_URL, 1, 1),  # whole: gold never cuts (silver bounds it)
+            (D, "(direct)", 2, 1),
+            (D2, "https://www.google.com/search?q=ring", 1, 1),
+        ],
+        out.schema,
+    )
+    assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def requests(spark):
@@ -78,9 +121,6 @@ def test_endpoint_daily_counts_classes_and_percentiles(spark):
 def test_top_ips_keeps_n_per_day_ties_by_ip(spark):
     out = top_ips_daily(requests(spark), 2)
     assert sorted(tuple(r) for r in out.collect()) == [(D, "1.1.1.1", 2), (D, "2.2.2.2", 2)]
-
-
-D2 = date(2024, 3, 2)
 
 
 def web_requests(spark):

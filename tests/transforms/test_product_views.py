@@ -10,6 +10,7 @@ from lakehouse.feeds.product_views.parse import product_view_rows
 from tests.conftest import bronze_rows
 
 INGESTED = datetime(2024, 3, 5)
+URL_2048 = "https://shop.example/?q=" + "x" * (2048 - len("https://shop.example/?q="))
 
 
 def parse(spark, *lines):
@@ -53,6 +54,12 @@ def test_unknown_fields_are_kept_as_json(spark):
         ('{"_id": "a", "product_id": [1], "time_stamp": 1709290000}', "invalid product_id: not a string or number but array<bigint>"),
         ('{"_id": "a", "product_id": true, "time_stamp": 1709290000}', "invalid product_id: not a string or number but boolean"),
         ('{"_id": "a", "product_id": "p", "device_id": {"x": "y"}, "time_stamp": 1709290000}', "invalid device_id: not a string or number but object<x: string>"),
+        # store_id and referrer_url name gold rows: bounded (store_id in characters, the
+        # URL in UTF-8 bytes: 2048 bytes pass; 1100 characters of 2 bytes each do not)
+        (f'{{"_id": "a", "product_id": "p", "store_id": "{"s" * 256}", "time_stamp": 1709290000}}', "store_id longer than 255 characters"),
+        (f'{{"_id": "a", "product_id": "p", "referrer_url": "{URL_2048[:-1] + "xy"}", "time_stamp": 1709290000}}', "referrer_url longer than 2048 bytes"),
+        (f'{{"_id": "a", "product_id": "p", "referrer_url": "https://shop.example/{"é" * 1100}", "time_stamp": 1709290000}}', "referrer_url longer than 2048 bytes"),
+        (f'{{"_id": "a", "product_id": "p", "referrer_url": "{URL_2048}", "time_stamp": 1709290000}}', None),
     ],
 )
 def test_bad_events_get_a_reason(spark, line, reason):

@@ -93,8 +93,12 @@ FEEDS: dict[str, Feed] = {
                 ("product_views_daily", ("report_date", "product_id")),
                 ("country_views_daily", ("report_date", "country")),
                 ("referrer_views_daily", ("report_date", "referrer_host")),
+                # the seed's own meanings beside ours: its "country" is the store, its referrer the full URL
+                ("store_views_daily", ("report_date", "store_id")),
+                ("referrer_url_views_daily", ("report_date", "referrer_url")),
             ),
-            gold_reads=("event_date", "event_ts", "product_id", "device_id", "country", "referrer_host"),
+            gold_reads=("event_date", "event_ts", "product_id", "device_id", "country", "referrer_host",
+                        "store_id", "referrer_url"),  # fmt: skip
             incoming_file="product_views.jsonl",
             streamed_by_default=True,
             kafka_key="$.device_id",

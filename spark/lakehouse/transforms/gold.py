@@ -15,6 +15,7 @@ from lakehouse.transforms.records import DIRECT_REFERRER, require_columns, url_h
 
 UNKNOWN_COUNTRY = "(unknown)"
 UNKNOWN_AGENT = "(unknown)"
+UNKNOWN_STORE = "(unknown)"
 
 
 def _views(df: DataFrame, key: Column, name: str) -> DataFrame:
@@ -41,6 +42,23 @@ def country_views_daily(views: DataFrame) -> DataFrame:
 def referrer_views_daily(views: DataFrame) -> DataFrame:
     """Views and distinct devices per (report_date, referrer host); no referrer is `(direct)`."""
     return _views(views, F.coalesce(F.col("referrer_host"), F.lit(DIRECT_REFERRER)), "referrer_host")
+
+
+def _blank_to(col: Column, fill: str) -> Column:
+    """`col`, or `fill` when it is null or blank (as `url_host` sees blank)."""
+    return F.when(F.trim(col) != "", col).otherwise(F.lit(fill))
+
+
+def store_views_daily(views: DataFrame) -> DataFrame:
+    """Views and distinct devices per (report_date, store_id as sent), the seed's "country
+    views"; no store_id (null or blank) is `(unknown)`."""
+    return _views(views, _blank_to(F.col("store_id"), UNKNOWN_STORE), "store_id")
+
+
+def referrer_url_views_daily(views: DataFrame) -> DataFrame:
+    """Views and distinct devices per (report_date, full referrer_url as sent), the seed's
+    "referrer views"; no referrer_url (null or blank) is `(direct)`."""
+    return _views(views, _blank_to(F.col("referrer_url"), DIRECT_REFERRER), "referrer_url")
 
 
 def endpoint_daily(requests: DataFrame) -> DataFrame:
@@ -163,6 +181,8 @@ BUILDERS = {
     "product_views_daily": lambda df, _p: product_views_daily(df),
     "country_views_daily": lambda df, _p: country_views_daily(df),
     "referrer_views_daily": lambda df, _p: referrer_views_daily(df),
+    "store_views_daily": lambda df, _p: store_views_daily(df),
+    "referrer_url_views_daily": lambda df, _p: referrer_url_views_daily(df),
     "endpoint_daily": lambda df, _p: endpoint_daily(df),
     "top_ips_daily": lambda df, p: top_ips_daily(df, p.top_ips_per_day),
     "traffic_daily": lambda df, _p: traffic_daily(df),

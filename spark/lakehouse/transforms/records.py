@@ -75,6 +75,10 @@ def with_event_date(df: DataFrame) -> DataFrame:
 MAX_HOST_LENGTH = 255
 MAX_ENDPOINT_LENGTH = 2048
 MAX_ID_LENGTH = 255
+# A full URL that names a gold row (product views' referrer_url) is bounded in UTF-8 bytes,
+# not characters: PostgreSQL indexes at most ~2700 bytes per key, which 2048 characters of
+# a non-ASCII URL could exceed; 2048 bytes fit the key and a VARCHAR(2048) alike.
+MAX_URL_BYTES = 2048
 # Descriptive labels derived from a value (a user agent's browser and OS family) are cut to
 # this instead: the row is genuine whatever its agent says.
 MAX_LABEL_LENGTH = 512
@@ -83,6 +87,11 @@ MAX_LABEL_LENGTH = 512
 def too_long_reason(value: Column, limit: int, what: str) -> Column:
     """`<what> longer than <limit> characters` when `value` is, else null."""
     return F.when(F.length(value) > limit, F.lit(f"{what} longer than {limit} characters"))
+
+
+def too_many_bytes_reason(value: Column, limit: int, what: str) -> Column:
+    """`<what> longer than <limit> bytes` when `value` is longer in UTF-8, else null."""
+    return F.when(F.octet_length(value) > limit, F.lit(f"{what} longer than {limit} bytes"))
 
 
 DIRECT_REFERRER = "(direct)"  # the referrer host of a hit without one, in every feed's gold

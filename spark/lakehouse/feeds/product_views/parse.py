@@ -15,11 +15,13 @@ from lakehouse.transforms.bronze import BRONZE_COLUMNS
 from lakehouse.transforms.records import (
     MAX_HOST_LENGTH,
     MAX_ID_LENGTH,
+    MAX_URL_BYTES,
     normalized_line,
     out_of_range_reason,
     record_place,
     require_columns,
     too_long_reason,
+    too_many_bytes_reason,
     url_host,
     with_event_date,
     with_message_checks,
@@ -114,6 +116,11 @@ def type_product_views(df: DataFrame, min_event_date: str, max_future_hours: int
         .when(F.length("product_id") > MAX_ID_LENGTH, too_long_reason(F.col("product_id"), MAX_ID_LENGTH, "product_id"))
         .when(F.length("referrer_host") > MAX_HOST_LENGTH,
               too_long_reason(F.col("referrer_host"), MAX_HOST_LENGTH, "referrer host"))
+        # store_id and the full referrer_url name rows of gold too (store_views_daily,
+        # referrer_url_views_daily): bounded like every key, quarantined, never cut.
+        .when(F.length("store_id") > MAX_ID_LENGTH, too_long_reason(F.col("store_id"), MAX_ID_LENGTH, "store_id"))
+        .when(F.octet_length("referrer_url") > MAX_URL_BYTES,
+              too_many_bytes_reason(F.col("referrer_url"), MAX_URL_BYTES, "referrer_url"))
         .when(_not_scalar(F.col("_device_id_type")), F.concat(F.lit("invalid device_id: not a string or number but "), F.lower("_device_id_type")))
         .when(
             F.col("event_ts").isNull(),
