@@ -16,6 +16,7 @@ from lakehouse.io import delta
 from lakehouse.jobs import ingest_files, stream_windows
 from lakehouse.jobs.batch import run_batch
 from lakehouse.jobs.runtime import JobRun
+from lakehouse.jobs.stream_metrics import StreamMetrics
 from tests.reference_web import GOLD_COLUMNS
 
 pytestmark = pytest.mark.slow  # whole jobs on Spark: seconds each (make test, not test-fast)
@@ -305,8 +306,11 @@ def test_late_events_are_counted_per_window_and_the_batch_recompute_includes_the
         ingest_and_stream(spark, config, write_round(inputs, "r2", LATE_EVENTS + ON_TIME_2))
     monkeypatch.setattr(stream_windows, "record_state", real_record)
     run = JobRun("test stream-windows")
-    stream_windows.run_windows(spark, config, run, "availableNow")
+    metrics = StreamMetrics()  # what its Prometheus endpoint serves
+    stream_windows.run_windows(spark, config, run, "availableNow", metrics=metrics)
     assert (run.counts["events"], run.counts["late_events"]) == (4, 3)
+    rows_in = metrics.registry.get_sample_value("lakehouse_stream_rows_total", {"dataset": "web_events"})
+    assert rows_in == len(LATE_EVENTS + ON_TIME_2)  # the replayed batch's bronze rows, once
 
     ingest_and_stream(spark, config, write_round(inputs, "r3", CLOSER))
     assert (
