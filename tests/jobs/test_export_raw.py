@@ -58,22 +58,21 @@ def sql(cfg, query: str) -> list[tuple]:
 WEB_LOGS = "SELECT event_id, event_date, ts, endpoint, path, status, bytes, is_bot, city FROM web_logs ORDER BY 1"
 
 
-def test_raw_rows_are_off_by_default_and_no_raw_table_is_made(spark, warehouse_config):
-    assert warehouse_config.export.raw_rows == ()
-    write_silver(spark, warehouse_config, "access_logs", ACCESS, [access_row(1, D1)], D1)
-    run = JobRun("export")
-    export_gold.run(spark, warehouse_config, run)
-    assert run.counts == {"dates_exported": 1, "rows_exported": 0}  # no gold table here
-    assert sql(warehouse_config, "SELECT name FROM sqlite_master WHERE name IN ('web_logs', 'processed_events')") == []
+def test_raw_rows_are_off_by_default_then_export_exactly_silver_once_and_replace_a_changed_date_only(
+    spark, warehouse_config
+):
+    off = warehouse_config
+    assert off.export.raw_rows == ()
+    write_silver(spark, off, "access_logs", ACCESS, [access_row(1, D1), access_row(2, D1)], D1)
+    write_silver(spark, off, "access_logs", ACCESS, [access_row(3, D2)], D2)
+    write_silver(spark, off, "web_events", WEB, [web_row(1, D2)], D2)
+    export_gold.run(spark, off, JobRun("export"))
+    assert sql(off, "SELECT name FROM sqlite_master WHERE name IN ('web_logs', 'processed_events')") == []
 
-
-def test_raw_rows_export_exactly_silver_once_and_a_changed_date_replaces_only_that_date(spark, warehouse_config):
-    cfg = replace(warehouse_config, export=replace(warehouse_config.export, raw_rows=("access_logs", "web_events")))
-    write_silver(spark, cfg, "access_logs", ACCESS, [access_row(1, D1), access_row(2, D1)], D1)
-    write_silver(spark, cfg, "access_logs", ACCESS, [access_row(3, D2)], D2)
-    write_silver(spark, cfg, "web_events", WEB, [web_row(1, D2)], D2)
+    # Turned on, the dates already exported come with `--all` (the backfill), then exactly silver's rows.
+    cfg = replace(off, export=replace(off.export, raw_rows=("access_logs", "web_events")))
     run = JobRun("export")
-    export_gold.run(spark, cfg, run)
+    export_gold.run(spark, cfg, run, everything=True)
     assert run.counts == {"dates_exported": 2, "rows_exported": 0, "web_logs_rows_exported": 3, "processed_events_rows_exported": 1}
     first = [
         ("a1", "2024-03-01", "2024-03-01 10:00:01.000000", "/home", "/home?q=1", 200, 10, 0, "London"),
@@ -87,7 +86,9 @@ def test_raw_rows_export_exactly_silver_once_and_a_changed_date_replaces_only_th
          "desktop", 1, '{"k":"v"}'),
     ]  # fmt: skip
 
-    export_gold.run(spark, cfg, JobRun("export"), everything=True)
+    rerun = JobRun("export")  # every date again: replaced, not doubled
+    export_gold.run(spark, cfg, rerun, everything=True)
+    assert rerun.counts == run.counts
     assert sql(cfg, WEB_LOGS) == first
     assert sql(cfg, "SELECT count(*) FROM processed_events") == [(1,)]
 
