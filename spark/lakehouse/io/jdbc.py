@@ -138,7 +138,9 @@ def stage(df: DataFrame, target: JdbcTarget, table: str, like: str, index: str |
         conn.commit()
     (
         for_dialect(df, target.dialect)
-        .coalesce(1)  # SQLite takes one writer at a time; gold rows per export are few
+        # SQLite takes one writer at a time; gold rows per export are few, and raw rows
+        # (`export.raw_rows`) are for sites small enough for one writer (docs/raw-rows.md).
+        .coalesce(1)
         .write.format("jdbc")
         .mode("append")
         .option("url", target.url)
