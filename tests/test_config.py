@@ -66,6 +66,9 @@ def test_readme_log_format_override_is_taken_as_text():
         ("WEB_EVENTS__PROCESSED_EVENTS_TOPIC", "[1]", lambda c: c.web_events.processed_events_topic, "[1]"),
         ("KAFKA__TOPICS__ACCESS_LOGS", "web.raw", lambda c: (c.kafka.topics["access_logs"], c.kafka.topics["ip_events"]),
          ("web.raw", "ip_events")),
+        ("EXPORT__RAW_ROWS", "access_logs", lambda c: c.export.raw_rows, ("access_logs",)),
+        ("EXPORT__RAW_ROWS", '["web_events", "access_logs"]', lambda c: c.export.raw_rows, ("web_events", "access_logs")),
+        ("EXPORT__RAW_ROWS", "", lambda c: c.export.raw_rows, ()),
     ],
 )
 def test_environment_values_take_their_keys_type_and_text_stays_text(variable, text, read, expected):
@@ -81,6 +84,7 @@ def test_environment_values_take_their_keys_type_and_text_stays_text(variable, t
         ("KAFKA__FAIL_ON_DATA_LOSS", "perhaps", "kafka.fail_on_data_loss: Input should be a valid boolean"),
         ("METRICS__STREAM_WINDOWS_PORT", "9x", "metrics.stream_windows_port: Input should be a valid integer"),
         ("METRICS__LANDING_INTERVAL_MINUTES__ACESS_LOGS", "60", "metrics.landing_interval_minutes: unknown feed acess_logs"),
+        ("EXPORT__RAW_ROWS", "nginx", "export.raw_rows must list datasets among access_logs, web_events, got 'nginx'"),
     ],
 )
 def test_a_wrong_environment_value_names_its_key(variable, text, message):

@@ -84,6 +84,22 @@ def test_every_gold_table_has_a_builder_its_inputs_and_the_sql_tables_keys():
         assert PRIMARY_KEYS[table][0] == "report_date" and FEEDS[source].gold_reads, table
 
 
+def test_every_raw_table_maps_silver_columns_onto_its_sql_columns():
+    from lakehouse.feeds.access_logs.parse import SILVER_COLUMNS as ACCESS
+    from lakehouse.feeds.web_events.parse import SILVER_COLUMNS as WEB
+
+    ddl = (project_root() / "conf" / "sql" / "raw_tables.sql").read_text()
+    tables = dict(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\n\);", ddl, re.S))
+    silver = {"access_logs": ACCESS, "web_events": WEB}
+    raw = {name: f for name, f in FEEDS.items() if f.raw_table}
+    assert {name: f.raw_table for name, f in raw.items()} == {"access_logs": "web_logs", "web_events": "processed_events"}
+    for name, f in raw.items():
+        sql_columns = re.findall(r"^\s+(?!PRIMARY)(\w+)\s", tables[f.raw_table], re.M)
+        assert [c for c, _source in f.raw_columns] == sql_columns, f.raw_table
+        assert {source for _c, source in f.raw_columns} <= set(silver[name]), f.raw_table
+        assert _sql_keys(ddl)[f.raw_table] == ("event_date", "event_id")
+
+
 def test_the_batch_takes_a_file_or_folder_of_every_feed(capsys):
     from lakehouse.jobs import batch
 

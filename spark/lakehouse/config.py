@@ -39,7 +39,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
-from lakehouse.feeds import FEEDS
+from lakehouse.feeds import FEEDS, RAW_NAMES
 
 PROFILES = ("local", "services", "cluster", "compose")
 ENV_PREFIX = "LAKEHOUSE_"
@@ -132,6 +132,22 @@ class QualityConfig:
     rules_file: Annotated[Maybe[Path], Field(validation_alias="rules")] = None
 
 
+def _raw_datasets(value: Any) -> tuple[str, ...]:
+    """The datasets named, as a list or (from the environment) text: `access_logs,web_events`,
+    `["access_logs"]`; none (`[]`, empty, null) is the default, off."""
+    value = _blank_is_none(value)
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [v.strip(" \"'") for v in value.strip().strip("[]").split(",")]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"must be a list of datasets ({', '.join(RAW_NAMES)}), got {value!r}")
+    names = tuple(dict.fromkeys(v for v in value if v.strip()))
+    if unknown := [v for v in names if v not in RAW_NAMES]:
+        raise ValueError(f"must list datasets among {', '.join(RAW_NAMES)}, got {', '.join(map(repr, unknown))}")
+    return names
+
+
 @dataclass(frozen=True)
 class ExportConfig:
     url: Maybe[str]
@@ -139,6 +155,9 @@ class ExportConfig:
     password: str | None = field(default=None, repr=False)  # from the env var `password_env`
     schema_ddl: Path = Path("conf/sql/gold_tables.sql")
     password_env: str = "LAKEHOUSE_EXPORT_PASSWORD"
+    # Datasets whose silver rows are also exported one for one (docs/raw-rows.md); () is off.
+    raw_rows: Annotated[tuple[str, ...], BeforeValidator(_raw_datasets)] = ()
+    raw_ddl: Path = Path("conf/sql/raw_tables.sql")
 
     @property
     def enabled(self) -> bool:
@@ -495,7 +514,12 @@ def _resolve(profile: str, root: Path, settings: _Settings, env: Mapping[str, st
         raise ConfigError("ip_events.landing must name a folder when ip_events.sink is landing")
     if unknown := sorted(set(settings.metrics.landing_interval_minutes) - set(FEEDS)):
         raise ConfigError(f"metrics.landing_interval_minutes: unknown feed {', '.join(unknown)} (feeds: {', '.join(FEEDS)})")
-    export = replace(settings.export, password=env.get(settings.export.password_env), schema_ddl=_path(root, settings.export.schema_ddl))
+    export = replace(
+        settings.export,
+        password=env.get(settings.export.password_env),
+        schema_ddl=_path(root, settings.export.schema_ddl),
+        raw_ddl=_path(root, settings.export.raw_ddl),
+    )
     s3 = settings.s3
     return Config(
         profile=profile,

@@ -1,4 +1,4 @@
-"""Gold -> a real PostgreSQL server (the run's, tests/stack.py; a database per test): exactly once per date."""
+"""Gold (and opt-in raw silver rows) -> a real PostgreSQL server (the run's, tests/stack.py; a database per test): exactly once per date."""
 
 from __future__ import annotations
 
@@ -129,6 +129,8 @@ def test_ip_geolocation_is_upserted_by_ip_and_only_changed_rows_move(spark, cfg,
 def test_hostile_lengths_are_quarantined_in_silver_and_the_export_to_postgresql_passes(spark, cfg, server, tmp_path):
     from lakehouse.jobs.batch import run_batch
 
+    cfg = replace(cfg, export=replace(cfg.export, raw_rows=("access_logs",)))  # the raw rows too (docs/raw-rows.md)
+
     long_path = "/" + "a" * 8192
     long_host_referrer = "http://" + "h" * 8192 + ".example/"
     long_url_referrer = "https://shop.example/?q=" + "x" * 8192  # an ordinary host: fine in an access log
@@ -171,3 +173,6 @@ def test_hostile_lengths_are_quarantined_in_silver_and_the_export_to_postgresql_
     assert server.psql("SELECT product_id, view_count FROM product_views_daily").split() == ["p1|1"]
     assert server.psql("SELECT length(store_id), view_count FROM store_views_daily").split() == ["255|1"]
     assert server.psql("SELECT octet_length(referrer_url), view_count FROM referrer_url_views_daily").split() == ["2048|1"]
+    # Silver's rows one for one, an 8 KB agent and referrer URL as they came.
+    assert server.psql("SELECT endpoint, length(referrer), length(user_agent) FROM web_logs ORDER BY ts").split() == [
+        "/ok||6", "/ok|8216|8204"]

@@ -44,6 +44,10 @@ class Feed:
     # What keys its Kafka records (so each client's records stay in order on one
     # partition): a JSON path in the record, or FIRST_WORD for a text line.
     kafka_key: str = "$.ip"
+    # Its silver rows exported one for one when `export.raw_rows` names it (off by default):
+    # the SQL table (conf/sql/raw_tables.sql) and its columns as (SQL column, silver column).
+    raw_table: str | None = None
+    raw_columns: tuple[tuple[str, str], ...] = ()
 
     @property
     def silver_command(self) -> str:
@@ -85,6 +89,17 @@ FEEDS: dict[str, Feed] = {
             incoming_file="access.log",
             streamed_by_default=True,
             kafka_key=FIRST_WORD,
+            # Seed 001's `web_logs` (ip, ts, method, endpoint, status, response_time_ms, the
+            # agent and its device/os/browser, country, city) and the rest of a request.
+            raw_table="web_logs",
+            raw_columns=(
+                ("event_id", "event_id"), ("event_date", "event_date"), ("ts", "event_ts"), ("ip", "ip"),
+                ("method", "method"), ("endpoint", "endpoint"), ("path", "path"), ("query", "query"),
+                ("protocol", "protocol"), ("status", "status"), ("bytes", "bytes"),
+                ("response_time_ms", "response_time_ms"), ("referrer", "referrer"), ("user_agent", "user_agent"),
+                ("ua_device", "ua_device"), ("ua_os", "ua_os"), ("ua_browser", "ua_browser"), ("is_bot", "is_bot"),
+                ("country", "country"), ("city", "city"), ("latitude", "latitude"), ("longitude", "longitude"),
+            ),  # fmt: skip
         ),
         Feed(
             "product_views",
@@ -114,6 +129,16 @@ FEEDS: dict[str, Feed] = {
             gold_reads=("event_date", "event_ts", "ip", "host", "referrer_host"),
             gold_spans_dates=True,
             landing_setting="web_events.source",
+            # Seed 002's `processed_events` (the Flink job's enriched events: ip,
+            # event_timestamp, referrer, host, url, and the geolocation's country, state, city).
+            raw_table="processed_events",
+            raw_columns=(
+                ("event_id", "event_id"), ("event_date", "event_date"), ("event_timestamp", "event_ts"),
+                ("ip", "ip"), ("host", "host"), ("url", "url"), ("path", "path"), ("referrer", "referrer"),
+                ("referrer_host", "referrer_host"), ("country", "country"), ("state", "region"), ("city", "city"),
+                ("user_agent", "user_agent"), ("ua_browser", "ua_browser"), ("ua_os", "ua_os"),
+                ("ua_device", "ua_device"), ("is_bot", "is_bot"), ("extra", "extra"),
+            ),  # fmt: skip
         ),
         Feed(
             "api_ticks",
@@ -133,6 +158,8 @@ FEEDS: dict[str, Feed] = {
     )
 }
 NAMES: tuple[str, ...] = tuple(FEEDS)
+# The feeds whose silver rows `export.raw_rows` may export one for one.
+RAW_NAMES: tuple[str, ...] = tuple(name for name, feed in FEEDS.items() if feed.raw_table)
 
 
 def feed(name: str) -> Feed:

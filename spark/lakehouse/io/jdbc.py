@@ -8,6 +8,7 @@ on a plain JDBC connection from the driver: a failure rolls the whole date back.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -126,8 +127,9 @@ def for_dialect(df: DataFrame, dialect: str) -> DataFrame:
     return df.select(*cols)
 
 
-def stage(df: DataFrame, target: JdbcTarget, table: str, like: str) -> None:
-    """Replace staging table `table` (shaped like table `like`) with the rows of `df`."""
+def stage(df: DataFrame, target: JdbcTarget, table: str, like: str, index: str | None = None) -> None:
+    """Replace staging table `table` (shaped like table `like`) with the rows of `df`, indexed
+    on column `index` when given (the per-date swap then reads each date's rows, not all)."""
     # The table is made here, not by Spark's overwrite: Spark 4 only trusts a "table not
     # found" SQLSTATE when probing for a table, and SQLite's driver reports a generic one.
     with connect(df.sparkSession, target) as conn:
@@ -136,7 +138,9 @@ def stage(df: DataFrame, target: JdbcTarget, table: str, like: str) -> None:
         conn.commit()
     (
         for_dialect(df, target.dialect)
-        .coalesce(1)  # SQLite takes one writer at a time; gold rows per export are few
+        # SQLite takes one writer at a time; gold rows per export are few, and raw rows
+        # (`export.raw_rows`) are for sites small enough for one writer (docs/raw-rows.md).
+        .coalesce(1)
         .write.format("jdbc")
         .mode("append")
         .option("url", target.url)
@@ -144,6 +148,10 @@ def stage(df: DataFrame, target: JdbcTarget, table: str, like: str) -> None:
         .options(**target.properties())
         .save()
     )
+    if index:
+        with connect(df.sparkSession, target) as conn:
+            execute(conn, f"CREATE INDEX {table}_{index} ON {table} ({index})")
+            conn.commit()
 
 
 def _date_param(dialect: str) -> str:
@@ -157,25 +165,38 @@ def prepare_export(spark: SparkSession, target: JdbcTarget, ddl: str) -> dict[st
         return {str(d)[:10]: rid for d, rid in query(conn, "SELECT report_date, refresh_id FROM lakehouse_export_state")}
 
 
+def statements_creating(script: str, tables: tuple[str, ...] | list[str]) -> str:
+    """The `CREATE TABLE IF NOT EXISTS <table>` statements of `script` for `tables` only."""
+    statements = ("\n".join(ln for ln in script.splitlines() if not ln.strip().startswith("--"))).split(";")
+    made = re.compile(r"\s*CREATE TABLE IF NOT EXISTS (\w+)", re.IGNORECASE)
+    return ";\n".join(s.strip() for s in statements if (m := made.match(s)) and m.group(1) in tables)
+
+
 def replace_report_dates(
-    spark: SparkSession, target: JdbcTarget, columns: dict[str, list[str]], dates: dict[str, str]
-) -> Iterator[tuple[str, int]]:
+    spark: SparkSession,
+    target: JdbcTarget,
+    columns: dict[str, list[str]],
+    dates: dict[str, str],
+    date_columns: dict[str, str] | None = None,
+) -> Iterator[tuple[str, dict[str, int]]]:
     """Swap each report date of `dates` ({date: refresh id}) into `columns`' tables from their
     `_stg_<table>` staging copies, one transaction per date (DELETE + INSERT ... SELECT +
-    the `lakehouse_export_state` row); yields (date, rows moved) as each one commits.
+    the `lakehouse_export_state` row); yields (date, {table: rows moved}) as each one commits.
+    A table's date column is `report_date` unless `date_columns` names another.
 
     A failure rolls its date back and is raised: earlier dates stay exported, none is half done.
     """
     p = _date_param(target.dialect)
+    date_columns = date_columns or {}
     with connect(spark, target) as conn:
         for day in sorted(dates):
             try:
-                moved = 0
+                moved = {}
                 for table, names in columns.items():
-                    listed = ", ".join(names)
-                    execute(conn, f"DELETE FROM {table} WHERE report_date = {p}", (day,))
-                    moved += execute(
-                        conn, f"INSERT INTO {table} ({listed}) SELECT {listed} FROM _stg_{table} WHERE report_date = {p}", (day,)
+                    listed, on = ", ".join(names), date_columns.get(table, "report_date")
+                    execute(conn, f"DELETE FROM {table} WHERE {on} = {p}", (day,))
+                    moved[table] = execute(
+                        conn, f"INSERT INTO {table} ({listed}) SELECT {listed} FROM _stg_{table} WHERE {on} = {p}", (day,)
                     )
                 execute(
                     conn,

@@ -14,6 +14,11 @@ repeated export never leaves a partial or doubled day. Tables kept current per k
 newest one the database holds (all with `--all`). `lakehouse stream-windows` upserts
 its closed windows and sessions by key as they close (`upsert_live`); the daily export
 then replaces their dates from gold as for every table.
+
+Opt-in (`export.raw_rows`, off by default; docs/raw-rows.md): the silver rows of the
+datasets listed are exported one for one too (access_logs -> `web_logs`, web_events ->
+`processed_events`, conf/sql/raw_tables.sql), for exactly the report dates exported, each
+date's rows (by event_date) swapped in within that date's transaction.
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config import Config
+from lakehouse.feeds import FEEDS
 from lakehouse.io import delta, jdbc
 from lakehouse.jobs.runtime import JobRun, run_job
 from lakehouse.transforms.gold import CURRENT_TABLES, GOLD_TABLES, PRIMARY_KEYS
+from lakehouse.transforms.raw_rows import raw_rows
 
 log = logging.getLogger("lakehouse.export")
 
@@ -53,20 +60,45 @@ def pending_refreshes(spark: SparkSession, config: Config, exported: dict[str, s
     return {d: rid for d, rid in pending.items() if exported.get(d) != rid}
 
 
+def raw_tables(config: Config) -> list[str]:
+    """The SQL tables of the datasets whose silver rows are exported one for one (`export.raw_rows`)."""
+    return [FEEDS[name].raw_table for name in config.export.raw_rows]
+
+
+def stage_raw_rows(spark: SparkSession, config: Config, target: jdbc.JdbcTarget, dates: list[str]) -> dict[str, list[str]]:
+    """Stage the silver rows of `dates` of each dataset `export.raw_rows` names in
+    `_stg_<its table>`; returns {table: columns} of those staged."""
+    columns = {}
+    for name in config.export.raw_rows:
+        path, feed = config.table_path("silver", name), FEEDS[name]
+        if not delta.table_exists(spark, path):
+            continue
+        rows = raw_rows(delta.read_table(spark, path), feed.raw_columns, dates)
+        # Indexed on its date: `--all` swaps in many dates, each reading only its own rows.
+        jdbc.stage(rows, target, f"_stg_{feed.raw_table}", like=feed.raw_table, index="event_date")
+        columns[feed.raw_table] = rows.columns
+    return columns
+
+
 def export_dates(spark: SparkSession, config: Config, target: jdbc.JdbcTarget, dates: dict[str, str], run: JobRun) -> None:
-    """Stage the gold rows of `dates`, then swap each date in with one transaction."""
+    """Stage the gold rows of `dates` (and the silver rows of `export.raw_rows`), then swap
+    each date in with one transaction."""
     tables = [t for t in GOLD_TABLES if delta.table_exists(spark, config.table_path("gold", t))]
     columns = {}
     for table in tables:
         gold = delta.read_table(spark, config.table_path("gold", table))
         jdbc.stage(gold.where(F.col("report_date").isin(sorted(dates))), target, f"_stg_{table}", like=table)
         columns[table] = gold.columns
+    raw = stage_raw_rows(spark, config, target, sorted(dates))
     done = 0
     try:
-        for day, moved in jdbc.replace_report_dates(spark, target, columns, dates):
+        for day, moved in jdbc.replace_report_dates(spark, target, columns | raw, dates, dict.fromkeys(raw, "event_date")):
             done += 1
-            run.add(dates_exported=1, rows_exported=moved)
-            log.info("exported %s (%d/%d): %d rows", day, done, len(dates), moved)
+            rows = sum(n for table, n in moved.items() if table not in raw)
+            run.add(dates_exported=1, rows_exported=rows, **{f"{table}_rows_exported": moved[table] for table in raw})
+            log.info(
+                "exported %s (%d/%d): %d rows%s", day, done, len(dates), rows, "".join(f", {moved[t]} in {t}" for t in raw)
+            )
     except Exception:
         log.error("export of %s failed: rolled back, earlier dates stay exported", sorted(dates)[done])
         raise
@@ -92,6 +124,14 @@ def export_current(
         moved = jdbc.upsert_staged(spark, target, table, gold.columns, keys, f"{staging}{table}")
         run.add(rows_exported=moved)
         log.info("exported %s: %d row(s) upserted", table, moved)
+
+
+def schema_ddl(config: Config) -> str:
+    """The export's DDL: the gold tables, and the raw tables `export.raw_rows` asks for."""
+    ddl = config.export.schema_ddl.read_text()
+    if config.export.raw_rows:
+        ddl += ";\n" + jdbc.statements_creating(config.export.raw_ddl.read_text(), raw_tables(config))
+    return ddl
 
 
 def prepare_live(spark: SparkSession, config: Config) -> jdbc.JdbcTarget | None:
@@ -121,7 +161,7 @@ def run(spark: SparkSession, config: Config, run_log: JobRun, everything: bool =
         log.info("export disabled (export.url is none): skipping")
         return
     target = target_from(config)
-    exported = jdbc.prepare_export(spark, target, config.export.schema_ddl.read_text())
+    exported = jdbc.prepare_export(spark, target, schema_ddl(config))
     if current_only:
         export_current(spark, config, target, everything, run_log, staging="_cur_")
         return
