@@ -123,7 +123,7 @@ def test_gold_and_export_tasks_update_assets(parsed: dict) -> None:
         sources_args = tasks[task_id]["application_args"]
         assert [sources_args[i + 1] for i, a in enumerate(sources_args) if a == "--source"] == list(sources), dag_id
         seen += expected
-    assert sorted(seen) == sorted(built) and (len(GOLD_TABLES), len(CURRENT_TABLES)) == (13, 1)
+    assert sorted(seen) == sorted(built) and (len(GOLD_TABLES), len(CURRENT_TABLES)) == (15, 1)
     tasks = parsed["dags"]["lakehouse_daily"]["tasks"]
     assert tasks["silver_access_logs"]["outlets"] == ["lakehouse://warehouse/silver/access_logs"]
 

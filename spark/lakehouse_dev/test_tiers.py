@@ -4,9 +4,10 @@
 
 - **servers**: the tests marked `services` or `airflow` (tests/stack.py starts each real
   server once for this run: PostgreSQL, Kafka, MinIO, FerretDB, the Spark cluster), and
-  `browser` (headless Chromium), to even the two runs out;
-- **in-process**: all the others (transforms, in-process Spark jobs, notebooks), with `LAKEHOUSE_TEST_TIER=in-process`: the stack refuses to start a server, so
-  a test that needs one and lacks its mark fails instead of starting a second stack.
+  `browser` (headless Chromium) and `notebooks` (a Jupyter kernel), to even the two runs out;
+- **in-process**: all the others (transforms, in-process Spark jobs), with
+  `LAKEHOUSE_TEST_TIER=in-process`: the stack refuses to start a server, so a test that
+  needs one and lacks its mark fails instead of starting a second stack.
 
 Why side by side: one run keeps ~1.4 of the 2 cores busy on average (the driver plans and
 commits on one thread; the server tests wait on brokers, restarts and cold JVMs), so the
@@ -32,11 +33,12 @@ import time
 # name: (pytest's mark expression, environment, niceness). The in-process run yields the
 # CPU to the server run: the latter holds the time-bound proofs (a window in SQL within
 # 15 s of its close) and the longest test (the daily DAG on the cluster).
-# The browser tests (the HTML report in Chromium) need no server but run with them: the
-# in-process run is the longer one (a fresh clone: 24m45s against 21m59s).
+# The browser tests (the HTML report in Chromium) and the notebooks need no server but run
+# with them: the in-process run is the longer one (a fresh clone: 25m27s against 23m49s, the
+# notebooks ~165 s of it; the daily DAG's test then sent three applications fewer to the cluster).
 TIERS = {
-    "servers": ("services or airflow or browser", {}, 0),
-    "in-process": ("not (services or airflow or browser)", {"LAKEHOUSE_TEST_TIER": "in-process"}, 10),
+    "servers": ("services or airflow or browser or notebooks", {}, 0),
+    "in-process": ("not (services or airflow or browser or notebooks)", {"LAKEHOUSE_TEST_TIER": "in-process"}, 10),
 }
 
 
