@@ -248,8 +248,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
             trigger=args.trigger,
         )
         stop = stop_on_signals(log)
-        port = config.metrics.mirror_port if args.metrics_port is None else args.metrics_port
-        with stream_metrics.endpoint(config.metrics.host, port) as metrics:
+        with stream_metrics.job_endpoint(config, args.metrics_port, config.metrics.mirror_port) as metrics:
             return run_mirror(spark, spec, run, stop, args.max_seconds, args.max_restarts, metrics)
 
     return run_job(NAME, DESCRIPTION, body, argv, arguments)

@@ -274,8 +274,7 @@ def main(argv: list[str] | None = None) -> int:
             max_seconds=args.max_seconds,
         )
         stop = stop_on_signals(log)
-        port = config.metrics.stream_port if args.metrics_port is None else args.metrics_port
-        with stream_metrics.endpoint(config.metrics.host, port) as metrics:
+        with stream_metrics.job_endpoint(config, args.metrics_port, config.metrics.stream_port) as metrics:
             try:
                 run_streams(spark, config, options, run, stop, metrics)
             except DataLossError as exc:

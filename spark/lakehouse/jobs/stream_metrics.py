@@ -75,6 +75,12 @@ def port_argument(parser: argparse.ArgumentParser, key: str) -> None:
     parser.add_argument("--metrics-port", type=int, help=f"port of the job's Prometheus endpoint (default: {key}; 0 = none)")
 
 
+def job_endpoint(config, given: int | None, configured: int | None):
+    """`endpoint` of a job on `metrics.host`: its --metrics-port when `given`, else its
+    `configured` port (`metrics.<job>_port`)."""
+    return endpoint(config.metrics.host, configured if given is None else given)
+
+
 @contextmanager
 def endpoint(host: str, port: int | None) -> Iterator[StreamMetrics | None]:
     """The job's metrics while it runs (None when `port` is not set). A port already taken

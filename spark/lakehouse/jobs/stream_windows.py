@@ -518,8 +518,7 @@ def main(argv: list[str] | None = None) -> int:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-        port = config.metrics.stream_windows_port if args.metrics_port is None else args.metrics_port
-        with stream_metrics.endpoint(config.metrics.host, port) as metrics:
+        with stream_metrics.job_endpoint(config, args.metrics_port, config.metrics.stream_windows_port) as metrics:
             run_windows(spark, config, run, args.trigger or config.web_events.trigger, args.max_seconds, stop, metrics)
         return 0
 
