@@ -53,6 +53,7 @@ from lakehouse.transforms.mirror import mirror_records
 log = logging.getLogger("lakehouse.mirror")
 
 NAME = "mirror"
+METRICS_PORT = "mirror_port"  # its endpoint's port: metrics.mirror_port
 DESCRIPTION = "mirror a remote Kafka topic (SASL) of product views into our product-views topic"
 PASSWORD_ENV = "LAKEHOUSE_MIRROR_SASL_PASSWORD"
 DEFAULT_TRIGGER = "5 seconds"
@@ -208,7 +209,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-restarts", type=int, default=5, help="restarts in a row after failures before giving up (default 5)")
     parser.add_argument("--max-seconds", type=float, help="stop gracefully after this many seconds")
     parser.add_argument("--connect-timeout", type=float, default=15, help="seconds the pre-flight check waits for the remote (default 15)")
-    stream_metrics.port_argument(parser, "metrics.mirror_port")
+    stream_metrics.port_argument(parser, METRICS_PORT)
 
 
 def preflight(args: argparse.Namespace, environ: dict[str, str]) -> tuple[kafka.KafkaAuth, str, int]:
@@ -248,7 +249,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
             trigger=args.trigger,
         )
         stop = stop_on_signals(log)
-        with stream_metrics.job_endpoint(config, args.metrics_port, config.metrics.mirror_port) as metrics:
+        with stream_metrics.job_endpoint(config, args.metrics_port, METRICS_PORT) as metrics:
             return run_mirror(spark, spec, run, stop, args.max_seconds, args.max_restarts, metrics)
 
     return run_job(NAME, DESCRIPTION, body, argv, arguments)

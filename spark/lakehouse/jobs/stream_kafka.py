@@ -241,13 +241,16 @@ class _FailedQuery:
         return self._error
 
 
+METRICS_PORT = "stream_port"  # its endpoint's port: metrics.stream_port
+
+
 def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", action="append", choices=NAMES, help="dataset to stream (repeatable; default: access_logs, product_views and any other whose topic exists)")
     parser.add_argument("--trigger", help='"availableNow" (catch up, then stop) or an interval such as "1 second" (default: kafka.trigger)')
     parser.add_argument("--max-offsets-per-trigger", type=int, help="cap per micro-batch (default: kafka.max_offsets_per_trigger; 0 = no cap)")
     parser.add_argument("--max-restarts", type=int, default=5, help="restarts in a row after failures before giving up (default 5)")
     parser.add_argument("--max-seconds", type=float, help="stop gracefully after this many seconds")
-    stream_metrics.port_argument(parser, "metrics.stream_port")
+    stream_metrics.port_argument(parser, METRICS_PORT)
 
 
 def stop_on_signals(logger: logging.Logger) -> threading.Event:
@@ -274,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             max_seconds=args.max_seconds,
         )
         stop = stop_on_signals(log)
-        with stream_metrics.job_endpoint(config, args.metrics_port, config.metrics.stream_port) as metrics:
+        with stream_metrics.job_endpoint(config, args.metrics_port, METRICS_PORT) as metrics:
             try:
                 run_streams(spark, config, options, run, stop, metrics)
             except DataLossError as exc:

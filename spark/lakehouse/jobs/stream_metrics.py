@@ -71,14 +71,14 @@ def serve_metrics(port: int, metrics: StreamMetrics | None = None, host: str = "
 
 
 def port_argument(parser: argparse.ArgumentParser, key: str) -> None:
-    """The job's --metrics-port (its config `key` when not given)."""
-    parser.add_argument("--metrics-port", type=int, help=f"port of the job's Prometheus endpoint (default: {key}; 0 = none)")
+    """The job's --metrics-port (`metrics.<key>` of its config when not given)."""
+    parser.add_argument("--metrics-port", type=int, help=f"port of the job's Prometheus endpoint (default: metrics.{key}; 0 = none)")
 
 
-def job_endpoint(config, given: int | None, configured: int | None):
-    """`endpoint` of a job on `metrics.host`: its --metrics-port when `given`, else its
-    `configured` port (`metrics.<job>_port`)."""
-    return endpoint(config.metrics.host, configured if given is None else given)
+def job_endpoint(config, given: int | None, key: str):
+    """`endpoint` of a job on `metrics.host`: its --metrics-port when `given`, else
+    `metrics.<key>` (the key `port_argument` names)."""
+    return endpoint(config.metrics.host, getattr(config.metrics, key) if given is None else given)
 
 
 @contextmanager

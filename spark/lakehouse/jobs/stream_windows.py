@@ -88,6 +88,7 @@ from lakehouse.transforms.gold import PRIMARY_KEYS
 log = logging.getLogger("lakehouse.stream_windows")
 
 NAME = "stream_windows"
+METRICS_PORT = "stream_windows_port"  # its endpoint's port: metrics.stream_windows_port
 # What the pending table keeps of an event: what the window and session functions read.
 EVENT_COLUMNS = ("event_id", "event_ts", "event_date", "ip", "host", "referrer_host")
 LATE_KEYS = ("report_date", "window_start", "host")
@@ -502,7 +503,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         help='"availableNow" (catch up, then stop) or an interval such as "1 second" (default: web_events.trigger)',
     )
     parser.add_argument("--max-seconds", type=float, help="stop gracefully after this many seconds")
-    stream_metrics.port_argument(parser, "metrics.stream_windows_port")
+    stream_metrics.port_argument(parser, METRICS_PORT)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -518,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-        with stream_metrics.job_endpoint(config, args.metrics_port, config.metrics.stream_windows_port) as metrics:
+        with stream_metrics.job_endpoint(config, args.metrics_port, METRICS_PORT) as metrics:
             run_windows(spark, config, run, args.trigger or config.web_events.trigger, args.max_seconds, stop, metrics)
         return 0
 
