@@ -13,7 +13,8 @@ Why side by side: one run keeps ~1.4 of the 2 cores busy on average (the driver 
 commits on one thread; the server tests wait on brokers, restarts and cold JVMs), so the
 other run fills the idle time. The tiers share nothing: no server, no table, no port (each
 test picks free ports). Each run's lines are printed as they come, prefixed with its name;
-the exit code is the first non-zero one. SIGTERM or Ctrl-C stops both (each pytest then
+at the end each run's failures (pytest's short summary lines) are printed again, so the last
+lines of a log say what failed in either run; the exit code is the first non-zero one. SIGTERM or Ctrl-C stops both (each pytest then
 tears its fixtures down, and the servers with them).
 
 Written here rather than with pytest-xdist: its workers are per test, so each would start
@@ -42,9 +43,15 @@ TIERS = {
 }
 
 
-def _relay(name: str, stream, lock: threading.Lock) -> None:
+# pytest's short test summary lines (its default `-r fE`): what a tier's run failed.
+FAILURE_PREFIXES = ("FAILED ", "ERROR ")
+
+
+def _relay(name: str, stream, lock: threading.Lock, failures: list[str]) -> None:
     width = max(len(n) for n in TIERS)
     for line in iter(stream.readline, ""):
+        if line.startswith(FAILURE_PREFIXES):
+            failures.append(line.rstrip("\n"))
         with lock:
             sys.stdout.write(f"[{name:<{width}}] {line}")
             sys.stdout.flush()
@@ -56,16 +63,18 @@ def main(argv: list[str] | None = None) -> int:
     lock = threading.Lock()
     runs: dict[str, subprocess.Popen] = {}
     relays = []
+    failures: dict[str, list[str]] = {name: [] for name in TIERS}
     for name, (marks, env, niceness) in TIERS.items():
         runs[name] = subprocess.Popen(
             [*(["nice", "-n", str(niceness)] if niceness else []), sys.executable, "-m", "pytest", "-m", marks, *extra],
-            env=os.environ | env,
+            # Wide lines: pytest cuts its summary lines to the terminal's width (80 on a pipe).
+            env={"COLUMNS": "200"} | os.environ | env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             bufsize=1,
         )
-        relays.append(threading.Thread(target=_relay, args=(name, runs[name].stdout, lock), daemon=True))
+        relays.append(threading.Thread(target=_relay, args=(name, runs[name].stdout, lock, failures[name]), daemon=True))
         relays[-1].start()
 
     def stop(signum, _frame) -> None:
@@ -80,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         codes[name] = proc.wait()
     for relay in relays:
         relay.join(10)
+    for name, lines in failures.items():
+        for line in lines:
+            print(f"test tiers: {name}: {line}", flush=True)
     minutes, seconds = divmod(time.monotonic() - started, 60)
     summary = ", ".join(f"{name} exit {code}" for name, code in codes.items())
     print(f"test tiers: {summary} in {int(minutes)}m{seconds:02.0f}s", flush=True)
