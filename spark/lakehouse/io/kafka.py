@@ -98,7 +98,16 @@ def _wait(futures: dict, timeout: float, what: str, tolerated: tuple = ()) -> di
     (KafkaTransientError when the error is retriable)."""
     from confluent_kafka import KafkaError, KafkaException
 
-    passing = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART)
+    # Passing while leaders are elected (a topic just created, a broker just restarted): the
+    # epoch ones are retriable in Kafka's own client, but librdkafka does not flag them so.
+    passing = (
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError.UNKNOWN_LEADER_EPOCH,  # "Leader epoch is newer than broker epoch"
+        KafkaError.FENCED_LEADER_EPOCH,
+        KafkaError.OFFSET_NOT_AVAILABLE,
+    )
     results = {}
     for key, future in futures.items():
         try:
@@ -150,13 +159,13 @@ def _offsets(bootstrap: str, topic: str, latest: bool, timeout: float) -> dict[i
     from confluent_kafka import TopicPartition
     from confluent_kafka.admin import OffsetSpec
 
-    admin = _admin(bootstrap)
-    described = admin.list_topics(topic=topic, timeout=timeout).topics.get(topic)
-    if described is None or described.error is not None or not described.partitions:
-        raise RuntimeError(f"Kafka topic {topic!r} does not exist on {bootstrap}")
     spec = OffsetSpec.latest() if latest else OffsetSpec.earliest()
     deadline = time.monotonic() + timeout
     while True:  # a topic just created (or a broker just restarted) elects its leaders first
+        admin = _admin(bootstrap)  # each try afresh: a retry must not reuse the stale epochs
+        described = admin.list_topics(topic=topic, timeout=timeout).topics.get(topic)
+        if described is None or described.error is not None or not described.partitions:
+            raise RuntimeError(f"Kafka topic {topic!r} does not exist on {bootstrap}")
         futures = admin.list_offsets({TopicPartition(topic, p): spec for p in described.partitions}, request_timeout=timeout)
         try:
             listed = _wait(futures, timeout, "list offsets")
