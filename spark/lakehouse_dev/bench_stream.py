@@ -15,7 +15,13 @@ Starts its own Kafka and MinIO (under `.data/bench-stack`, ports 39092/39000), t
 - end-to-end latency at a steady `--rate` events/s (Kafka's ProducerPerformance) with a
   1 s trigger, after `--warmup` seconds of the same load: the time from the producer's
   send (Kafka CreateTime) to the moment the Delta commit that holds the record became
-  visible (the commit file's modification time on MinIO), p50 / p95 / max.
+  visible (the commit file's modification time on MinIO), p50 / p95 / max;
+- a closed 5-minute window in PostgreSQL (its own server under `.data/bench-stack`, port
+  39432): web events -> bronze -> `stream-windows` (1 s triggers each, live export), per
+  round 20 events in a new window and then a closer that moves the watermark past its
+  end; seconds from the closer's bronze commit (where the windows stream's watermark
+  passes the window's end) to its row in PostgreSQL (polled with psql every 0.1 s), next to
+  the goal of 15 s, and from Kafka's acknowledgement of the closer.
 Figures are measured, not asserted.
 """
 
@@ -34,6 +40,8 @@ from pyspark.sql import functions as F
 from lakehouse.config import load_config, project_root
 
 KAFKA_PORT, KAFKA_CONTROLLER_PORT, MINIO_PORT, MINIO_CONSOLE_PORT = 39092, 39093, 39000, 39001
+POSTGRES_PORT = 39432
+WINDOW_GOAL_S = 15  # a closed window in PostgreSQL within 15 s of the watermark passing its end
 
 
 def commit_latencies(spark, table: str):
@@ -53,6 +61,89 @@ def commit_latencies(spark, table: str):
     return rows.join(log, "path").select(F.col("kafka_ts").alias("sent_at"), latency.alias("s"))
 
 
+def closer_times(spark, table: str, closers: list[bytes]) -> dict[bytes, float]:
+    """Per closer record (its value): epoch seconds its bronze Delta commit became visible."""
+    log = (
+        spark.read.json(f"{table}/_delta_log/*.json")
+        .where(F.col("add").isNotNull())
+        .select(F.col("add.path").alias("path"), F.unix_micros(F.col("_metadata.file_modification_time")).alias("us"))
+    )
+    rows = spark.read.format("delta").load(table).select(
+        "value", F.regexp_extract(F.col("_metadata.file_path"), r"(ingest_date=[^/]+/[^/]+)$", 1).alias("path")
+    )
+    found = rows.where(F.col("value").isin([bytearray(c) for c in closers])).join(log, "path").collect()
+    return {bytes(r["value"]): r["us"] / 1e6 for r in found}
+
+
+def window_to_sql(spark, overrides: dict, env: dict, broker, base: Path, rounds: int) -> list[tuple[float, float]]:
+    """(seconds from the closer's bronze commit, from Kafka's ack of it) to the closed window's
+    row in PostgreSQL, per round (see the module's docstring)."""
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from lakehouse.io import kafka as kafka_io
+    from lakehouse.jobs import stream_windows
+    from lakehouse.jobs.runtime import JobRun
+    from lakehouse.jobs.stream_kafka import StreamOptions, run_streams
+    from lakehouse_dev.services import kafka, postgres
+
+    pg = postgres.start(base / "postgres", port=POSTGRES_PORT, password="bench-windows")
+    overrides = overrides | {
+        "warehouse": "s3a://lakehouse/bench_windows",
+        "kafka": overrides["kafka"] | {"topics": {"web_events": "bench.web"}},
+        "export": {"url": pg.jdbc_url, "user": pg.user},
+        "web_events": {"lateness_seconds": 60, "live_export": True, "processed_events_topic": None},
+    }
+    config = load_config(profile="services", overrides=overrides, environ=env | {"LAKEHOUSE_EXPORT_PASSWORD": pg.password})
+    kafka.create_topics(broker, {"bench.web": 2})
+    stop = threading.Event()
+    bronze = threading.Thread(
+        target=run_streams,
+        args=(spark, config, StreamOptions(("web_events",), "1 second", None), JobRun("bronze"), stop),
+        daemon=True,
+    )
+    windows = threading.Thread(
+        target=stream_windows.run_windows, args=(spark, config, JobRun("windows"), "1 second"),
+        kwargs={"stop": stop}, daemon=True,
+    )
+    bronze.start()
+    windows.start()
+    time.sleep(8)  # both queries up and idle
+
+    def send(values: list[bytes]) -> float:
+        stats = kafka_io.send_paced(config.kafka.bootstrap_servers, "bench.web", ((None, v) for v in values), None)
+        if stats.acknowledged != len(values):
+            raise RuntimeError(f"bench.web: {stats.acknowledged} of {len(values)} acknowledged")
+        return time.time()
+
+    def event(ts: datetime, ip: str) -> bytes:
+        return json.dumps({"ip": ip, "host": "shop.example", "url": "/", "referrer": None,
+                           "user_agent": "Mozilla/5.0", "event_time": ts.strftime("%Y-%m-%dT%H:%M:%SZ")}).encode()
+
+    acked, seen, closers, day = [], [], [], datetime(2024, 3, 1, 10, tzinfo=UTC)
+    try:
+        for r in range(rounds):
+            start = day + timedelta(minutes=10 * r)
+            send([event(start + timedelta(seconds=3 * s), f"10.1.{r}.{s % 4}") for s in range(20)])
+            time.sleep(6)  # the round's events in, the window still open (watermark 60 s behind)
+            closers.append(event(start + timedelta(minutes=6), f"10.9.{r}.1"))
+            acked.append(send([closers[-1]]))
+            query = f"SELECT count(*) FROM traffic_5min WHERE window_start = '{start:%Y-%m-%d %H:%M:%S}'"
+            deadline = time.time() + 120
+            while pg.psql(query).strip() in ("", "0"):
+                if time.time() > deadline or not windows.is_alive():
+                    raise RuntimeError(f"round {r}: the closed window never reached PostgreSQL")
+                time.sleep(0.1)
+            seen.append(time.time())
+    finally:
+        stop.set()
+        bronze.join(120)
+        windows.join(120)
+        postgres.stop(base / "postgres")
+    landed = closer_times(spark, config.table_path("bronze", "web_events"), closers)
+    return [(t - landed[c], t - a) for c, a, t in zip(closers, acked, seen, strict=True)]
+
+
 def stream_batches(stream) -> list[tuple[int, int, float]]:
     """(batch id, rows, seconds) of each micro-batch the stream's query ran."""
     from lakehouse.jobs.stream_progress import batch_progress
@@ -68,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=2000, help="events/s of the latency test")
     parser.add_argument("--seconds", type=float, default=30, help="length of the latency test (measured part)")
     parser.add_argument("--warmup", type=float, default=20, help="seconds of load before the latency measurement starts")
+    parser.add_argument("--window-rounds", type=int, default=5, help="closed windows timed into PostgreSQL")
     args = parser.parse_args(argv)
 
     from lakehouse.io import kafka as kafka_io
@@ -89,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             "LAKEHOUSE_S3_SECRET_KEY": store.secret_key,
         }
         overrides = {
-            "warehouse": "s3a://lakehouse_dev/bench",
+            "warehouse": "s3a://lakehouse/bench",
             "kafka": {"bootstrap_servers": broker.bootstrap, "topics": {"access_logs": "bench.ingest", "product_views": "bench.latency"}},
             "s3": {"endpoint": store.endpoint},
         }
@@ -168,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
             .agg(F.percentile("s", 0.5), F.percentile("s", 0.95), F.max("s"), F.count("s"))
             .first()
         )
+        # 5. Closed windows into PostgreSQL.
+        window_sql = window_to_sql(spark, overrides, env, broker, base, args.window_rounds)
+        from_bronze, from_ack = sorted(w[0] for w in window_sql), sorted(w[1] for w in window_sql)
+
         warm = [b for b in batches if b[0] > 0]
         warm_rows, warm_s = sum(b[1] for b in warm), sum(b[2] for b in warm)
         warm_rate = warm_rows / warm_s if warm_s else float("nan")
@@ -187,6 +283,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{count:,} events  p50 {p50:.2f} s  p95 {p95:.2f} s  max {pmax:.2f} s",
             f"            every event landed: {total:,} of {int(sent_stats['records']):,} sent "
             f"(producer at {sent_stats['records_per_s']:,.0f} events/s)",
+            f"  window    closed 5-min window -> PostgreSQL, {len(window_sql)} rounds, from the closer in bronze: "
+            f"median {from_bronze[len(from_bronze) // 2]:.1f} s  max {from_bronze[-1]:.1f} s  goal {WINDOW_GOAL_S} s",
+            f"            from Kafka's ack of the closer (the bronze landing added): "
+            f"median {from_ack[len(from_ack) // 2]:.1f} s  max {from_ack[-1]:.1f} s",
         ]), flush=True)
         spark.stop()
     finally:

@@ -63,6 +63,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -77,7 +78,7 @@ from lakehouse.feeds.web_events.stream_windows import (
     processed_messages,
     window_end_us,
 )
-from lakehouse.io import delta, delta_merge, jdbc, kafka, staging
+from lakehouse.io import delta, delta_merge, jdbc, kafka
 from lakehouse.jobs import stream_metrics
 from lakehouse.jobs.export_gold import prepare_live, upsert_live
 from lakehouse.jobs.runtime import JobRun, run_job, timed
@@ -123,9 +124,6 @@ class Paths:
     @property
     def pending(self) -> str:
         return f"{self.checkpoint}/_pending"
-
-    def scratch(self, batch_id: int) -> str:
-        return f"{self.checkpoint}/_scratch/batch_{batch_id}"
 
 
 @dataclass(frozen=True)
@@ -227,14 +225,14 @@ def process_batch(
     if state.batch_id >= batch_id:
         log.info("batch %d: already applied (replay after a restart): skipped", batch_id)
         return BatchResult(watermark_us=state.watermark_us, replay=True)
-    scratch = paths.scratch(batch_id)
+    kept: list[DataFrame] = []
     gap = config.web_events.session_gap_seconds
     lateness_us = config.web_events.lateness_seconds * 1_000_000
     w0 = state.watermark_us
     result = BatchResult()
     try:
         with timed(log, "parse + stage"):
-            events = staging.write(valid_events(bronze_rows, config), f"{scratch}/events")
+            events = _keep(valid_events(bronze_rows, config), kept)
         ts_us = micros(F.col("event_ts"))
         is_late = F.lit(False) if w0 is None else ts_us < F.lit(w0)
         facts = events.agg(F.count(F.lit(1)), F.max(ts_us), F.count_if(is_late)).first()
@@ -268,18 +266,15 @@ def process_batch(
                 .select(*EVENT_COLUMNS)
                 .unionByName(on_time)
             )
-        pending = staging.write(
-            on_time.withColumn("_window_end_us", window_end_us(F.col("event_ts"))),
-            f"{scratch}/pending",
-        )
+        pending = _keep(on_time.withColumn("_window_end_us", window_end_us(F.col("event_ts"))), kept)
         closing = pending.where(between_watermarks(F.col("_window_end_us"), w0, w1)).select(
             *EVENT_COLUMNS
         )
-        windows = staging.write(web_windows.traffic_5min(closing), f"{scratch}/traffic_5min")
+        windows = _keep(web_windows.traffic_5min(closing), kept)
         wfacts = windows.agg(F.count(F.lit(1)), F.max(micros(F.col("window_end")))).first()
         result.windows_closed, result.newest_window_end_us = int(wfacts[0]), wfacts[1]
         if result.windows_closed:
-            referrers = staging.write(web_windows.traffic_5min_referrer(closing), f"{scratch}/referrers")
+            referrers = _keep(web_windows.traffic_5min_referrer(closing), kept)
             if live is not None:  # first: what readers of the database wait for
                 with timed(log, "SQL windows"):
                     _upsert_sql(live, "traffic_5min", windows)
@@ -288,9 +283,7 @@ def process_batch(
                 _upsert_gold(config, "traffic_5min", windows)
                 _upsert_gold(config, "traffic_5min_referrer", referrers)
 
-        all_sessions = staging.write(
-            web_windows.sessions(pending.select(*EVENT_COLUMNS), gap), f"{scratch}/sessions"
-        )
+        all_sessions = _keep(web_windows.sessions(pending.select(*EVENT_COLUMNS), gap), kept)
         session_close_us = micros(F.col("session_end")) + F.lit(gap * 1_000_000)
         closed_sessions = all_sessions.where(between_watermarks(session_close_us, None, w1))
         new_sessions = all_sessions.where(between_watermarks(session_close_us, w0, w1))
@@ -326,8 +319,20 @@ def process_batch(
         # Last: the commit marker of this batch (a replay of it is skipped from here on).
         record_state(spark, paths, app_id, batch_id, pending_version, result)
     finally:
-        staging.remove(spark, scratch)
+        for df in kept:
+            df.unpersist()
     return result
+
+
+def _keep(df: DataFrame, kept: list[DataFrame]) -> DataFrame:
+    """`df` cached for the batch's several reads (memory, spilling to the executors' disks).
+
+    Not `io.staging`'s Parquet: a micro-batch is small, and each staged write to the
+    object store cost 1-3 s of the window's delay to SQL. A lost block is recomputed from
+    the micro-batch's rows and the pending table at its pinned version, so the same rows
+    come back even after this batch overwrote the pending table."""
+    kept.append(df.persist(StorageLevel.MEMORY_AND_DISK))
+    return kept[-1]
 
 
 def record_state(
