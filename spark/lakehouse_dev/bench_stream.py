@@ -3,7 +3,7 @@
     make bench                                   # runs this after the batch benchmark
     python -m lakehouse_dev.bench_stream --events 1000000 [--rate 2000 --seconds 30]
 
-Starts its own Kafka and MinIO (under `.data/bench-stack`, ports 39092/39000), then prints:
+Starts its own Kafka, MinIO and PostgreSQL (under `.data/bench-stack`, ports 39092/39000/39432), then prints:
 - the ceiling: Kafka's ConsumerPerformance reading the topic (messages/s),
 - Spark's Kafka source alone on the same topic (read and discarded): the engine's own
   limit before any sink,
@@ -69,10 +69,10 @@ def closer_times(spark, table: str, closers: list[bytes]) -> dict[bytes, float]:
         .select(F.col("add.path").alias("path"), F.unix_micros(F.col("_metadata.file_modification_time")).alias("us"))
     )
     rows = spark.read.format("delta").load(table).select(
-        "value", F.regexp_extract(F.col("_metadata.file_path"), r"(ingest_date=[^/]+/[^/]+)$", 1).alias("path")
+        F.col("value").cast("string").alias("value"), F.regexp_extract(F.col("_metadata.file_path"), r"(ingest_date=[^/]+/[^/]+)$", 1).alias("path")
     )
-    found = rows.where(F.col("value").isin([bytearray(c) for c in closers])).join(log, "path").collect()
-    return {bytes(r["value"]): r["us"] / 1e6 for r in found}
+    found = rows.where(F.col("value").isin([c.decode() for c in closers])).join(log, "path").collect()
+    return {r["value"].encode(): r["us"] / 1e6 for r in found}
 
 
 def window_to_sql(spark, overrides: dict, env: dict, broker, base: Path, rounds: int) -> list[tuple[float, float]]:
