@@ -44,8 +44,9 @@ POSTGRES_PORT = 39432
 WINDOW_GOAL_S = 15  # a closed window in PostgreSQL within 15 s of the watermark passing its end
 
 
-def commit_latencies(spark, table: str):
-    """Per bronze row: seconds from Kafka CreateTime to its Delta commit being visible."""
+def _with_commit_time(spark, table: str, *columns):
+    """The rows' `columns` of the Delta table, each with `visible_at`: when the commit that
+    added its file became visible (the commit file's modification time on MinIO)."""
     log = (
         spark.read.json(f"{table}/_delta_log/*.json")
         .where(F.col("add").isNotNull())
@@ -55,23 +56,26 @@ def commit_latencies(spark, table: str):
         )
     )
     rows = spark.read.format("delta").load(table).select(
-        "kafka_ts", F.regexp_extract(F.col("_metadata.file_path"), r"(ingest_date=[^/]+/[^/]+)$", 1).alias("path")
+        *columns, F.regexp_extract(F.col("_metadata.file_path"), r"(ingest_date=[^/]+/[^/]+)$", 1).alias("path")
     )
+    return rows.join(log, "path")
+
+
+def commit_latencies(spark, table: str):
+    """Per bronze row: seconds from Kafka CreateTime to its Delta commit being visible."""
     latency = (F.unix_micros("visible_at") - F.unix_micros("kafka_ts")) / 1e6
-    return rows.join(log, "path").select(F.col("kafka_ts").alias("sent_at"), latency.alias("s"))
+    return _with_commit_time(spark, table, "kafka_ts").select(F.col("kafka_ts").alias("sent_at"), latency.alias("s"))
 
 
 def closer_times(spark, table: str, closers: list[bytes]) -> dict[bytes, float]:
-    """Per closer record (its value): epoch seconds its bronze Delta commit became visible."""
-    log = (
-        spark.read.json(f"{table}/_delta_log/*.json")
-        .where(F.col("add").isNotNull())
-        .select(F.col("add.path").alias("path"), F.unix_micros(F.col("_metadata.file_modification_time")).alias("us"))
+    """Per closer record (its value): epoch seconds its bronze Delta commit became visible.
+    One row per closer reaches the driver (each value is sent once, `--window-rounds` of them)."""
+    found = (
+        _with_commit_time(spark, table, F.col("value").cast("string").alias("value"))
+        .where(F.col("value").isin([c.decode() for c in closers]))
+        .select("value", F.unix_micros("visible_at").alias("us"))
+        .collect()
     )
-    rows = spark.read.format("delta").load(table).select(
-        F.col("value").cast("string").alias("value"), F.regexp_extract(F.col("_metadata.file_path"), r"(ingest_date=[^/]+/[^/]+)$", 1).alias("path")
-    )
-    found = rows.where(F.col("value").isin([c.decode() for c in closers])).join(log, "path").collect()
     return {r["value"].encode(): r["us"] / 1e6 for r in found}
 
 
